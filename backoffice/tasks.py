@@ -1,0 +1,7 @@
+"""django-q2 entry points. They call services and nothing else."""
+
+from backoffice.timers import process_due_timers as _process_due_timers
+
+
+def process_due_timers():
+    return _process_due_timers()

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("backoffice.api_urls")),
+    path("portal/", include("backoffice.portal.urls")),
+    path("", RedirectView.as_view(pattern_name="portal:orders", permanent=False)),
+]

@@ -1,0 +1,202 @@
+"""Stock writes: reserving for order lines, releasing, and importing stock from CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backoffice.actors import Actor
+from backoffice.errors import InvalidInput
+from backoffice.models import Seller
+from fulfillment.locks import lock_stock_for_skus
+from fulfillment.models import SKU, Reservation, Stock
+
+
+def stock_reserve_lines(*, lines) -> bool:
+    """Reserve what is available for each order line; return True when every line is fully covered.
+
+    Never fails for missing stock (R1): a line gets what is there, possibly 0,
+    and lines without a known SKU get no reservation. Precondition: inside
+    ``transaction.atomic()``, with the order created or locked by the caller.
+    """
+    stocks = lock_stock_for_skus(line.sku_id for line in lines)
+    complete = True
+    reservations = []
+    taken: dict[int, int] = {}
+    for line in lines:
+        stock = stocks.get(line.sku_id) if line.sku_id else None
+        if stock is None:
+            complete = False
+            continue
+        quantity = min(line.quantity, stock.available - taken.get(stock.pk, 0))
+        quantity = max(quantity, 0)
+        complete = complete and quantity == line.quantity
+        taken[stock.pk] = taken.get(stock.pk, 0) + quantity
+        reservations.append(Reservation(line=line, sku_id=line.sku_id, quantity=quantity))
+    Reservation.objects.bulk_create(reservations)
+    for stock_pk, quantity in taken.items():
+        if quantity:
+            Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") + quantity, updated_at=timezone.now())
+    return complete
+
+
+def stock_release_for_order(*, order) -> int:
+    """Give back every active reservation of ``order`` (R7); return the units released.
+
+    Precondition: inside ``transaction.atomic()`` with the order locked.
+    """
+    active = list(Reservation.objects.filter(line__order=order, released_at=None, consumed_at=None))
+    if not active:
+        return 0
+    stocks = lock_stock_for_skus(r.sku_id for r in active)
+    now = timezone.now()
+    per_stock: dict[int, int] = {}
+    for reservation in active:
+        stock = stocks[reservation.sku_id]
+        per_stock[stock.pk] = per_stock.get(stock.pk, 0) + reservation.quantity
+    Reservation.objects.filter(pk__in=[r.pk for r in active]).update(released_at=now)
+    for stock_pk, quantity in per_stock.items():
+        if quantity:
+            Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") - quantity, updated_at=now)
+    return sum(per_stock.values())
+
+
+# --- CSV import -------------------------------------------------------------------
+
+STOCK_CSV_COLUMNS = ["seller", "sku", "name", "wholesale_cost", "on_hand"]
+
+
+@dataclass
+class StockRow:
+    line: int
+    seller: Seller
+    sku: str
+    name: str
+    wholesale_cost: int
+    on_hand: int
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int
+
+
+class StockImportError(InvalidInput):
+    """Raised with every bad row; nothing has been written."""
+
+    code = "invalid_csv"
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
+def _parse_money(value: str) -> int:
+    amount = Decimal(value.strip())
+    if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise InvalidOperation
+    return int(amount * 100)
+
+
+def _parse_stock_csv(text: str) -> list[StockRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in STOCK_CSV_COLUMNS if c not in header]
+    if missing:
+        raise StockImportError([f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(STOCK_CSV_COLUMNS)}"])
+    reader.fieldnames = header
+    sellers = {s.code: s for s in Seller.objects.all()}
+    rows, errors, seen = [], [], {}
+    for raw in reader:
+        line = reader.line_num
+        values = {k: (raw.get(k) or "").strip() for k in STOCK_CSV_COLUMNS}
+        problems = []
+        seller = sellers.get(values["seller"])
+        if seller is None:
+            problems.append(f"unknown seller {values['seller']!r}")
+        if not values["sku"] or len(values["sku"]) > 64:
+            problems.append("sku must be 1-64 characters")
+        if not values["name"] or len(values["name"]) > 200:
+            problems.append("name must be 1-200 characters")
+        try:
+            cost = _parse_money(values["wholesale_cost"])
+        except (InvalidOperation, ValueError):
+            problems.append(f"wholesale_cost {values['wholesale_cost']!r} is not an amount like 12.50")
+        try:
+            on_hand = int(values["on_hand"])
+            if on_hand < 0:
+                raise ValueError
+        except ValueError:
+            problems.append(f"on_hand {values['on_hand']!r} is not a whole number ≥ 0")
+        key = (values["seller"], values["sku"])
+        if key in seen:
+            problems.append(f"duplicate of line {seen[key]}")
+        seen.setdefault(key, line)
+        if problems:
+            errors.append(f"line {line}: " + "; ".join(problems))
+            continue
+        rows.append(StockRow(line, seller, values["sku"], values["name"], cost, on_hand))
+    if errors:
+        raise StockImportError(errors)
+    if not rows:
+        raise StockImportError(["the file has no data rows"])
+    return rows
+
+
+def stock_import_csv(*, text: str, actor: Actor) -> ImportResult:
+    """Create or update SKUs and their on-hand stock from CSV; all rows or none.
+
+    Columns: seller,sku,name,wholesale_cost,on_hand. ``on_hand`` replaces the
+    count; a row that would put it below what is reserved is refused.
+    """
+    rows = _parse_stock_csv(text)
+    created = updated = 0
+    with transaction.atomic():
+        existing = {
+            (s.seller_id, s.code): s
+            for s in SKU.objects.filter(seller__in={r.seller for r in rows}, code__in={r.sku for r in rows})
+        }
+        stocks = lock_stock_for_skus(s.pk for s in existing.values())
+        errors = []
+        for row in rows:
+            sku = existing.get((row.seller.pk, row.sku))
+            stock = stocks.get(sku.pk) if sku else None
+            if stock and row.on_hand < stock.reserved:
+                errors.append(f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved")
+        if errors:
+            raise StockImportError(errors)
+        now = timezone.now()
+        for row in rows:
+            sku = existing.get((row.seller.pk, row.sku))
+            if sku is None:
+                sku = SKU.objects.create(seller=row.seller, code=row.sku, name=row.name, wholesale_cost=row.wholesale_cost)
+                Stock.objects.create(sku=sku, on_hand=row.on_hand)
+                created += 1
+                continue
+            sku.name, sku.wholesale_cost = row.name, row.wholesale_cost
+            sku.save(update_fields=["name", "wholesale_cost", "updated_at"])
+            if sku.pk in stocks:
+                Stock.objects.filter(pk=stocks[sku.pk].pk).update(on_hand=row.on_hand, updated_at=now)
+            else:
+                Stock.objects.create(sku=sku, on_hand=row.on_hand)
+            updated += 1
+    return ImportResult(created=created, updated=updated)
+
+
+def stock_export_csv(*, queryset=None) -> str:
+    """Render SKUs and stock in the import format, so an export can be edited and re-imported."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(STOCK_CSV_COLUMNS)
+    skus = (queryset if queryset is not None else SKU.objects.all()).select_related("seller", "stock").order_by("seller__code", "code")
+    for sku in skus:
+        stock = getattr(sku, "stock", None)
+        writer.writerow([sku.seller.code, sku.code, sku.name, f"{Decimal(sku.wholesale_cost) / 100:.2f}", stock.on_hand if stock else 0])
+    return out.getvalue()

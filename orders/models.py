@@ -1,0 +1,228 @@
+"""Orders, their lines, and the order lifecycle state machine (DOMAIN.md R1-R7).
+
+Transition methods are pure: they check and set fields and do no I/O. The
+services in ``orders.services`` lock the row, call them, save and audit.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from backoffice.models import Partner, Seller
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "Pending payment"
+    ON_HOLD = "on_hold", "On hold"
+    AWAITING_CHECKOUT = "awaiting_checkout", "Awaiting checkout"
+    READY_TO_FULFILL = "ready_to_fulfill", "Ready to fulfil"
+    IN_FULFILLMENT = "in_fulfillment", "In fulfilment"
+    SHIPPED = "shipped", "Shipped"
+    IN_TRANSIT = "in_transit", "In transit"
+    DELIVERED = "delivered", "Delivered"
+    COMPLETED = "completed", "Completed"
+    CANCELLED = "cancelled", "Cancelled"
+    LOST = "lost", "Lost"
+
+
+S = OrderStatus
+
+# DOMAIN.md "Order status vocabulary": our status → TikTok Shop order status.
+MARKETPLACE_STATUS = {
+    S.PENDING_PAYMENT: "UNPAID",
+    S.ON_HOLD: "ON_HOLD",
+    S.AWAITING_CHECKOUT: "AWAITING_SHIPMENT",
+    S.READY_TO_FULFILL: "AWAITING_SHIPMENT",
+    S.IN_FULFILLMENT: "AWAITING_SHIPMENT",
+    S.SHIPPED: "AWAITING_COLLECTION",
+    S.IN_TRANSIT: "IN_TRANSIT",
+    S.DELIVERED: "DELIVERED",
+    S.COMPLETED: "COMPLETED",
+    S.CANCELLED: "CANCELLED",
+    S.LOST: None,
+}
+
+
+class CancelledBy(models.TextChoices):
+    BUYER = "buyer", "Buyer"
+    PLATFORM = "platform", "Platform"
+    SELLER = "seller", "Seller"
+    STAFF = "staff", "Staff"
+    SYSTEM = "system", "System (unpaid timer)"
+
+
+# Conditions: each takes the order and reads the clock, so tests can move time.
+def _payment_overdue(order) -> bool:
+    return order.payment_due_at is not None and order.payment_due_at <= timezone.now()
+
+
+def _hold_over(order) -> bool:
+    return order.hold_until is not None and order.hold_until <= timezone.now()
+
+
+def _seller_paid(order) -> bool:
+    return order.seller_paid_at is not None
+
+
+class Order(ConcurrentTransitionMixin, models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="orders")
+    external_id = models.CharField(max_length=100, help_text="The marketplace's order id, unique per partner.")
+    status = FSMField(max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT, protected=True)
+
+    placed_at = models.DateTimeField()
+    buyer_paid_at = models.DateTimeField(null=True, blank=True)
+    payment_due_at = models.DateTimeField(null=True, blank=True, help_text="Unpaid orders cancel at this time (R2).")
+    hold_until = models.DateTimeField(null=True, blank=True, help_text="The hold ends at this time (R3).")
+
+    # The seller's wholesale payment to us (R4), separate from the buyer's payment.
+    seller_paid_at = models.DateTimeField(null=True, blank=True)
+    seller_payment_reference = models.CharField(max_length=200, blank=True)
+
+    stock_exception = models.BooleanField(
+        default=False, help_text="Some line has an unknown SKU or less stock reserved than ordered (R1)."
+    )
+
+    buyer_name = models.CharField(max_length=200, blank=True)
+    buyer_phone = models.CharField(max_length=50, blank=True)
+    buyer_email = models.EmailField(blank=True)
+    ship_line1 = models.CharField("address line 1", max_length=200, blank=True)
+    ship_line2 = models.CharField("address line 2", max_length=200, blank=True)
+    ship_city = models.CharField("city", max_length=100, blank=True)
+    ship_region = models.CharField("region", max_length=100, blank=True)
+    ship_postal_code = models.CharField("postal code", max_length=20, blank=True)
+    ship_country = models.CharField("country", max_length=2, blank=True)
+
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=16, choices=CancelledBy.choices, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+
+    timer_error = models.CharField(max_length=500, blank=True, help_text="Last error a timer pass hit on this order.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "external_id"], name="order_external_id_unique_per_partner"),
+        ]
+        indexes = [
+            # Timer scans: only rows in the state a deadline applies to are indexed,
+            # so the scan costs the number of due rows, not the table size.
+            models.Index(
+                fields=["payment_due_at", "id"],
+                name="order_payment_due_idx",
+                condition=Q(status="pending_payment"),
+            ),
+            models.Index(fields=["hold_until", "id"], name="order_hold_until_idx", condition=Q(status="on_hold")),
+            models.Index(fields=["seller", "status"], name="order_seller_status_idx"),
+            models.Index(fields=["status", "stock_exception"], name="order_status_exception_idx"),
+        ]
+        permissions = [
+            ("view_buyer_details", "Can see full buyer name, phone and address"),
+            ("record_seller_payment", "Can record a seller's wholesale payment as received"),
+            ("cancel_order", "Can cancel an order on the seller's behalf"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.external_id}"
+
+    @property
+    def marketplace_status(self) -> str | None:
+        return MARKETPLACE_STATUS.get(self.status)
+
+    # --- transitions -------------------------------------------------------------
+
+    @transition(field=status, source=S.PENDING_PAYMENT, target=S.ON_HOLD)
+    def mark_buyer_paid(self, *, paid_at):
+        """The buyer paid (R3): hold for the cancellation window, counted from payment."""
+        self.buyer_paid_at = paid_at
+        self.hold_until = paid_at + settings.HOLD_PERIOD
+
+    @transition(
+        field=status,
+        source=S.ON_HOLD,
+        target=RETURN_VALUE(S.AWAITING_CHECKOUT, S.READY_TO_FULFILL),
+        conditions=[_hold_over],
+    )
+    def end_hold(self):
+        """The hold is over (R4): wait for the seller's payment, unless it came during the hold."""
+        return S.READY_TO_FULFILL if self.seller_paid_at else S.AWAITING_CHECKOUT
+
+    @transition(
+        field=status,
+        source=S.AWAITING_CHECKOUT,
+        target=S.READY_TO_FULFILL,
+        conditions=[_seller_paid],
+    )
+    def confirm_seller_payment(self):
+        """The seller's wholesale payment is in: the warehouse may start."""
+
+    @transition(field=status, source=S.PENDING_PAYMENT, target=S.CANCELLED, conditions=[_payment_overdue])
+    def cancel_unpaid(self):
+        """The buyer did not pay within the payment window (R2)."""
+        self._set_cancelled(CancelledBy.SYSTEM, "unpaid")
+
+    @transition(field=status, source=[S.PENDING_PAYMENT, S.ON_HOLD], target=S.CANCELLED)
+    def cancel_by_buyer(self, *, reason: str):
+        """Before the hold ends the buyer may cancel for any reason (R3)."""
+        self._set_cancelled(CancelledBy.BUYER, reason)
+
+    @transition(field=status, source=[S.PENDING_PAYMENT, S.ON_HOLD], target=S.CANCELLED)
+    def cancel_by_platform(self, *, reason: str):
+        """Before the hold ends the platform may cancel, e.g. for fraud (R3)."""
+        self._set_cancelled(CancelledBy.PLATFORM, reason)
+
+    @transition(
+        field=status,
+        source=[S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL],
+        target=S.CANCELLED,
+    )
+    def cancel_by_seller(self, *, by: str, reason: str):
+        """The seller, or staff for the seller, may cancel anything not yet shipped (R6)."""
+        self._set_cancelled(by, reason)
+
+    def _set_cancelled(self, by: str, reason: str):
+        self.cancelled_at = timezone.now()
+        self.cancelled_by = by
+        self.cancel_reason = reason[:500]
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.ForeignKey(
+        "fulfillment.SKU", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines",
+        help_text="Empty when the partner sent a SKU we do not know (a stock exception).",
+    )
+    sku_code = models.CharField(max_length=64, help_text="The SKU exactly as the partner sent it.")
+    quantity = models.PositiveIntegerField()
+    unit_price = models.PositiveIntegerField(help_text="The buyer's unit price in minor units.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="order_line_quantity_positive")]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.sku_code}"
+
+
+class OrderEvent(models.Model):
+    """One audit row per order transition or audited action: who, from, to, why, when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=32)
+    to_status = models.CharField(max_length=32)
+    actor = models.CharField(max_length=250, help_text="kind:label, e.g. partner:Acme, staff:alice, system:timer")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.action}: {self.from_status} → {self.to_status}"

@@ -1,0 +1,268 @@
+"""Order writes: one function per business action (intake, buyer payment, hold, cancel, seller payment).
+
+Every service follows the same shape: open a transaction, lock and re-read the
+order, return early if the action is already done, check the transition, save
+with ``update_fields``, write the audit row, and defer side effects to commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_fsm import can_proceed
+from django_fsm_log.helpers import FSMLogDescriptor
+
+from backoffice.actors import Actor
+from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from backoffice.models import Partner, Seller
+from fulfillment.models import SKU
+from fulfillment.services import stock_release_for_order, stock_reserve_lines
+from orders.locks import lock_order
+from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
+
+logger = logging.getLogger(__name__)
+S = OrderStatus
+
+# Statuses in which nothing has left the warehouse, so the seller may still cancel (R6).
+NOT_SHIPPED = {S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT}
+# Statuses during which the buyer or the platform may cancel without approval (R3).
+BEFORE_HOLD_ENDS = {S.PENDING_PAYMENT, S.ON_HOLD}
+
+
+def order_event_record(*, order: Order, action: str, from_status: str, actor: Actor, reason: str = "") -> OrderEvent:
+    """Write the audit row for an action on ``order`` (its status is the 'to' side)."""
+    return OrderEvent.objects.create(
+        order=order,
+        action=action,
+        from_status=from_status,
+        to_status=order.status,
+        actor=str(actor)[:250],
+        user=actor.user,
+        reason=reason[:500],
+    )
+
+
+def _apply_transition(
+    order: Order, name: str, *, actor: Actor, fields: list[str], reason: str = "", args: dict | None = None
+) -> None:
+    """Run transition ``name`` on a locked order, save the fields it touched and audit it.
+
+    Raises TransitionRefused when the order's state or a condition forbids it.
+    """
+    method = getattr(order, name)
+    if not can_proceed(method):
+        raise TransitionRefused(f"Order {order.pk} is {order.status}; cannot {name.replace('_', ' ')} now.")
+    from_status = order.status
+    with FSMLogDescriptor(order, "by", actor.user), FSMLogDescriptor(order, "description", reason or str(actor)):
+        method(**(args or {}))
+    order.save(update_fields=["status", "updated_at", *fields])
+    order_event_record(order=order, action=name, from_status=from_status, actor=actor, reason=reason)
+
+
+# --- intake -------------------------------------------------------------------------
+
+
+@dataclass
+class IntakeLine:
+    sku: str
+    quantity: int
+    unit_price: int
+
+
+@dataclass
+class IntakeData:
+    external_id: str
+    seller: Seller
+    placed_at: datetime
+    buyer_paid_at: datetime | None
+    lines: list[IntakeLine]
+    buyer: dict = field(default_factory=dict)
+    shipping_address: dict = field(default_factory=dict)
+
+
+def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[Order, bool]:
+    """Accept an order from a partner; return ``(order, created)``.
+
+    Repeating an ``external_id`` returns the existing order untouched. Intake
+    never fails for stock (R1): it reserves what is there and flags the rest.
+    """
+    if not partner.sellers.filter(pk=data.seller.pk).exists():
+        raise InvalidInput(f"Partner {partner} may not act for seller {data.seller.code}.", code="seller_not_allowed")
+    if not data.lines:
+        raise InvalidInput("An order needs at least one line.", code="no_lines")
+
+    existing = Order.objects.filter(partner=partner, external_id=data.external_id).first()
+    if existing:
+        return existing, False
+    try:
+        with transaction.atomic():
+            order = _create_order(partner=partner, data=data, actor=actor)
+    except IntegrityError:
+        # A concurrent request with the same external_id won the unique constraint.
+        existing = Order.objects.filter(partner=partner, external_id=data.external_id).first()
+        if existing is None:
+            raise
+        return existing, False
+    return order, True
+
+
+def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
+    buyer, address = data.buyer, data.shipping_address
+    order = Order.objects.create(
+        partner=partner,
+        seller=data.seller,
+        external_id=data.external_id,
+        placed_at=data.placed_at,
+        payment_due_at=data.placed_at + settings.PAYMENT_WINDOW,
+        buyer_name=buyer.get("name", ""),
+        buyer_phone=buyer.get("phone", ""),
+        buyer_email=buyer.get("email", ""),
+        ship_line1=address.get("line1", ""),
+        ship_line2=address.get("line2", ""),
+        ship_city=address.get("city", ""),
+        ship_region=address.get("region", ""),
+        ship_postal_code=address.get("postal_code", ""),
+        ship_country=address.get("country", ""),
+    )
+    skus = {s.code: s for s in SKU.objects.filter(seller=data.seller, code__in={ln.sku for ln in data.lines})}
+    lines = OrderLine.objects.bulk_create(
+        [
+            OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
+            for ln in data.lines
+        ]
+    )
+    fully_reserved = stock_reserve_lines(lines=lines)
+    if not fully_reserved:
+        order.stock_exception = True
+        order.save(update_fields=["stock_exception", "updated_at"])
+    order_event_record(
+        order=order,
+        action="intake",
+        from_status="",
+        actor=actor,
+        reason="stock exception: not every line could be reserved" if not fully_reserved else "",
+    )
+    if data.buyer_paid_at is not None:
+        _apply_transition(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": data.buyer_paid_at})
+    return order
+
+
+# --- buyer payment ------------------------------------------------------------------
+
+
+def order_record_buyer_payment(*, order_id: int, paid: bool, paid_at: datetime | None = None, actor: Actor) -> Order:
+    """Record the buyer's marketplace payment: paid puts the order on hold (R3); failed is logged only.
+
+    A repeated "paid" for an order already past payment is a no-op.
+    """
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if paid:
+            if order.buyer_paid_at is not None and order.status != S.CANCELLED:
+                return order
+            if order.status != S.PENDING_PAYMENT:
+                raise TransitionRefused(f"Order {order.pk} is {order.status}; it no longer takes a buyer payment.", code="not_pending_payment")
+            if paid_at < order.placed_at:
+                raise InvalidInput("paid_at is before the order was placed.", code="paid_before_placed")
+            _apply_transition(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": paid_at})
+        else:
+            if order.status != S.PENDING_PAYMENT:
+                raise TransitionRefused(f"Order {order.pk} is {order.status}; a failed buyer payment does not apply.", code="not_pending_payment")
+            order_event_record(order=order, action="buyer_payment_failed", from_status=order.status, actor=actor)
+            order.save(update_fields=["updated_at"])
+    return order
+
+
+# --- hold ---------------------------------------------------------------------------
+
+
+def order_end_hold(*, order: Order, actor: Actor) -> Order:
+    """End the hold (R4). Precondition: ``order`` is locked by the caller and its hold is over."""
+    _apply_transition(order, "end_hold", actor=actor, fields=[])
+    return order
+
+
+# --- cancellation -------------------------------------------------------------------
+
+
+def order_cancel(*, order_id: int, by: str, reason: str, actor: Actor) -> Order:
+    """Cancel an order where the rules allow it without approval, releasing its stock (R7).
+
+    ``by`` is who asks: buyer or platform (only until the hold ends, R3),
+    seller or staff (anything not shipped, R6), or system (the unpaid timer, R2).
+    Cancelling an order that is already cancelled is a no-op.
+    """
+    if by not in CancelledBy.values:
+        raise InvalidInput(f"Unknown canceller {by!r}.", code="invalid_canceller")
+    if by == CancelledBy.STAFF and actor.user is not None and not actor.user.has_perm("orders.cancel_order"):
+        raise PermissionRefused("You do not have permission to cancel orders.")
+    with transaction.atomic():
+        return order_cancel_locked(order=lock_order(order_id), by=by, reason=reason, actor=actor)
+
+
+def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> Order:
+    """Cancel ``order``; see ``order_cancel``. Precondition: the caller holds the order's lock."""
+    if order.status == S.CANCELLED:
+        return order
+    if order.status not in NOT_SHIPPED:
+        raise TransitionRefused(f"Order {order.pk} is {order.status}; shipped orders cannot be cancelled.", code="already_shipped")
+    if by in (CancelledBy.BUYER, CancelledBy.PLATFORM) and order.status not in BEFORE_HOLD_ENDS:
+        if by == CancelledBy.BUYER:
+            raise TransitionRefused(
+                "The hold has ended: a buyer's cancellation now needs the seller's approval.", code="approval_required"
+            )
+        raise TransitionRefused("The hold has ended: the platform can no longer cancel on its own.", code="cancel_not_allowed")
+    fields = ["cancelled_at", "cancelled_by", "cancel_reason"]
+    if by == CancelledBy.SYSTEM:
+        _apply_transition(order, "cancel_unpaid", actor=actor, fields=fields, reason="unpaid")
+    else:
+        name, args = {
+            CancelledBy.BUYER: ("cancel_by_buyer", {"reason": reason}),
+            CancelledBy.PLATFORM: ("cancel_by_platform", {"reason": reason}),
+        }.get(by, ("cancel_by_seller", {"by": by, "reason": reason}))
+        _apply_transition(order, name, actor=actor, fields=fields, reason=reason, args=args)
+    stock_release_for_order(order=order)
+    return order
+
+
+# --- the seller's wholesale payment, recorded by hand --------------------------------
+
+
+def order_record_seller_payment(*, order_id: int, reference: str, actor: Actor) -> Order:
+    """Record that the seller paid the wholesale cost outside Stripe (e.g. a bank transfer).
+
+    In ``awaiting_checkout`` the order becomes ``ready_to_fulfill`` at once; during
+    the hold the payment is noted and takes effect when the hold ends (R4).
+    Requires the ``orders.record_seller_payment`` permission (Finance).
+    """
+    if actor.user is None or not actor.user.has_perm("orders.record_seller_payment"):
+        raise PermissionRefused("Only Finance may record a seller's payment.")
+    reference = (reference or "").strip()
+    if not reference:
+        raise InvalidInput("Give the payment reference (e.g. the bank transfer id).", code="reference_required")
+    with transaction.atomic():
+        order = lock_order(order_id)
+        if order.seller_paid_at is not None:
+            return order
+        if order.status not in (S.ON_HOLD, S.AWAITING_CHECKOUT):
+            raise TransitionRefused(
+                f"Order {order.pk} is {order.status}; a seller payment is only taken during the hold or while awaiting checkout.",
+                code="seller_payment_not_expected",
+            )
+        order.seller_paid_at = timezone.now()
+        order.seller_payment_reference = reference[:200]
+        fields = ["seller_paid_at", "seller_payment_reference"]
+        if order.status == S.AWAITING_CHECKOUT:
+            _apply_transition(order, "confirm_seller_payment", actor=actor, fields=fields, reason=f"payment {reference}")
+        else:
+            order.save(update_fields=[*fields, "updated_at"])
+            order_event_record(
+                order=order, action="seller_payment_recorded", from_status=order.status, actor=actor,
+                reason=f"payment {reference}; takes effect when the hold ends",
+            )
+    return order
