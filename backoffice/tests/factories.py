@@ -1,0 +1,122 @@
+"""factory_boy factories shared by every app's tests."""
+
+from datetime import timedelta
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from backoffice.actors import Actor
+from backoffice.models import Partner, PartnerApiKey, Seller, SellerMembership
+from fulfillment.models import SKU, Stock
+
+
+class SellerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Seller
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"SELLER{n}")
+    name = factory.Sequence(lambda n: f"Seller {n}")
+    email = factory.Sequence(lambda n: f"seller{n}@example.com")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    @factory.post_generation
+    def password(user, create, extracted, **kwargs):
+        user.set_password(extracted or "pass-word-123")
+        if create:
+            user.save(update_fields=["password"])
+
+
+class SellerUserFactory(UserFactory):
+    @factory.post_generation
+    def seller(user, create, extracted, **kwargs):
+        if create:
+            SellerMembership.objects.get_or_create(user=user, defaults={"seller": extracted or SellerFactory()})
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+
+    @factory.post_generation
+    def sellers(partner, create, extracted, **kwargs):
+        if create and extracted:
+            partner.sellers.add(*extracted)
+
+
+def make_api_key(partner: Partner) -> str:
+    """Create a key for ``partner`` and return the raw key (as shown once to the partner)."""
+    prefix, raw = PartnerApiKey.generate()
+    PartnerApiKey.objects.create(partner=partner, prefix=prefix, digest=PartnerApiKey.digest_for(raw))
+    return raw
+
+
+class SKUFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SKU
+
+    seller = factory.SubFactory(SellerFactory)
+    code = factory.Sequence(lambda n: f"SKU-{n}")
+    name = factory.Sequence(lambda n: f"Product {n}")
+    wholesale_cost = 1250
+
+
+def make_sku(*, seller=None, code=None, on_hand=10, wholesale_cost=1250) -> SKU:
+    kwargs = {"wholesale_cost": wholesale_cost}
+    if seller is not None:
+        kwargs["seller"] = seller
+    if code is not None:
+        kwargs["code"] = code
+    sku = SKUFactory(**kwargs)
+    Stock.objects.create(sku=sku, on_hand=on_hand)
+    return sku
+
+
+def make_order(*, partner, seller, lines, external_id=None, placed_at=None, paid_at=None, buyer=None, address=None):
+    """Create an order through the intake service, exactly as the API does.
+
+    ``lines`` is a list of ``(sku_code, quantity)`` or ``(sku_code, quantity, unit_price)``.
+    """
+    from orders.services import IntakeData, IntakeLine, order_intake
+
+    placed_at = placed_at or timezone.now()
+    make_order.counter += 1
+    data = IntakeData(
+        external_id=external_id or f"EXT-{make_order.counter}-{timezone.now().timestamp()}",
+        seller=seller,
+        placed_at=placed_at,
+        buyer_paid_at=paid_at,
+        lines=[IntakeLine(sku=ln[0], quantity=ln[1], unit_price=ln[2] if len(ln) > 2 else 1999) for ln in lines],
+        buyer=buyer or {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
+        shipping_address=address
+        or {"line1": "1 Main St", "line2": "", "city": "Austin", "region": "TX", "postal_code": "73301", "country": "US"},
+    )
+    order, _ = order_intake(partner=partner, data=data, actor=Actor.for_partner(partner))
+    return order
+
+
+make_order.counter = 0
+
+__all__ = [
+    "SellerFactory",
+    "UserFactory",
+    "SellerUserFactory",
+    "PartnerFactory",
+    "SKUFactory",
+    "make_api_key",
+    "make_sku",
+    "make_order",
+    "timedelta",
+]
