@@ -1,0 +1,60 @@
+"""Settings come from the environment, and production refuses unsafe ones."""
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from backoffice.durations import parse_duration, parse_duration_list
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_KEY = "k" * 20 + "-a-long-random-production-secret-0123456789"
+
+
+def run_manage(*args, **env):
+    full_env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("key", [None, "dev-only-insecure-secret-key-change-me", "short"])
+def test_production_refuses_missing_default_or_weak_secret_key(key):
+    env = {"DEBUG": "false"}
+    if key is not None:
+        env["SECRET_KEY"] = key
+    result = run_manage("check", **env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING",
+        DEBUG="false", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="backoffice.example.com",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_time_windows_come_from_the_environment():
+    result = run_manage(
+        "shell", "-v", "0", "-c", "from django.conf import settings as s; print(s.PAYMENT_WINDOW, s.HOLD_PERIOD, s.DELIVERY_WINDOW)",
+        DEBUG="true", PAYMENT_WINDOW="12h", HOLD_PERIOD="90m",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["12:00:00", "1:30:00", "11", "days,", "0:00:00"]
+
+
+def test_parse_duration():
+    assert parse_duration("24h") == timedelta(hours=24)
+    assert parse_duration("60m") == timedelta(minutes=60)
+    assert parse_duration("11d") == timedelta(days=11)
+    assert parse_duration("90") == timedelta(seconds=90)
+    assert parse_duration_list("1h, 6h,24h") == [timedelta(hours=1), timedelta(hours=6), timedelta(hours=24)]
+    for bad in ("", "soon", "-1h", "1w"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
