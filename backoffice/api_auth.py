@@ -2,11 +2,16 @@
 
 from django.db.models import Q
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from backoffice.models import Partner, PartnerApiKey
 
 KEYWORD = "Api-Key"
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -21,7 +26,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return None
         raw_key = raw_key.strip()
         prefix, dot, _ = raw_key.partition(".")
-        if not dot or len(prefix) != PartnerApiKey.PREFIX_LENGTH:
+        if not dot or len(prefix) != PartnerApiKey.PREFIX_LENGTH or not _is_hex(prefix):
             raise exceptions.AuthenticationFailed("Malformed API key.")
         key = (
             PartnerApiKey.objects.select_related("partner")
@@ -39,3 +44,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 class IsPartner(permissions.BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.user, Partner)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents ``Authorization: Api-Key <key>`` in the schema (registered by being defined).
+
+    Defined next to the authentication class, so it is loaded whenever that is.
+    """
+
+    target_class = "backoffice.api_auth.ApiKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`, with the key shown once when the partner was created.",
+        }

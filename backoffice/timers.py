@@ -67,10 +67,12 @@ def process_due(
 
 def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     """One pass over every kind of deadline; returns how many rows each timer moved."""
+    from backoffice.idempotency import idempotency_purge_expired
     from orders.timers import process_due_orders
 
     now = now or timezone.now()
     counts = process_due_orders(now=now)
+    counts["idempotency_keys_purged"] = idempotency_purge_expired()
     if any(counts.values()):
         logger.info("timers: %s", counts)
     return counts

@@ -109,6 +109,34 @@ def make_order(*, partner, seller, lines, external_id=None, placed_at=None, paid
 
 make_order.counter = 0
 
+def order_request_body(**overrides) -> dict:
+    """A valid ``POST /api/v1/orders/`` body for seller ``ACME`` and SKU ``TSHIRT-M`` (the conftest fixtures).
+
+    Keyword arguments replace top-level fields; every call gets a new ``external_id``.
+    """
+    order_request_body.counter += 1
+    body = {
+        "external_id": f"TT-{order_request_body.counter}",
+        "seller": "ACME",
+        "placed_at": timezone.now().isoformat(),
+        "buyer_payment": "pending",
+        "buyer": {"name": "John Doe", "phone": "+1 555 010 1234", "email": "john.doe@example.com"},
+        "shipping_address": {
+            "line1": "42 Elm Street",
+            "line2": "Apt 7",
+            "city": "Austin",
+            "region": "TX",
+            "postal_code": "73301",
+            "country": "US",
+        },
+        "lines": [{"sku": "TSHIRT-M", "quantity": 2, "unit_price": "19.99"}],
+    }
+    body.update(overrides)
+    return body
+
+
+order_request_body.counter = 0
+
 __all__ = [
     "SellerFactory",
     "UserFactory",
@@ -118,5 +146,19 @@ __all__ = [
     "make_api_key",
     "make_sku",
     "make_order",
+    "order_request_body",
     "timedelta",
 ]
+
+
+def make_staff_user(*groups: str, username: str | None = None, superuser: bool = False):
+    """A staff user in the named groups (Warehouse, Support, Finance; created after migrate by ``backoffice.setup``)."""
+    from django.contrib.auth.models import Group
+
+    kwargs = {"username": username} if username else {}
+    user = UserFactory(is_staff=True, is_superuser=superuser, **kwargs)
+    found = list(Group.objects.filter(name__in=groups))
+    if len(found) != len(set(groups)):
+        raise LookupError(f"missing group(s): {sorted(set(groups) - {g.name for g in found})}")
+    user.groups.add(*found)
+    return user

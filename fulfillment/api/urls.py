@@ -1,1 +1,7 @@
-urlpatterns = []
+from django.urls import path
+
+from fulfillment.api import views
+
+urlpatterns = [
+    path("stock/", views.StockListApi.as_view(), name="api-stock"),
+]

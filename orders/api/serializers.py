@@ -1,0 +1,130 @@
+"""Serializers shared by the order API views: the order as partners see it, and input building blocks.
+
+Each view keeps its own request serializer (nested in the view); the order
+response is the same everywhere, so it lives here once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from backoffice.privacy import masked_buyer, masked_shipping_address
+from orders.models import MARKETPLACE_STATUS, CancelledBy, Order, OrderLine, OrderStatus
+
+# How far ahead of our clock a partner's timestamp may be: clocks drift, the future does not happen.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(value: datetime) -> datetime:
+    """Reject timestamps later than now (plus clock skew): an order cannot be placed or paid tomorrow.
+
+    This also keeps every deadline we derive from them (``+ PAYMENT_WINDOW``,
+    ``+ HOLD_PERIOD``) far away from the end of the calendar.
+    """
+    if value > timezone.now() + CLOCK_SKEW:
+        raise serializers.ValidationError("Must not be in the future.", code="in_future")
+    return value
+
+
+class MinorUnitsField(serializers.DecimalField):
+    """A money amount: ``"19.99"`` on the wire, ``1999`` (integer minor units) in Python and the database.
+
+    Two decimal places, the minor unit of ``settings.CURRENCY``. The upper
+    bound keeps the stored value inside a 32-bit integer column.
+    """
+
+    MAX = Decimal("9999999.99")
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", Decimal("0"))
+        kwargs.setdefault("max_value", self.MAX)
+        super().__init__(max_digits=9, decimal_places=2, coerce_to_string=True, **kwargs)
+
+    def to_internal_value(self, data) -> int:
+        return int(super().to_internal_value(data).scaleb(2))
+
+    def to_representation(self, value: int) -> str:
+        return super().to_representation(Decimal(value).scaleb(-2))
+
+
+# --- the order response ----------------------------------------------------------------
+
+
+class ReservationOutputSerializer(serializers.Serializer):
+    quantity = serializers.IntegerField()
+    released_at = serializers.DateTimeField(allow_null=True, help_text="Set when the stock went back (cancellation).")
+    consumed_at = serializers.DateTimeField(allow_null=True, help_text="Set when the parcel left the warehouse.")
+
+
+class OrderLineOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sku = serializers.CharField(source="sku_code", help_text="The SKU exactly as sent.")
+    quantity = serializers.IntegerField()
+    unit_price = MinorUnitsField()
+    reserved = serializers.SerializerMethodField(
+        help_text="Units held for this line right now; 0 for an unknown SKU or once the reservation ended."
+    )
+    reservation = serializers.SerializerMethodField()
+
+    def get_reserved(self, line: OrderLine) -> int:
+        reservation = getattr(line, "reservation", None)
+        return reservation.quantity if reservation is not None and reservation.is_active else 0
+
+    @extend_schema_field(ReservationOutputSerializer(allow_null=True))
+    def get_reservation(self, line: OrderLine):
+        reservation = getattr(line, "reservation", None)
+        return ReservationOutputSerializer(reservation).data if reservation is not None else None
+
+
+class MaskedBuyerOutputSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text='Masked, e.g. "J*** D***".')
+    phone = serializers.CharField(help_text='Masked, e.g. "***-***-1234".')
+    email = serializers.CharField(help_text='Masked, e.g. "j***@example.com".')
+
+
+class MaskedAddressOutputSerializer(serializers.Serializer):
+    city = serializers.CharField()
+    region = serializers.CharField()
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    """An order as a partner sees it. Buyer details are masked (R12): partners never get them back in full."""
+
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    seller = serializers.CharField(source="seller.code")
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    marketplace_status = serializers.ChoiceField(
+        choices=sorted({s for s in MARKETPLACE_STATUS.values() if s}),
+        allow_null=True,
+        help_text="The TikTok Shop order status this status maps to; null for `lost`.",
+    )
+    placed_at = serializers.DateTimeField()
+    buyer_paid_at = serializers.DateTimeField(allow_null=True)
+    payment_due_at = serializers.DateTimeField(allow_null=True, help_text="Unpaid orders cancel at this time.")
+    hold_until = serializers.DateTimeField(
+        allow_null=True, help_text="The buyer's free cancellation ends at this time."
+    )
+    seller_paid_at = serializers.DateTimeField(allow_null=True)
+    stock_exception = serializers.BooleanField(help_text="Some line has an unknown SKU or is not fully reserved.")
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    cancelled_by = serializers.ChoiceField(choices=CancelledBy.choices, allow_blank=True)
+    cancel_reason = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    lines = OrderLineOutputSerializer(many=True, source="lines.all")
+    buyer = serializers.SerializerMethodField()
+    shipping_address = serializers.SerializerMethodField()
+
+    @extend_schema_field(MaskedBuyerOutputSerializer)
+    def get_buyer(self, order: Order) -> dict:
+        return masked_buyer(order)
+
+    @extend_schema_field(MaskedAddressOutputSerializer)
+    def get_shipping_address(self, order: Order) -> dict:
+        return masked_shipping_address(order)
