@@ -1,9 +1,61 @@
 """The operator console: Django's admin with queue counts on the index page."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
 from django.contrib import admin
+from django.db.models import Count, Q
+from django.urls import reverse
+
+from orders.models import Order
+from orders.models import OrderStatus as S
+from orders.services import NOT_SHIPPED
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One work queue on the index page: how many orders wait in it, and the order list filtered to them."""
+
+    label: str
+    count: int
+    url: str
 
 
 class BackofficeAdminSite(admin.AdminSite):
     site_header = "Back-office"
     site_title = "Back-office"
     index_title = "Operations"
+    index_template = "admin/backoffice/index.html"
+
+    def index(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if request.user.has_perm("orders.view_order"):
+            extra_context["queues"] = order_queues()
+        return super().index(request, extra_context)
+
+
+def order_queues() -> list[Queue]:
+    """The order queues staff work from, counted in one aggregate query.
+
+    Only unshipped orders are read, so on PostgreSQL the count walks the
+    ``(status, stock_exception)`` index over open orders instead of the whole
+    order history. A stock exception is only a queue while something can still
+    be done about it, i.e. before the order ships.
+    """
+    by_status = [S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL]
+    open_statuses = sorted(NOT_SHIPPED)
+    counts = Order.objects.filter(status__in=open_statuses).aggregate(
+        **{status.value: Count("pk", filter=Q(status=status)) for status in by_status},
+        stock_exception=Count("pk", filter=Q(stock_exception=True)),
+    )
+    changelist = reverse("admin:orders_order_changelist")
+    queues = [
+        Queue(status.label, counts[status.value], f"{changelist}?{urlencode({'status__exact': status.value})}")
+        for status in by_status
+    ]
+    exception_filter = {"stock_exception__exact": "1", "status__in": ",".join(open_statuses)}
+    queues.append(Queue("Stock exceptions", counts["stock_exception"], f"{changelist}?{urlencode(exception_filter)}"))
+    return queues
+

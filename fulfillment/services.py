@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -16,6 +18,8 @@ from backoffice.errors import InvalidInput
 from backoffice.models import Seller
 from fulfillment.locks import lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock
+
+logger = logging.getLogger(__name__)
 
 
 def stock_reserve_lines(*, lines) -> bool:
@@ -70,6 +74,11 @@ def stock_release_for_order(*, order) -> int:
 # --- CSV import -------------------------------------------------------------------
 
 STOCK_CSV_COLUMNS = ["seller", "sku", "name", "wholesale_cost", "on_hand"]
+# The largest value a PositiveIntegerField holds on every database we run on;
+# anything above would fail at write time instead of being reported by line.
+_MAX_INTEGER = 2_147_483_647
+# NUL and other control characters: PostgreSQL refuses NUL in text, and none belongs in a name or code.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 @dataclass
@@ -86,6 +95,7 @@ class StockRow:
 class ImportResult:
     created: int
     updated: int
+    unchanged: int = 0
 
 
 class StockImportError(InvalidInput):
@@ -99,31 +109,47 @@ class StockImportError(InvalidInput):
 
 
 def _parse_money(value: str) -> int:
+    """``"12.50"`` → 1250 minor units; refuses negatives, fractions of a cent, NaN and infinities."""
     amount = Decimal(value.strip())
-    if amount < 0 or amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
         raise InvalidOperation
-    return int(amount * 100)
+    cents = int(amount * 100)
+    if cents > _MAX_INTEGER:
+        raise InvalidOperation
+    return cents
+
+
+def _read_stock_csv(text: str) -> list[tuple[int, dict[str, str]]]:
+    """Return ``(line number, values)`` per data row, values stripped and keyed by column."""
+    # A byte-order mark (spreadsheet exports) would otherwise be glued to the first column name.
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in STOCK_CSV_COLUMNS if c not in header]
+        if missing:
+            raise StockImportError(
+                [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(STOCK_CSV_COLUMNS)}"]
+            )
+        reader.fieldnames = header
+        return [(reader.line_num, {k: (raw.get(k) or "").strip() for k in STOCK_CSV_COLUMNS}) for raw in reader]
+    except csv.Error as exc:
+        # Not CSV at all (NUL bytes, an unterminated quote, a giant field): name the line it broke on.
+        # DictReader.line_num is only updated after a good row; the inner reader's counts the line that broke.
+        raise StockImportError([f"line {reader.reader.line_num}: not readable as CSV ({exc})"]) from None
 
 
 def _parse_stock_csv(text: str) -> list[StockRow]:
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in STOCK_CSV_COLUMNS if c not in header]
-    if missing:
-        raise StockImportError([f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(STOCK_CSV_COLUMNS)}"])
-    reader.fieldnames = header
-    sellers = {s.code: s for s in Seller.objects.all()}
+    raw_rows = _read_stock_csv(text)
+    sellers = {s.code: s for s in Seller.objects.filter(code__in={values["seller"] for _, values in raw_rows})}
     rows, errors, seen = [], [], {}
-    for raw in reader:
-        line = reader.line_num
-        values = {k: (raw.get(k) or "").strip() for k in STOCK_CSV_COLUMNS}
-        problems = []
+    for line, values in raw_rows:
+        problems = [f"{column} contains a control character" for column, value in values.items() if _CONTROL.search(value)]
         seller = sellers.get(values["seller"])
         if seller is None:
             problems.append(f"unknown seller {values['seller']!r}")
-        if not values["sku"] or len(values["sku"]) > 64:
+        if not values["sku"] or len(values["sku"]) > SKU._meta.get_field("code").max_length:
             problems.append("sku must be 1-64 characters")
-        if not values["name"] or len(values["name"]) > 200:
+        if not values["name"] or len(values["name"]) > SKU._meta.get_field("name").max_length:
             problems.append("name must be 1-200 characters")
         try:
             cost = _parse_money(values["wholesale_cost"])
@@ -131,7 +157,7 @@ def _parse_stock_csv(text: str) -> list[StockRow]:
             problems.append(f"wholesale_cost {values['wholesale_cost']!r} is not an amount like 12.50")
         try:
             on_hand = int(values["on_hand"])
-            if on_hand < 0:
+            if not 0 <= on_hand <= _MAX_INTEGER:
                 raise ValueError
         except ValueError:
             problems.append(f"on_hand {values['on_hand']!r} is not a whole number ≥ 0")
@@ -154,40 +180,57 @@ def stock_import_csv(*, text: str, actor: Actor) -> ImportResult:
     """Create or update SKUs and their on-hand stock from CSV; all rows or none.
 
     Columns: seller,sku,name,wholesale_cost,on_hand. ``on_hand`` replaces the
-    count; a row that would put it below what is reserved is refused.
+    count; a row that would put it below what is reserved is refused. Rows
+    that change nothing are counted as unchanged and not written.
     """
     rows = _parse_stock_csv(text)
-    created = updated = 0
-    with transaction.atomic():
-        existing = {
-            (s.seller_id, s.code): s
-            for s in SKU.objects.filter(seller__in={r.seller for r in rows}, code__in={r.sku for r in rows})
-        }
-        stocks = lock_stock_for_skus(s.pk for s in existing.values())
-        errors = []
-        for row in rows:
-            sku = existing.get((row.seller.pk, row.sku))
-            stock = stocks.get(sku.pk) if sku else None
-            if stock and row.on_hand < stock.reserved:
-                errors.append(f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved")
-        if errors:
-            raise StockImportError(errors)
-        now = timezone.now()
-        for row in rows:
-            sku = existing.get((row.seller.pk, row.sku))
-            if sku is None:
-                sku = SKU.objects.create(seller=row.seller, code=row.sku, name=row.name, wholesale_cost=row.wholesale_cost)
-                Stock.objects.create(sku=sku, on_hand=row.on_hand)
-                created += 1
-                continue
-            sku.name, sku.wholesale_cost = row.name, row.wholesale_cost
-            sku.save(update_fields=["name", "wholesale_cost", "updated_at"])
-            if sku.pk in stocks:
-                Stock.objects.filter(pk=stocks[sku.pk].pk).update(on_hand=row.on_hand, updated_at=now)
-            else:
-                Stock.objects.create(sku=sku, on_hand=row.on_hand)
-            updated += 1
-    return ImportResult(created=created, updated=updated)
+    created = updated = unchanged = 0
+    try:
+        with transaction.atomic():
+            existing = {
+                (s.seller_id, s.code): s
+                for s in SKU.objects.filter(seller__in={r.seller for r in rows}, code__in={r.sku for r in rows})
+            }
+            stocks = lock_stock_for_skus(s.pk for s in existing.values())
+            errors = []
+            for row in rows:
+                sku = existing.get((row.seller.pk, row.sku))
+                stock = stocks.get(sku.pk) if sku else None
+                if stock and row.on_hand < stock.reserved:
+                    errors.append(f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved")
+            if errors:
+                raise StockImportError(errors)
+            now = timezone.now()
+            for row in rows:
+                sku = existing.get((row.seller.pk, row.sku))
+                if sku is None:
+                    sku = SKU.objects.create(
+                        seller=row.seller, code=row.sku, name=row.name, wholesale_cost=row.wholesale_cost
+                    )
+                    Stock.objects.create(sku=sku, on_hand=row.on_hand)
+                    created += 1
+                    continue
+                changed = False
+                if (sku.name, sku.wholesale_cost) != (row.name, row.wholesale_cost):
+                    sku.name, sku.wholesale_cost = row.name, row.wholesale_cost
+                    sku.save(update_fields=["name", "wholesale_cost", "updated_at"])
+                    changed = True
+                stock = stocks.get(sku.pk)
+                if stock is None:
+                    Stock.objects.create(sku=sku, on_hand=row.on_hand)
+                    changed = True
+                elif stock.on_hand != row.on_hand:
+                    Stock.objects.filter(pk=stock.pk).update(on_hand=row.on_hand, updated_at=now)
+                    changed = True
+                if changed:
+                    updated += 1
+                else:
+                    unchanged += 1
+    except IntegrityError:
+        # Another import created one of these SKUs between our read and our insert.
+        raise StockImportError(["another stock change ran at the same time; nothing was imported, try again"]) from None
+    logger.info("stock import by %s: %d created, %d updated, %d unchanged", actor, created, updated, unchanged)
+    return ImportResult(created=created, updated=updated, unchanged=unchanged)
 
 
 def stock_export_csv(*, queryset=None) -> str:
@@ -196,7 +239,7 @@ def stock_export_csv(*, queryset=None) -> str:
     writer = csv.writer(out)
     writer.writerow(STOCK_CSV_COLUMNS)
     skus = (queryset if queryset is not None else SKU.objects.all()).select_related("seller", "stock").order_by("seller__code", "code")
-    for sku in skus:
+    for sku in skus.iterator(chunk_size=2000):
         stock = getattr(sku, "stock", None)
         writer.writerow([sku.seller.code, sku.code, sku.name, f"{Decimal(sku.wholesale_cost) / 100:.2f}", stock.on_hand if stock else 0])
     return out.getvalue()
