@@ -22,6 +22,7 @@ from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.models import Partner, Seller
 from fulfillment.models import SKU
 from fulfillment.services import stock_release_for_order, stock_reserve_lines
+from orders.effects import order_status_changed
 from orders.locks import lock_order
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 
@@ -47,11 +48,14 @@ def order_event_record(*, order: Order, action: str, from_status: str, actor: Ac
     )
 
 
-def _apply_transition(
+def order_transition_apply(
     order: Order, name: str, *, actor: Actor, fields: list[str], reason: str = "", args: dict | None = None
 ) -> None:
-    """Run transition ``name`` on a locked order, save the fields it touched and audit it.
+    """Run transition ``name`` on a locked order, save the fields it touched, audit it, and tell
+    the apps that react to status changes (``orders.effects``).
 
+    Every app's services move orders through this one function. Precondition:
+    the caller holds the order's row lock inside ``transaction.atomic()``.
     Raises TransitionRefused when the order's state or a condition forbids it.
     """
     method = getattr(order, name)
@@ -62,6 +66,7 @@ def _apply_transition(
         method(**(args or {}))
     order.save(update_fields=["status", "updated_at", *fields])
     order_event_record(order=order, action=name, from_status=from_status, actor=actor, reason=reason)
+    order_status_changed(order=order, from_status=from_status, action=name, actor=actor)
 
 
 # --- intake -------------------------------------------------------------------------
@@ -148,7 +153,7 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         reason="stock exception: not every line could be reserved" if not fully_reserved else "",
     )
     if data.buyer_paid_at is not None:
-        _apply_transition(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": data.buyer_paid_at})
+        order_transition_apply(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": data.buyer_paid_at})
     return order
 
 
@@ -169,7 +174,7 @@ def order_record_buyer_payment(*, order_id: int, paid: bool, paid_at: datetime |
                 raise TransitionRefused(f"Order {order.pk} is {order.status}; it no longer takes a buyer payment.", code="not_pending_payment")
             if paid_at < order.placed_at:
                 raise InvalidInput("paid_at is before the order was placed.", code="paid_before_placed")
-            _apply_transition(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": paid_at})
+            order_transition_apply(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": paid_at})
         else:
             if order.status != S.PENDING_PAYMENT:
                 raise TransitionRefused(f"Order {order.pk} is {order.status}; a failed buyer payment does not apply.", code="not_pending_payment")
@@ -183,7 +188,7 @@ def order_record_buyer_payment(*, order_id: int, paid: bool, paid_at: datetime |
 
 def order_end_hold(*, order: Order, actor: Actor) -> Order:
     """End the hold (R4). Precondition: ``order`` is locked by the caller and its hold is over."""
-    _apply_transition(order, "end_hold", actor=actor, fields=[])
+    order_transition_apply(order, "end_hold", actor=actor, fields=[])
     return order
 
 
@@ -219,13 +224,13 @@ def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> 
         raise TransitionRefused("The hold has ended: the platform can no longer cancel on its own.", code="cancel_not_allowed")
     fields = ["cancelled_at", "cancelled_by", "cancel_reason"]
     if by == CancelledBy.SYSTEM:
-        _apply_transition(order, "cancel_unpaid", actor=actor, fields=fields, reason="unpaid")
+        order_transition_apply(order, "cancel_unpaid", actor=actor, fields=fields, reason="unpaid")
     else:
         name, args = {
             CancelledBy.BUYER: ("cancel_by_buyer", {"reason": reason}),
             CancelledBy.PLATFORM: ("cancel_by_platform", {"reason": reason}),
         }.get(by, ("cancel_by_seller", {"by": by, "reason": reason}))
-        _apply_transition(order, name, actor=actor, fields=fields, reason=reason, args=args)
+        order_transition_apply(order, name, actor=actor, fields=fields, reason=reason, args=args)
     stock_release_for_order(order=order)
     return order
 
@@ -258,7 +263,7 @@ def order_record_seller_payment(*, order_id: int, reference: str, actor: Actor) 
         order.seller_payment_reference = reference[:200]
         fields = ["seller_paid_at", "seller_payment_reference"]
         if order.status == S.AWAITING_CHECKOUT:
-            _apply_transition(order, "confirm_seller_payment", actor=actor, fields=fields, reason=f"payment {reference}")
+            order_transition_apply(order, "confirm_seller_payment", actor=actor, fields=fields, reason=f"payment {reference}")
         else:
             order.save(update_fields=[*fields, "updated_at"])
             order_event_record(

@@ -1,0 +1,20 @@
+"""What other apps do when an order changes status.
+
+``order_status_changed`` runs inside the transaction that moved the order,
+with the order locked, right after its audit row is written. Each reaction is
+an explicit call below (no signals), and each must be cheap and local:
+write outbox rows or intents here, and defer anything that talks to the
+outside world with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backoffice.actors import Actor
+    from orders.models import Order
+
+
+def order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
+    """React to ``order`` having just moved from ``from_status`` to ``order.status``."""
