@@ -1,0 +1,68 @@
+# The two commands a new user needs are `make run` and `make test` (see README.md).
+#
+# Every target depends on a stamp file in the virtualenv, so the first call
+# creates .venv and installs requirements-dev.txt, and later calls skip that
+# step until a requirements file changes.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+MANAGE := $(BIN)/python manage.py
+
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="--create-db -x"`.
+PYTEST_ARGS ?=
+# Where `make run` listens.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STRIPE_PORT ?= 8420
+
+.DEFAULT_GOAL := help
+.PHONY: help install migrate demo run test check bench-ingest bench-timers clean
+
+# Local development and the test suite run with DEBUG on (settings refuse the
+# development SECRET_KEY otherwise). Production never runs through this file.
+run test migrate demo check: export DEBUG := true
+
+help:
+	@echo "make run           install, migrate, load demo data once, then run web + tasks + Stripe emulator"
+	@echo "make test          run the test suite (PYTEST_ARGS=... for pytest options)"
+	@echo "make check         missing migrations and Django system checks"
+	@echo "make bench-ingest  API intake throughput benchmark (needs PostgreSQL on 127.0.0.1)"
+	@echo "make bench-timers  timer scaling benchmark (needs PostgreSQL on 127.0.0.1)"
+	@echo "make clean         remove the virtualenv and caches"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+migrate: $(STAMP)
+	$(MANAGE) migrate --noinput
+
+demo: migrate
+	@mkdir -p var
+	$(MANAGE) load_demo
+
+run: demo
+	$(BIN)/python scripts/devserver.py --host $(HOST) --port $(PORT) --stripe-port $(STRIPE_PORT)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(MANAGE) makemigrations --check --dry-run
+	$(MANAGE) check
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+bench-timers: $(STAMP)
+	$(BIN)/python bench/timers.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache staticfiles
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,95 @@
+"""What both benchmarks share: a throw-away PostgreSQL database and production-like Django settings.
+
+Each benchmark creates its own database, migrates it, and drops it at the end
+(also after an error or Ctrl-C), so it never touches development or test data.
+The server is found through ``BENCH_PG_ADMIN_URL`` (default: user postgres on
+127.0.0.1:5432, database ``postgres``), which must be allowed to create
+databases.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def _url_for(database: str) -> str:
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+@contextmanager
+def fresh_database(label: str) -> Iterator[str]:
+    """Create an empty database, yield its URL, and drop it afterwards whatever happened."""
+    name = f"bench_{label}_{os.getpid()}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _url_for(name)
+    finally:
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - Django may not have been set up
+            pass
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def production_env(database_url: str) -> dict[str, str]:
+    """Environment for settings as in production: DEBUG off, persistent connections, quiet logs.
+
+    DEBUG off matters: with it on Django records every SQL query in memory.
+    ``CONN_MAX_AGE`` reuses a database connection across requests as any
+    production deployment does (directly or through a pooler); without it every
+    request would pay for a new PostgreSQL connection, which would hide the cost
+    of the work being measured. HTTPS redirects are off because the benchmark
+    talks plain HTTP on loopback.
+    """
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "backoffice.settings",
+            "DATABASE_URL": database_url,
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(64),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "CONN_MAX_AGE": "60",
+            # Production settings insist on Stripe keys. Nothing measured here talks to
+            # Stripe; should anything try, it reaches the local emulator's port, not Stripe.
+            "STRIPE_SECRET_KEY": f"sk_test_{secrets.token_hex(16)}",
+            "STRIPE_PUBLISHABLE_KEY": f"pk_test_{secrets.token_hex(16)}",
+            "STRIPE_API_HOST": "http://127.0.0.1:8420",
+            "LOG_LEVEL": "WARNING",
+            # Static files are not collected for a benchmark; WhiteNoise's warning about it is noise.
+            "PYTHONWARNINGS": "ignore:No directory at:UserWarning",
+        }
+    )
+    return env
+
+
+def setup_django(database_url: str) -> dict[str, str]:
+    """Configure this process for ``database_url``, migrate it, and return the environment used."""
+    env = production_env(database_url)
+    os.environ.update(env)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    return env
