@@ -1,12 +1,13 @@
-"""Every stock row lock goes through here, always taken in primary-key order.
+"""Every fulfilment row lock goes through here: shipments, and stock rows in primary-key order.
 
-Callers lock orders (``orders.locks``) before stock, never the other way round,
-so two transactions can never wait on each other in a cycle.
+Lock order, everywhere: the order (``orders.locks``), then its shipment, then
+stock rows by pk. Never the other way round, so two transactions can never
+wait on each other in a cycle.
 """
 
 from collections.abc import Iterable
 
-from fulfillment.models import Stock
+from fulfillment.models import Shipment, Stock
 
 
 def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
@@ -19,3 +20,17 @@ def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
         return {}
     rows = Stock.objects.select_for_update().filter(sku_id__in=ids).order_by("pk")
     return {stock.sku_id: stock for stock in rows}
+
+
+def lock_shipment(order) -> Shipment | None:
+    """Lock ``order``'s shipment (None if it has none) and return it re-read, with its carrier.
+
+    Precondition: inside ``transaction.atomic()`` with ``order`` already locked
+    (``orders.locks.lock_order``): the order first, then its shipment, then stock.
+    The returned shipment is also cached as ``order.shipment``, so code reading
+    the order afterwards (the status-change effects) sees the fresh row.
+    """
+    shipment = Shipment.objects.select_for_update(of=("self",)).select_related("carrier").filter(order_id=order.pk).first()
+    if shipment is not None:
+        shipment.order = order
+    return shipment

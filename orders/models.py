@@ -66,6 +66,20 @@ def _seller_paid(order) -> bool:
     return order.seller_paid_at is not None
 
 
+def _fully_reserved(order) -> bool:
+    """Every line has all its units reserved: nothing can be labelled that is not on the shelf."""
+    return not order.stock_exception
+
+
+def _return_window_over(order) -> bool:
+    return order.return_window_ends_at is not None and order.return_window_ends_at <= timezone.now()
+
+
+# Statuses in which each SLA clock (R8) still runs: an alert may fire while the order is in one of them.
+SHIP_CLOCK_OPEN = [S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT]
+DELIVERY_CLOCK_OPEN = [*SHIP_CLOCK_OPEN, S.SHIPPED, S.IN_TRANSIT]
+
+
 class Order(ConcurrentTransitionMixin, models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="orders")
@@ -99,6 +113,23 @@ class Order(ConcurrentTransitionMixin, models.Model):
     cancelled_by = models.CharField(max_length=16, choices=CancelledBy.choices, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
 
+    # SLA clocks (R8), fixed at intake from ``placed_at``; the collection clock lives on the shipment.
+    ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time (R8).")
+    tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time (R8).")
+    deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time (R8).")
+    # When the one ``order.at_risk`` alert for each clock went out; null until then.
+    ship_by_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    tracking_due_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deliver_by_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    shipped_at = models.DateTimeField(null=True, blank=True, help_text="Labelled with carrier and tracking.")
+    delivered_at = models.DateTimeField(null=True, blank=True, help_text="The carrier's delivery time.")
+    return_window_ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Delivered orders complete at this time unless returned (R15)."
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    lost_at = models.DateTimeField(null=True, blank=True, help_text="Declared lost (R9).")
+
     timer_error = models.CharField(max_length=500, blank=True, help_text="Last error a timer pass hit on this order.")
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -118,6 +149,33 @@ class Order(ConcurrentTransitionMixin, models.Model):
                 condition=Q(status="pending_payment"),
             ),
             models.Index(fields=["hold_until", "id"], name="order_hold_until_idx", condition=Q(status="on_hold")),
+            models.Index(
+                fields=["return_window_ends_at", "id"],
+                name="order_return_window_idx",
+                condition=Q(status="delivered"),
+            ),
+            # The warehouse "to ship" queue, sorted by ship-by deadline.
+            models.Index(
+                fields=["ship_by", "id"],
+                name="order_to_ship_queue_idx",
+                condition=Q(status__in=["ready_to_fulfill", "in_fulfillment"]),
+            ),
+            # At-risk alerts: only clocks still running and not yet alerted are indexed.
+            models.Index(
+                fields=["ship_by", "id"],
+                name="order_ship_by_alert_idx",
+                condition=Q(status__in=SHIP_CLOCK_OPEN, ship_by_alerted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["tracking_due", "id"],
+                name="order_tracking_due_alert_idx",
+                condition=Q(status__in=SHIP_CLOCK_OPEN, tracking_due_alerted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["deliver_by", "id"],
+                name="order_deliver_by_alert_idx",
+                condition=Q(status__in=DELIVERY_CLOCK_OPEN, deliver_by_alerted_at__isnull=True),
+            ),
             models.Index(fields=["seller", "status"], name="order_seller_status_idx"),
             models.Index(fields=["status", "stock_exception"], name="order_status_exception_idx"),
         ]
@@ -133,6 +191,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     @property
     def marketplace_status(self) -> str | None:
         return MARKETPLACE_STATUS.get(self.status)
+
+    @staticmethod
+    def sla_deadlines(placed_at) -> dict:
+        """The R8 deadlines that follow from the placement time alone (intake sets them once)."""
+        return {
+            "ship_by": placed_at + settings.SHIP_BY_WINDOW,
+            "tracking_due": placed_at + settings.TRACKING_WINDOW,
+            "deliver_by": placed_at + settings.DELIVERY_WINDOW,
+        }
 
     # --- transitions -------------------------------------------------------------
 
@@ -178,12 +245,46 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL],
+        source=[S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT],
         target=S.CANCELLED,
     )
     def cancel_by_seller(self, *, by: str, reason: str):
-        """The seller, or staff for the seller, may cancel anything not yet shipped (R6)."""
+        """The seller, or staff for the seller, may cancel anything not yet shipped (R6).
+
+        Picking and packing are still "not shipped": the parcel has no label yet.
+        """
         self._set_cancelled(by, reason)
+
+    # --- fulfilment (the shipment's services move the order along with the parcel) ---
+
+    @transition(field=status, source=S.READY_TO_FULFILL, target=S.IN_FULFILLMENT)
+    def start_fulfillment(self):
+        """The warehouse started picking the order."""
+
+    @transition(field=status, source=S.IN_FULFILLMENT, target=S.SHIPPED, conditions=[_fully_reserved])
+    def mark_shipped(self, *, at):
+        """Labelled with carrier and tracking (TikTok AWAITING_COLLECTION): the ship-by clock stops."""
+        self.shipped_at = at
+
+    @transition(field=status, source=S.SHIPPED, target=S.IN_TRANSIT)
+    def mark_in_transit(self):
+        """The carrier has the parcel (collected, dropped off, or first scanned)."""
+
+    @transition(field=status, source=S.IN_TRANSIT, target=S.DELIVERED)
+    def mark_delivered(self, *, at):
+        """The carrier delivered at ``at``; the return window (R15) counts from then."""
+        self.delivered_at = at
+        self.return_window_ends_at = at + settings.RETURN_WINDOW
+
+    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED, conditions=[_return_window_over])
+    def complete(self):
+        """Delivered and the return window has passed (R15)."""
+        self.completed_at = timezone.now()
+
+    @transition(field=status, source=[S.SHIPPED, S.IN_TRANSIT], target=S.LOST)
+    def mark_lost(self):
+        """Not delivered in time, or too many failed attempts (R9); the shipment's timer decides."""
+        self.lost_at = timezone.now()
 
     def _set_cancelled(self, by: str, reason: str):
         self.cancelled_at = timezone.now()

@@ -21,7 +21,7 @@ from backoffice.actors import Actor
 from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.models import Partner, Seller
 from fulfillment.models import SKU
-from fulfillment.services import stock_release_for_order, stock_reserve_lines
+from fulfillment.services import shipment_cancel_for_order, stock_release_for_order, stock_reserve_lines
 from orders.effects import order_status_changed
 from orders.locks import lock_order
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
@@ -124,6 +124,7 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         external_id=data.external_id,
         placed_at=data.placed_at,
         payment_due_at=data.placed_at + settings.PAYMENT_WINDOW,
+        **Order.sla_deadlines(data.placed_at),
         buyer_name=buyer.get("name", ""),
         buyer_phone=buyer.get("phone", ""),
         buyer_email=buyer.get("email", ""),
@@ -231,6 +232,7 @@ def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> 
             CancelledBy.PLATFORM: ("cancel_by_platform", {"reason": reason}),
         }.get(by, ("cancel_by_seller", {"by": by, "reason": reason}))
         order_transition_apply(order, name, actor=actor, fields=fields, reason=reason, args=args)
+    shipment_cancel_for_order(order=order, actor=actor)
     stock_release_for_order(order=order)
     return order
 

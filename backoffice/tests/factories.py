@@ -162,3 +162,62 @@ def make_staff_user(*groups: str, username: str | None = None, superuser: bool =
         raise LookupError(f"missing group(s): {sorted(set(groups) - {g.name for g in found})}")
     user.groups.add(*found)
     return user
+
+
+# --- fulfilment: carriers, orders ready for the warehouse, parcels ------------------------
+
+
+class CarrierFactory(factory.django.DjangoModelFactory):
+    """A carrier whose tracking numbers are ``TRK`` plus eight digits (see ``tracking_number``)."""
+
+    class Meta:
+        model = "fulfillment.Carrier"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"carrier{n}")
+    name = factory.Sequence(lambda n: f"Carrier {n}")
+    tracking_pattern = r"^TRK\d{8}$"
+    tracking_url = "https://track.example.com/{tracking_number}"
+    handover = "both"
+    active = True
+
+
+def tracking_number(n: int) -> str:
+    """A tracking number ``CarrierFactory`` carriers accept."""
+    return f"TRK{n:08d}"
+
+
+def make_ready_order(*, partner, seller, lines, placed_at=None, **kwargs):
+    """An order in ``ready_to_fulfill``: placed (default two hours ago), paid by the buyer a minute
+    later, the seller's payment recorded during the hold, and the hold ended, all through services."""
+    from django.db import transaction
+
+    from orders.locks import lock_order
+    from orders.services import order_end_hold, order_record_seller_payment
+
+    placed_at = placed_at or timezone.now() - timedelta(hours=2)
+    paid_at = placed_at + timedelta(minutes=1)
+    order = make_order(partner=partner, seller=seller, lines=lines, placed_at=placed_at, paid_at=paid_at, **kwargs)
+    finance = UserFactory(is_staff=True, is_superuser=True, username=f"finance-{order.pk}")
+    order_record_seller_payment(order_id=order.pk, reference=f"BANK-{order.pk}", actor=Actor.for_user(finance))
+    with transaction.atomic():
+        order = order_end_hold(order=lock_order(order.pk), actor=Actor.system("timer"))
+    return order
+
+
+def warehouse_actor():
+    """A staff member with every permission, as an Actor for the fulfilment services."""
+    return Actor.for_user(UserFactory(is_staff=True, is_superuser=True, username="warehouse-lead"))
+
+
+def make_labelled_order(*, partner, seller, lines, carrier, number: str, handover_method: str = "pickup", **kwargs):
+    """A ready order taken through picking, packing and labelling; returns the order re-read."""
+    from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
+
+    order = make_ready_order(partner=partner, seller=seller, lines=lines, **kwargs)
+    actor = warehouse_actor()
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    shipment_pack(order_id=order.pk, actor=actor)
+    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=number, handover_method=handover_method, actor=actor)
+    order.refresh_from_db()
+    return order

@@ -14,7 +14,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backoffice.privacy import masked_buyer, masked_shipping_address
+from fulfillment.api.serializers import ShipmentOutputSerializer, SlaOutputSerializer
+from fulfillment.selectors import order_sla_clocks
 from orders.models import MARKETPLACE_STATUS, CancelledBy, Order, OrderLine, OrderStatus
+from payments.selectors import order_checkout, prefetch_order_checkout
 
 # How far ahead of our clock a partner's timestamp may be: clocks drift, the future does not happen.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -92,6 +95,25 @@ class MaskedAddressOutputSerializer(serializers.Serializer):
     region = serializers.CharField()
 
 
+class CheckoutOutputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["unpaid", "processing", "requires_action", "paid", "refunded"],
+        help_text="The seller's wholesale payment for this order (R4): `requires_action` means the seller's bank "
+        "wants them to confirm; `refunded` means it was given back (e.g. the order was cancelled, R7).",
+    )
+    paid_at = serializers.DateTimeField(allow_null=True)
+    payment_id = serializers.IntegerField(allow_null=True, help_text="Our id of the payment that covers the order.")
+
+
+class OrderListOutputSerializer(serializers.ListSerializer):
+    """Loads every order's checkout facts in one query, so a page of orders costs what one order does."""
+
+    def to_representation(self, data):
+        orders = list(data.all() if hasattr(data, "all") else data)
+        prefetch_order_checkout(orders)
+        return super().to_representation(orders)
+
+
 class OrderOutputSerializer(serializers.Serializer):
     """An order as a partner sees it. Buyer details are masked (R12): partners never get them back in full."""
 
@@ -120,6 +142,27 @@ class OrderOutputSerializer(serializers.Serializer):
     lines = OrderLineOutputSerializer(many=True, source="lines.all")
     buyer = serializers.SerializerMethodField()
     shipping_address = serializers.SerializerMethodField()
+    shipments = serializers.SerializerMethodField(
+        help_text="The order's parcel: empty until picking starts, then one item (orders ship in one parcel)."
+    )
+    sla = serializers.SerializerMethodField(help_text="Processing deadlines and their state now (R8).")
+    checkout = serializers.SerializerMethodField(help_text="The seller's wholesale payment (checkout) for this order.")
+
+    class Meta:
+        list_serializer_class = OrderListOutputSerializer
+
+    @extend_schema_field(CheckoutOutputSerializer)
+    def get_checkout(self, order: Order) -> dict:
+        return CheckoutOutputSerializer(order_checkout(order)).data
+
+    @extend_schema_field(ShipmentOutputSerializer(many=True))
+    def get_shipments(self, order: Order) -> list:
+        shipment = getattr(order, "shipment", None)  # RelatedObjectDoesNotExist is an AttributeError
+        return [ShipmentOutputSerializer(shipment).data] if shipment is not None else []
+
+    @extend_schema_field(SlaOutputSerializer)
+    def get_sla(self, order: Order) -> dict:
+        return SlaOutputSerializer(order_sla_clocks(order)).data
 
     @extend_schema_field(MaskedBuyerOutputSerializer)
     def get_buyer(self, order: Order) -> dict:

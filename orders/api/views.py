@@ -80,7 +80,9 @@ class OrderListApi(PartnerApiView):
         responses={200: OrderOutputSerializer(many=True), **error_responses(400, 401)},
     )
     def get(self, request):
-        filters = OrderFilter(request.query_params, queryset=order_list(partner=request.user))
+        # The parcel and its carrier join the page's one query: the count stays flat whatever the page size.
+        orders = order_list(partner=request.user).select_related("shipment__carrier")
+        filters = OrderFilter(request.query_params, queryset=orders)
         if not filters.is_valid():
             raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
         paginator = self.pagination_class()

@@ -24,12 +24,14 @@ def test_schema_documents_every_operation_with_the_error_shape(client, db):
         "orders_retrieve",
         "orders_buyer_payment",
         "orders_cancel",
+        "orders_shipment_event",
         "stock_list",
+        "carriers_list",
     }
     for name, operation in operations.items():
         assert "401" in operation["responses"], name
         assert operation["security"][0] == {"ApiKeyAuth": []}, name
-    for name in ("orders_create", "orders_buyer_payment", "orders_cancel"):
+    for name in ("orders_create", "orders_buyer_payment", "orders_cancel", "orders_shipment_event"):
         headers = [p["name"] for p in operations[name]["parameters"] if p["in"] == "header"]
         assert headers == ["Idempotency-Key"], name
     assert set(schema["components"]["schemas"]["OrderCreateRequest"]["required"]) >= {"external_id", "seller", "lines"}

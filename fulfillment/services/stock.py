@@ -1,4 +1,5 @@
-"""Stock writes: reserving for order lines, releasing, and importing stock from CSV."""
+"""Stock writes: reserving for order lines, releasing, topping up, consuming at labelling, and
+importing stock from CSV."""
 
 from __future__ import annotations
 
@@ -68,6 +69,75 @@ def stock_release_for_order(*, order) -> int:
     for stock_pk, quantity in per_stock.items():
         if quantity:
             Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") - quantity, updated_at=now)
+    return sum(per_stock.values())
+
+
+def stock_top_up_for_order(*, order) -> bool:
+    """Reserve what an order still lacks from stock that has come in since intake; return True when
+    every line is now fully reserved, and keep ``order.stock_exception`` in step.
+
+    Lines with an unknown SKU can never be covered. Precondition: inside
+    ``transaction.atomic()`` with the order locked (then stock is locked here).
+    """
+    lines = list(order.lines.select_related("reservation"))
+    short = {}
+    complete = True
+    for line in lines:
+        reservation = getattr(line, "reservation", None)
+        if line.sku_id is None or (reservation is not None and not reservation.is_active):
+            complete = False
+            continue
+        have = reservation.quantity if reservation is not None else 0
+        if have < line.quantity:
+            short[line.pk] = (line, reservation, line.quantity - have)
+    if short:
+        stocks = lock_stock_for_skus(line.sku_id for line, _, _ in short.values())
+        taken: dict[int, int] = {}
+        now = timezone.now()
+        for line, reservation, missing in short.values():
+            stock = stocks.get(line.sku_id)
+            if stock is None:
+                complete = False
+                continue
+            extra = max(min(missing, stock.available - taken.get(stock.pk, 0)), 0)
+            complete = complete and extra == missing
+            if not extra:
+                continue
+            taken[stock.pk] = taken.get(stock.pk, 0) + extra
+            if reservation is None:
+                Reservation.objects.create(line=line, sku_id=line.sku_id, quantity=extra)
+            else:
+                Reservation.objects.filter(pk=reservation.pk).update(quantity=F("quantity") + extra)
+        for stock_pk, quantity in taken.items():
+            Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") + quantity, updated_at=now)
+    if order.stock_exception == complete:
+        order.stock_exception = not complete
+        order.save(update_fields=["stock_exception", "updated_at"])
+    return complete
+
+
+def stock_consume_for_order(*, order) -> int:
+    """The parcel leaves the warehouse: its reserved units leave ``on_hand`` and ``reserved`` together,
+    and its reservations are marked consumed. Return the units shipped.
+
+    Precondition: inside ``transaction.atomic()`` with the order locked, and
+    the order fully reserved (the label service checks it first).
+    """
+    active = list(Reservation.objects.filter(line__order=order, released_at=None, consumed_at=None))
+    if not active:
+        return 0
+    stocks = lock_stock_for_skus(r.sku_id for r in active)
+    now = timezone.now()
+    per_stock: dict[int, int] = {}
+    for reservation in active:
+        stock = stocks[reservation.sku_id]
+        per_stock[stock.pk] = per_stock.get(stock.pk, 0) + reservation.quantity
+    Reservation.objects.filter(pk__in=[r.pk for r in active]).update(consumed_at=now)
+    for stock_pk, quantity in per_stock.items():
+        if quantity:
+            Stock.objects.filter(pk=stock_pk).update(
+                on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity, updated_at=now
+            )
     return sum(per_stock.values())
 
 

@@ -1,0 +1,585 @@
+"""The warehouse path of an order: pick, pack, label, hand over, carrier events, delivery, completion,
+and what each step refuses. Time is moved with time-machine; timers run through process_due_timers()."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import transaction
+
+from backoffice.actors import Actor
+from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from backoffice.tests.factories import (
+    CarrierFactory,
+    make_labelled_order,
+    make_ready_order,
+    make_sku,
+    make_staff_user,
+    tracking_number,
+    warehouse_actor,
+)
+from backoffice.timers import process_due_timers
+from fulfillment.models import Reservation, Shipment, ShipmentEvent, ShipmentStatus
+from fulfillment.services import (
+    shipment_hand_over,
+    shipment_label,
+    shipment_pack,
+    shipment_record_carrier_event,
+    shipment_start_picking,
+    shipment_update_tracking,
+)
+from orders.models import Order, OrderStatus
+from orders.services import order_cancel
+
+S = OrderStatus
+SS = ShipmentStatus
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def carrier(db):
+    return CarrierFactory(code="acmeship", name="AcmeShip")
+
+
+@pytest.fixture
+def actor(db):
+    return warehouse_actor()
+
+
+def _stock(sku):
+    sku.stock.refresh_from_db()
+    return sku.stock.on_hand, sku.stock.reserved
+
+
+def _order(order) -> Order:
+    return Order.objects.select_related("shipment").get(pk=order.pk)
+
+
+def _timers_at(clock, when):
+    clock.move_to(when)
+    return process_due_timers()
+
+
+def test_the_whole_path_from_ready_to_completed(partner, seller, sku, carrier, actor, clock):
+    clock.move_to(START + timedelta(hours=2))
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 3)], placed_at=START)
+    assert order.status == S.READY_TO_FULFILL
+    assert (order.ship_by, order.tracking_due, order.deliver_by) == (
+        START + timedelta(hours=72), START + timedelta(hours=72), START + timedelta(days=11)
+    )
+    assert _stock(sku) == (10, 3)
+
+    clock.move_to(START + timedelta(hours=3))
+    shipment = shipment_start_picking(order_id=order.pk, actor=actor)
+    assert (shipment.status, _order(order).status) == (SS.PICKING, S.IN_FULFILLMENT)
+
+    shipment = shipment_pack(order_id=order.pk, actor=actor)
+    assert (shipment.status, _order(order).status) == (SS.PACKED, S.IN_FULFILLMENT)
+    assert _stock(sku) == (10, 3), "stock stays reserved until the label"
+
+    clock.move_to(START + timedelta(hours=5))
+    shipment = shipment_label(
+        order_id=order.pk, carrier=carrier, tracking_number="trk 0000 0042", handover_method="pickup", actor=actor
+    )
+    order = _order(order)
+    assert order.status == S.SHIPPED and order.marketplace_status == "AWAITING_COLLECTION"
+    assert shipment.tracking_number == "TRK00000042", "stored without spaces, upper-cased"
+    assert shipment.labelled_at == order.shipped_at == START + timedelta(hours=5)
+    assert shipment.collect_by == START + timedelta(hours=5 + 48)
+    assert shipment.lost_deadline == START + timedelta(hours=5) + timedelta(days=14)
+    assert _stock(sku) == (7, 0), "the units leave on_hand and reserved together"
+    assert all(r.consumed_at == START + timedelta(hours=5) for r in Reservation.objects.filter(line__order=order))
+
+    clock.move_to(START + timedelta(hours=20))
+    shipment = shipment_hand_over(order_id=order.pk, actor=actor)
+    assert shipment.status == SS.IN_TRANSIT and shipment.picked_up_at == START + timedelta(hours=20)
+    assert _order(order).status == S.IN_TRANSIT
+
+    clock.move_to(START + timedelta(days=2))
+    partner_actor = Actor.for_partner(partner)
+    shipment_record_carrier_event(
+        order_id=order.pk, type="in_transit", at=START + timedelta(hours=30), note="Memphis hub", actor=partner_actor
+    )
+    assert _order(order).status == S.IN_TRANSIT
+
+    clock.move_to(START + timedelta(days=3))
+    delivered_at = START + timedelta(days=3) - timedelta(hours=1)
+    shipment = shipment_record_carrier_event(order_id=order.pk, type="delivered", at=delivered_at, actor=partner_actor)
+    order = _order(order)
+    assert shipment.status == SS.DELIVERED and order.status == S.DELIVERED
+    assert order.delivered_at == delivered_at
+    assert order.return_window_ends_at == delivered_at + timedelta(days=7)
+
+    assert _timers_at(clock, delivered_at + timedelta(days=7) - timedelta(seconds=1))["orders_completed"] == 0
+    assert _order(order).status == S.DELIVERED
+    assert _timers_at(clock, delivered_at + timedelta(days=7))["orders_completed"] == 1
+    order = _order(order)
+    assert order.status == S.COMPLETED and order.marketplace_status == "COMPLETED"
+    assert order.completed_at == delivered_at + timedelta(days=7)
+    assert _timers_at(clock, delivered_at + timedelta(days=8))["orders_completed"] == 0
+
+    actions = list(order.events.values_list("action", flat=True))
+    assert actions[actions.index("start_fulfillment"):] == [
+        "start_fulfillment", "shipment_packed", "mark_shipped", "mark_in_transit",
+        "carrier_in_transit", "mark_delivered", "complete",
+    ]
+    assert list(shipment.events.values_list("type", flat=True)) == [
+        "picking_started", "packed", "labelled", "handed_over", "in_transit", "delivered",
+    ]
+    labelled = shipment.events.get(type="labelled")
+    assert labelled.actor == "staff:warehouse-lead"
+    assert labelled.data == {"carrier": "acmeship", "tracking_number": "TRK00000042", "handover_method": "pickup"}
+
+
+def test_steps_repeated_are_no_ops(partner, seller, sku, carrier, actor, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
+    first = shipment_start_picking(order_id=order.pk, actor=actor)
+    assert shipment_start_picking(order_id=order.pk, actor=actor).pk == first.pk
+    shipment_pack(order_id=order.pk, actor=actor)
+    shipment_pack(order_id=order.pk, actor=actor)
+    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_hand_over(order_id=order.pk, actor=actor)
+    shipment_hand_over(order_id=order.pk, actor=actor)
+    assert _stock(sku) == (9, 0), "labelling twice ships the stock once"
+    assert list(first.events.values_list("type", flat=True)) == ["picking_started", "packed", "labelled", "handed_over"]
+    assert Shipment.objects.filter(order=order).count() == 1
+
+
+def test_labelling_again_with_other_tracking_is_refused(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(2), handover_method="pickup", actor=actor)
+    assert refused.value.code == "already_labelled"
+
+
+def test_work_cannot_start_before_the_order_is_ready(partner, seller, sku, actor, clock):
+    from backoffice.tests.factories import make_order
+
+    on_hold = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], paid_at=START)
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_start_picking(order_id=on_hold.pk, actor=actor)
+    assert refused.value.code == "not_ready_to_fulfill"
+    assert _order(on_hold).status == S.ON_HOLD
+    assert not Shipment.objects.filter(order=on_hold).exists()
+
+
+def test_a_parcel_is_packed_before_it_is_labelled(partner, seller, sku, carrier, actor, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    assert refused.value.code == "not_packed"
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    assert refused.value.code == "not_packed"
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_hand_over(order_id=order.pk, actor=actor)
+    assert refused.value.code == "not_labelled"
+    assert _stock(order.lines.get().sku) == (10, 1)
+
+
+def _packed(partner, seller, actor, lines=(("TSHIRT-M", 1),)):
+    order = make_ready_order(partner=partner, seller=seller, lines=list(lines))
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    shipment_pack(order_id=order.pk, actor=actor)
+    return order
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["TRK1234567", "TRK123456789", "1Z999AA10123456784", "TRK1234567X", ""],
+)
+def test_a_tracking_number_that_does_not_match_the_carrier_is_refused(partner, seller, sku, carrier, actor, clock, number):
+    order = _packed(partner, seller, actor)
+    with pytest.raises(InvalidInput) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=number, handover_method="pickup", actor=actor)
+    assert refused.value.code == ("tracking_number_required" if not number else "tracking_number_invalid")
+    if number:
+        assert "is not a AcmeShip tracking number" in refused.value.detail
+        assert r"^TRK\d{8}$" in refused.value.detail
+    assert _order(order).status == S.IN_FULFILLMENT
+    assert _stock(sku) == (10, 1)
+
+
+def test_a_seeded_carrier_checks_its_real_pattern(partner, seller, sku, actor, clock):
+    order = _packed(partner, seller, actor)
+    with pytest.raises(InvalidInput) as refused:
+        shipment_label(order_id=order.pk, carrier="ups", tracking_number="123456789012", handover_method="pickup", actor=actor)
+    assert refused.value.code == "tracking_number_invalid"
+    shipment = shipment_label(order_id=order.pk, carrier="ups", tracking_number="1z 999 aa1 01 2345 6784", handover_method="dropoff", actor=actor)
+    assert shipment.tracking_number == "1Z999AA10123456784"
+    assert shipment.tracking_link == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
+
+
+def test_a_handover_the_carrier_does_not_offer_is_refused(partner, seller, sku, actor, clock):
+    pickup_only = CarrierFactory(code="courier", name="Courier", handover="pickup")
+    order = _packed(partner, seller, actor)
+    with pytest.raises(InvalidInput) as refused:
+        shipment_label(order_id=order.pk, carrier=pickup_only, tracking_number=tracking_number(5), handover_method="dropoff", actor=actor)
+    assert refused.value.code == "handover_not_offered"
+    assert "Courier does not offer drop-off" in refused.value.detail
+    with pytest.raises(InvalidInput) as refused:
+        shipment_label(order_id=order.pk, carrier=pickup_only, tracking_number=tracking_number(5), handover_method="courier", actor=actor)
+    assert refused.value.code == "invalid_handover"
+
+
+def test_inactive_and_unknown_carriers_are_refused(partner, seller, sku, actor, clock):
+    retired = CarrierFactory(code="retired", active=False)
+    order = _packed(partner, seller, actor)
+    for carrier, code in ((retired, "carrier_inactive"), ("nope", "unknown_carrier")):
+        with pytest.raises(InvalidInput) as refused:
+            shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        assert refused.value.code == code
+
+
+def test_the_handover_method_sets_the_collection_deadline(partner, seller, sku, carrier, actor, clock, settings):
+    settings.COLLECTION_WINDOW_PICKUP = timedelta(hours=48)
+    settings.COLLECTION_WINDOW_DROPOFF = timedelta(hours=24)
+    pickup, dropoff = _packed(partner, seller, actor), _packed(partner, seller, actor)
+    a = shipment_label(order_id=pickup.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    b = shipment_label(order_id=dropoff.pk, carrier=carrier, tracking_number=tracking_number(2), handover_method="dropoff", actor=actor)
+    assert a.collect_by == START + timedelta(hours=48)
+    assert b.collect_by == START + timedelta(hours=24)
+
+
+def test_one_tracking_number_cannot_label_two_parcels(partner, seller, sku, carrier, actor, clock):
+    make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(7))
+    order = _packed(partner, seller, actor)
+    with pytest.raises(InvalidInput) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(7), handover_method="pickup", actor=actor)
+    assert refused.value.code == "tracking_number_in_use"
+    # The same number at another carrier is another parcel.
+    other = CarrierFactory(code="other")
+    shipment_label(order_id=order.pk, carrier=other, tracking_number=tracking_number(7), handover_method="pickup", actor=actor)
+
+
+def test_an_order_with_a_stock_exception_cannot_be_labelled(partner, seller, carrier, actor, clock):
+    short = make_sku(seller=seller, code="SHORT", on_hand=1)
+    order = _packed(partner, seller, actor, lines=[("SHORT", 3)])
+    assert _order(order).stock_exception
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    assert refused.value.code == "stock_exception"
+    assert _order(order).status == S.IN_FULFILLMENT
+    assert _stock(short) == (1, 1)
+
+
+def test_restocked_orders_are_topped_up_and_can_then_be_labelled(partner, seller, carrier, actor, clock):
+    from fulfillment.models import Stock
+
+    short = make_sku(seller=seller, code="SHORT", on_hand=1)
+    order = _packed(partner, seller, actor, lines=[("SHORT", 3)])
+    Stock.objects.filter(sku=short).update(on_hand=5)  # a delivery came in
+    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    order = _order(order)
+    assert order.status == S.SHIPPED and not order.stock_exception
+    assert _stock(short) == (2, 0)
+    assert order.lines.get().reservation.quantity == 3
+
+
+def test_unknown_sku_orders_stay_a_stock_exception(partner, seller, sku, carrier, actor, clock):
+    order = _packed(partner, seller, actor, lines=[("TSHIRT-M", 1), ("NO-SUCH-SKU", 1)])
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    assert refused.value.code == "stock_exception"
+    assert _stock(sku) == (10, 1)
+
+
+def test_cancel_while_picking_returns_the_stock_and_closes_the_parcel(partner, seller, sku, actor, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 4)])
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    shipment_pack(order_id=order.pk, actor=actor)
+    assert _stock(sku) == (10, 4)
+
+    order_cancel(order_id=order.pk, by="seller", reason="damaged in the warehouse", actor=Actor.for_partner(partner))
+
+    order = _order(order)
+    assert order.status == S.CANCELLED and order.cancelled_by == "seller"
+    assert _stock(sku) == (10, 0)
+    assert order.shipment.status == SS.CANCELLED
+    assert order.shipment.events.last().type == "cancelled"
+    with pytest.raises(TransitionRefused):
+        shipment_pack(order_id=order.pk, actor=actor)
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_start_picking(order_id=order.pk, actor=actor)
+    assert refused.value.code == "order_cancelled"
+
+
+def test_staff_cancel_while_picking(partner, seller, sku, actor, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 2)])
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    support = make_staff_user("Support")
+    order_cancel(order_id=order.pk, by="staff", reason="out of stock", actor=Actor.for_user(support))
+    assert _order(order).status == S.CANCELLED
+    assert _stock(sku) == (10, 0)
+
+
+@pytest.mark.parametrize("step", ["labelled", "in_transit", "delivered"])
+def test_nothing_cancels_after_labelling(partner, seller, sku, carrier, actor, clock, step):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 2)], carrier=carrier, number=tracking_number(1))
+    if step != "labelled":
+        shipment_hand_over(order_id=order.pk, actor=actor)
+    if step == "delivered":
+        shipment_record_carrier_event(order_id=order.pk, type="delivered", at=START, actor=Actor.for_partner(partner))
+    for by in ("seller", "staff"):
+        with pytest.raises(TransitionRefused) as refused:
+            order_cancel(order_id=order.pk, by=by, reason="too late", actor=actor)
+        assert refused.value.code == "already_shipped"
+    assert _order(order).status == {"labelled": S.SHIPPED, "in_transit": S.IN_TRANSIT, "delivered": S.DELIVERED}[step]
+    assert _stock(sku) == (8, 0), "shipped stock is not put back"
+
+
+# --- tracking corrections ----------------------------------------------------------------
+
+
+def test_tracking_can_be_corrected_for_72h_and_is_audited(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    other = CarrierFactory(code="othership", name="OtherShip")
+
+    clock.move_to(START + timedelta(hours=71, minutes=59))
+    shipment = shipment_update_tracking(
+        order_id=order.pk, carrier=other, tracking_number=tracking_number(2), reason="label reprinted", actor=actor
+    )
+    assert (shipment.carrier.code, shipment.tracking_number) == ("othership", "TRK00000002")
+    event = shipment.events.get(type="tracking_updated")
+    assert event.data == {
+        "old": {"carrier": "acmeship", "tracking_number": "TRK00000001"},
+        "new": {"carrier": "othership", "tracking_number": "TRK00000002"},
+    }
+    assert (event.note, event.actor) == ("label reprinted", "staff:warehouse-lead")
+    audit = order.events.get(action="tracking_updated")
+    assert audit.reason == "acmeship TRK00000001 → othership TRK00000002: label reprinted"
+
+    clock.move_to(START + timedelta(hours=72, seconds=1))
+    with pytest.raises(TransitionRefused) as refused:
+        shipment_update_tracking(order_id=order.pk, tracking_number=tracking_number(3), actor=actor)
+    assert refused.value.code == "tracking_edit_window_over"
+    shipment.refresh_from_db()
+    assert shipment.tracking_number == "TRK00000002"
+
+
+def test_a_corrected_tracking_number_must_match_too(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    with pytest.raises(InvalidInput) as refused:
+        shipment_update_tracking(order_id=order.pk, tracking_number="1Z999AA10123456784", actor=actor)
+    assert refused.value.code == "tracking_number_invalid"
+    # The same values again change nothing and write nothing.
+    shipment_update_tracking(order_id=order.pk, tracking_number=tracking_number(1), actor=actor)
+    assert not ShipmentEvent.objects.filter(type="tracking_updated").exists()
+
+
+def test_the_tracking_edit_window_is_a_setting(partner, seller, sku, carrier, actor, clock, settings):
+    settings.TRACKING_EDIT_WINDOW = timedelta(hours=1)
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    clock.move_to(START + timedelta(hours=1, seconds=1))
+    with pytest.raises(TransitionRefused):
+        shipment_update_tracking(order_id=order.pk, tracking_number=tracking_number(2), actor=actor)
+
+
+# --- carrier events ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def in_transit(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    clock.move_to(START + timedelta(hours=2))
+    shipment_record_carrier_event(order_id=order.pk, type="picked_up", at=START + timedelta(hours=1), actor=Actor.for_partner(partner))
+    clock.move_to(START + timedelta(days=1))
+    return order
+
+
+def _event(order, partner, type, at):
+    return shipment_record_carrier_event(order_id=order.pk, type=type, at=at, actor=Actor.for_partner(partner))
+
+
+def test_a_carrier_pickup_puts_a_labelled_order_in_transit(in_transit):
+    order = _order(in_transit)
+    assert order.status == S.IN_TRANSIT
+    assert order.shipment.picked_up_at == START + timedelta(hours=1)
+    assert order.shipment.last_event_at == START + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("type", "hours"),
+    [
+        ("picked_up", 5),  # a second pickup after the carrier's own pickup
+        ("in_transit", 0.5),  # earlier than the last event
+        ("delivered", -1),  # before the parcel was labelled
+    ],
+)
+def test_out_of_order_events_are_refused(in_transit, partner, type, hours):
+    with pytest.raises(TransitionRefused) as refused:
+        _event(in_transit, partner, type, START + timedelta(hours=hours))
+    assert (refused.value.code, refused.value.status) == ("event_out_of_order", 409)
+    assert _order(in_transit).status == S.IN_TRANSIT
+
+
+def test_no_event_follows_delivery(in_transit, partner):
+    _event(in_transit, partner, "delivered", START + timedelta(hours=10))
+    for type in ("picked_up", "in_transit", "delivery_failed"):
+        with pytest.raises(TransitionRefused) as refused:
+            _event(in_transit, partner, type, START + timedelta(hours=11))
+        assert refused.value.code == "event_out_of_order"
+    assert _order(in_transit).status == S.DELIVERED
+
+
+def test_carrier_events_wait_for_the_label(partner, seller, sku, actor, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
+    with pytest.raises(TransitionRefused) as refused:
+        _event(order, partner, "picked_up", START)
+    assert refused.value.code == "event_out_of_order"
+    shipment_start_picking(order_id=order.pk, actor=actor)
+    with pytest.raises(TransitionRefused):
+        _event(order, partner, "in_transit", START)
+
+
+def test_delivery_failed_needs_the_parcel_in_transit(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    with pytest.raises(TransitionRefused) as refused:
+        _event(order, partner, "delivery_failed", START)
+    assert refused.value.code == "event_out_of_order"
+
+
+def test_a_repeated_event_is_ignored(in_transit, partner):
+    at = START + timedelta(hours=8)
+    first = _event(in_transit, partner, "delivery_failed", at)
+    again = _event(in_transit, partner, "delivery_failed", at)
+    assert first.failed_attempts == again.failed_attempts == 1
+    assert again.events.filter(type="delivery_failed").count() == 1
+    assert in_transit.events.filter(action="carrier_delivery_failed").count() == 1
+
+
+def test_delivery_after_a_failed_attempt(in_transit, partner):
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=8))
+    order = _order(in_transit)
+    assert order.shipment.status == SS.DELIVERY_FAILED and order.status == S.IN_TRANSIT
+    _event(in_transit, partner, "in_transit", START + timedelta(hours=9))
+    assert _order(in_transit).shipment.status == SS.IN_TRANSIT
+    _event(in_transit, partner, "delivered", START + timedelta(hours=20))
+    order = _order(in_transit)
+    assert (order.status, order.shipment.failed_attempts) == (S.DELIVERED, 1)
+
+
+def test_a_carrier_pickup_confirms_a_staff_hand_over(partner, seller, sku, carrier, actor, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    clock.move_to(START + timedelta(hours=3))
+    shipment_hand_over(order_id=order.pk, actor=actor)
+    # The driver's scan says 2h; staff clicked an hour later. The scan is accepted, not out of order.
+    shipment = _event(order, partner, "picked_up", START + timedelta(hours=2))
+    assert shipment.picked_up_at == START + timedelta(hours=2)
+    assert shipment.status == SS.IN_TRANSIT
+
+
+def test_events_in_the_future_are_refused(in_transit, partner):
+    with pytest.raises(InvalidInput) as refused:
+        _event(in_transit, partner, "delivered", START + timedelta(days=1, hours=1))
+    assert refused.value.code == "in_future"
+
+
+def test_lost_after_14_days_without_delivery(in_transit, clock):
+    labelled = START
+    assert _timers_at(clock, labelled + timedelta(days=14) - timedelta(seconds=1))["shipments_lost"] == 0
+    assert _order(in_transit).status == S.IN_TRANSIT
+    assert _timers_at(clock, labelled + timedelta(days=14))["shipments_lost"] == 1
+    order = _order(in_transit)
+    assert order.status == S.LOST and order.marketplace_status is None
+    assert order.shipment.status == SS.LOST
+    event = order.events.get(action="mark_lost")
+    assert (event.actor, event.reason) == ("system:timer", "not delivered 14 days after labelling")
+    assert _timers_at(clock, labelled + timedelta(days=15))["shipments_lost"] == 0
+
+
+def test_a_parcel_still_awaiting_collection_is_lost_after_14_days_too(partner, seller, sku, carrier, clock):
+    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    assert _timers_at(clock, START + timedelta(days=14))["shipments_lost"] == 1
+    assert _order(order).status == S.LOST
+
+
+def test_lost_after_two_failed_attempts(in_transit, partner, clock):
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=8))
+    assert process_due_timers()["shipments_lost"] == 0
+    assert _order(in_transit).status == S.IN_TRANSIT
+
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=20))
+    assert _order(in_transit).status == S.IN_TRANSIT, "the timer declares it lost, not the event"
+    assert process_due_timers()["shipments_lost"] == 1
+    order = _order(in_transit)
+    assert order.status == S.LOST
+    assert order.shipment.failed_attempts == 2
+    assert order.events.get(action="mark_lost").reason == "2 failed delivery attempts"
+
+
+def test_a_delivered_parcel_is_never_lost(in_transit, partner, clock):
+    _event(in_transit, partner, "delivered", START + timedelta(hours=10))
+    assert _timers_at(clock, START + timedelta(days=30))["shipments_lost"] == 0
+    assert _order(in_transit).status == S.COMPLETED
+
+
+def test_the_failed_attempts_limit_is_a_setting(in_transit, partner, settings):
+    settings.LOST_AFTER_FAILED_ATTEMPTS = 3
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=8))
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=9))
+    assert process_due_timers()["shipments_lost"] == 0
+    _event(in_transit, partner, "delivery_failed", START + timedelta(hours=10))
+    assert process_due_timers()["shipments_lost"] == 1
+
+
+def test_a_failing_lost_timer_records_the_error_and_retries(in_transit, clock, monkeypatch):
+    from fulfillment import timers
+
+    def broken(**kwargs):
+        raise RuntimeError("carrier API down")
+
+    monkeypatch.setattr(timers, "shipment_mark_lost", broken)
+    clock.move_to(START + timedelta(days=15))
+    process_due_timers()
+    order = _order(in_transit)
+    assert order.status == S.IN_TRANSIT and "carrier API down" in order.timer_error
+    monkeypatch.undo()
+    assert process_due_timers()["shipments_lost"] == 1
+    assert _order(in_transit).status == S.LOST
+
+
+# --- who may do what -------------------------------------------------------------------------
+
+
+def test_only_warehouse_staff_work_shipments(partner, seller, sku, clock):
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
+    finance = Actor.for_user(make_staff_user("Finance"))
+    with pytest.raises(PermissionRefused):
+        shipment_start_picking(order_id=order.pk, actor=finance)
+    warehouse = Actor.for_user(make_staff_user("Warehouse"))
+    shipment_start_picking(order_id=order.pk, actor=warehouse)
+    assert _order(order).status == S.IN_FULFILLMENT
+
+
+def test_support_may_enter_carrier_events_but_not_label(in_transit, clock):
+    support = Actor.for_user(make_staff_user("Support"))
+    with pytest.raises(PermissionRefused):
+        shipment_update_tracking(order_id=in_transit.pk, tracking_number=tracking_number(9), actor=support)
+    shipment_record_carrier_event(order_id=in_transit.pk, type="delivered", at=START + timedelta(hours=5), actor=support)
+    assert _order(in_transit).status == S.DELIVERED
+
+
+def test_a_service_error_rolls_back_every_write(partner, seller, sku, carrier, actor, clock, monkeypatch):
+    """Labelling is one transaction: if the order cannot move, the stock and the shipment stay as they were."""
+    from fulfillment.services import shipments
+
+    order = _packed(partner, seller, actor)
+
+    def boom(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(shipments, "stock_consume_for_order", boom)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    order = _order(order)
+    assert (order.status, order.shipment.status, order.shipment.tracking_number) == (S.IN_FULFILLMENT, SS.PACKED, "")
+    assert _stock(sku) == (10, 1)
