@@ -1,5 +1,7 @@
 """Fixtures shared by every app's tests."""
 
+import os
+
 import pytest
 from django.db import connection
 
@@ -34,6 +36,33 @@ def api(api_key):
 @pytest.fixture
 def sku(seller):
     return make_sku(seller=seller, code="TSHIRT-M", on_hand=10)
+
+
+# --- browser tests (pytest-playwright driving the distribution's Chromium) ------------------
+
+
+@pytest.fixture(scope="session")
+def allow_orm_beside_playwright():
+    """Let the ORM run in the test thread once Playwright has started.
+
+    Playwright's sync API keeps an asyncio loop registered as running in the
+    test thread from its first use until the session ends, and Django refuses
+    ORM calls from a thread with a running loop. Here that refusal is a false
+    alarm: the tests only arrange data, and the live server answers the browser
+    from its own thread. Browser test modules request it with
+    ``pytest.mark.usefixtures``, so that sessions which deselect the browser
+    tests do not get the variable; it is not unset afterwards because the loop
+    outlives the module.
+    """
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    return {
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    }
 
 
 def _is_postgres():

@@ -33,7 +33,44 @@ class BackofficeAdminSite(admin.AdminSite):
         extra_context = extra_context or {}
         if request.user.has_perm("orders.view_order"):
             extra_context["queues"] = order_queues()
+            if request.user.has_perm("fulfillment.view_shipment"):
+                extra_context["fulfillment_queues"] = fulfillment_queues()
+        if request.user.has_perm("backoffice.view_webhookevent"):
+            extra_context["webhook_queues"] = webhook_queues()
         return super().index(request, extra_context)
+
+
+def webhook_queues() -> list[Queue]:
+    """Partner webhooks that need staff (parked) or are failing and still retrying."""
+    from backoffice.webhooks import webhook_counts
+
+    counts = webhook_counts()
+    changelist = reverse("admin:backoffice_webhookevent_changelist")
+    return [
+        Queue("Parked webhooks", counts["parked"], f"{changelist}?{urlencode({'status__exact': 'parked'})}"),
+        Queue("Webhooks retrying", counts["retrying"], f"{changelist}?{urlencode({'retrying': 'yes'})}"),
+    ]
+
+
+def fulfillment_queues() -> list[Queue]:
+    """The warehouse's counts (``fulfillment_counts``, one query), next to the order queues.
+
+    To pick and packed open the warehouse console; at risk, late, in transit and
+    lost open the order list, since those clocks run on shipped orders too.
+    """
+    from fulfillment.selectors import fulfillment_counts
+
+    counts = fulfillment_counts()
+    console = reverse("admin:fulfillment_console")
+    orders = reverse("admin:orders_order_changelist")
+    return [
+        Queue("To pick", counts["to_pick"], f"{console}?{urlencode({'step': 'to_pick'})}"),
+        Queue("Packed", counts["packed"], f"{console}?{urlencode({'step': 'packed'})}"),
+        Queue("At risk", counts["at_risk"], f"{orders}?{urlencode({'sla': 'at_risk'})}"),
+        Queue("Late", counts["late"], f"{orders}?{urlencode({'sla': 'late'})}"),
+        Queue("In transit", counts["in_transit"], f"{orders}?{urlencode({'status__exact': S.IN_TRANSIT.value})}"),
+        Queue("Lost", counts["lost"], f"{orders}?{urlencode({'status__exact': S.LOST.value})}"),
+    ]
 
 
 def order_queues() -> list[Queue]:

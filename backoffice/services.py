@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -223,3 +224,64 @@ def partner_api_key_revoke(*, key_id: int, actor: Actor) -> PartnerApiKey:
         key.save(update_fields=["revoked_at"])
     logger.info("API key %s… of partner %s revoked by %s", key.prefix, key.partner.name, actor)
     return key
+
+
+# --- partner webhooks (R13; delivery is in backoffice.webhooks) ---------------------------
+
+
+def partner_webhook_configure(*, partner_id: int, url: str, actor: Actor) -> tuple[Partner, str | None]:
+    """Set where ``partner`` receives webhooks, or stop them with an empty ``url``; return ``(partner, new_secret)``.
+
+    The first URL also creates the signing secret, returned here once (None
+    otherwise): the caller must show it to a person at once and never log it.
+    Without a URL no new events are written; events already queued are parked
+    when their turn comes, and can be redelivered once a URL is set again.
+    Plain http is refused unless ``WEBHOOK_ALLOW_HTTP``.
+    """
+    from backoffice.webhooks import webhook_secret_generate, webhook_url_clean
+
+    url = webhook_url_clean(url) if (url or "").strip() else ""
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().filter(pk=partner_id).first()
+        if partner is None:
+            raise NotFound(f"Partner {partner_id} does not exist.")
+        changed, new_secret = [], None
+        if partner.webhook_url != url:
+            partner.webhook_url = url
+            changed.append("webhook_url")
+        if url and not partner.webhook_secret:
+            new_secret = webhook_secret_generate()
+            partner.webhook_secret, partner.webhook_secret_set_at = new_secret, timezone.now()
+            changed += ["webhook_secret", "webhook_secret_set_at"]
+        if changed:
+            partner.save(update_fields=changed)
+    if changed:
+        logger.info("partner %s webhook URL set to %r by %s", partner.name, url or "(none)", actor)
+    return partner, new_secret
+
+
+def partner_webhook_secret_rotate(*, partner_id: int, actor: Actor) -> tuple[Partner, str]:
+    """Give ``partner`` a new signing secret; return ``(partner, new_secret)``, the only time it is readable.
+
+    The secret it replaces keeps signing too (a second ``v1`` in the signature
+    header) for ``WEBHOOK_SECRET_ROTATION_GRACE``, so the partner can deploy the
+    new one without rejecting events meanwhile. Rotating again within that time
+    keeps only the secret just replaced.
+    """
+    from backoffice.webhooks import webhook_secret_generate
+
+    with transaction.atomic():
+        partner = Partner.objects.select_for_update().filter(pk=partner_id).first()
+        if partner is None:
+            raise NotFound(f"Partner {partner_id} does not exist.")
+        now = timezone.now()
+        fields = ["webhook_secret", "webhook_secret_set_at"]
+        if partner.webhook_secret:
+            partner.webhook_previous_secret = partner.webhook_secret
+            partner.webhook_previous_secret_expires_at = now + settings.WEBHOOK_SECRET_ROTATION_GRACE
+            fields += ["webhook_previous_secret", "webhook_previous_secret_expires_at"]
+        new_secret = webhook_secret_generate()
+        partner.webhook_secret, partner.webhook_secret_set_at = new_secret, now
+        partner.save(update_fields=fields)
+    logger.info("partner %s webhook secret rotated by %s", partner.name, actor)
+    return partner, new_secret

@@ -26,6 +26,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from backoffice.actors import Actor
 from backoffice.errors import DomainError
@@ -202,6 +203,40 @@ class OrderEventInline(ReadOnlyInline):
     ordering = ("created_at", "id")
 
 
+# --- shipment and SLA clocks (R8) ----------------------------------------------------------
+
+SLA_COLOURS = {"late": "#b3261e", "at_risk": "#a15c00", "met_late": "#b3261e", "met": "#1e7b34"}
+SLA_CLOCK_LABELS = {
+    "ship_by": "Ready to ship by",
+    "tracking_due": "Tracking number by",
+    "collect_by": "Collected by the carrier by",
+    "deliver_by": "Delivered by",
+}
+
+
+class SlaFilter(admin.SimpleListFilter):
+    """Orders with a running clock at risk or past its deadline (the index page's counts link here)."""
+
+    title = "SLA"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return (("at_risk", "At risk"), ("late", "Late"))
+
+    def queryset(self, request, queryset):
+        from fulfillment.selectors import sla_at_risk_q, sla_late_q
+
+        if self.value() == "late":
+            return queryset.filter(sla_late_q(timezone.now()))
+        if self.value() == "at_risk":
+            return queryset.filter(sla_at_risk_q(timezone.now()))
+        return queryset
+
+
+def _sla_badge(state: str, text: str):
+    return format_html('<strong style="color:{};white-space:nowrap">{}</strong>', SLA_COLOURS.get(state, "inherit"), text)
+
+
 # --- the order admin ----------------------------------------------------------------------
 
 
@@ -215,12 +250,13 @@ class OrderAdmin(admin.ModelAdmin):
         "placed_at",
         "next_deadline",
         "stock_exception_badge",
+        "sla_badge",
     )
     list_display_links = ("id", "external_id")
-    list_filter = ("status", "seller", "stock_exception")
+    list_filter = ("status", SlaFilter, "seller", "stock_exception")
     search_fields = ("external_id", "buyer_name")
     search_help_text = "Order id, external id or buyer name."
-    list_select_related = ("seller",)
+    list_select_related = ("seller", "shipment")
     list_per_page = 50
     # The exact total would cost a COUNT over every order on each page view.
     show_full_result_count = False
@@ -323,13 +359,14 @@ class OrderAdmin(admin.ModelAdmin):
     # --- the order page ---------------------------------------------------------------------
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("seller", "partner")
+        return super().get_queryset(request).select_related("seller", "partner", "shipment__carrier")
 
     def get_fieldsets(self, request, obj=None):
         buyer = self.BUYER_FIELDS_FULL if request.user.has_perm("orders.view_buyer_details") else self.BUYER_FIELDS_MASKED
         fieldsets = [
             (None, {"fields": self.ORDER_FIELDS}),
             ("Payments and deadlines", {"fields": self.DEADLINE_FIELDS}),
+            ("Shipment and SLA clocks", {"fields": ("shipment_display", "sla_clocks")}),
             ("Buyer", {"fields": buyer}),
         ]
         if obj is not None and obj.status == S.CANCELLED:
@@ -339,6 +376,54 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return helpers.flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    @admin.display(description="SLA")
+    def sla_badge(self, order: Order):
+        """The worst running clock: late, or at risk (reads the shipment selected with the order)."""
+        from fulfillment.selectors import SlaState, order_sla_clocks
+
+        states = {clock.state for clock in order_sla_clocks(order).values()}
+        if SlaState.LATE in states:
+            return _sla_badge("late", "late")
+        if SlaState.AT_RISK in states:
+            return _sla_badge("at_risk", "at risk")
+        return ""
+
+    @admin.display(description="shipment")
+    def shipment_display(self, order: Order):
+        # A missing reverse one-to-one raises an AttributeError subclass, so getattr's default applies.
+        shipment = getattr(order, "shipment", None)
+        if shipment is None:
+            return "No parcel yet (the warehouse has not started picking)."
+        url = reverse("admin:fulfillment_shipment_change", args=[shipment.pk])
+        if not shipment.carrier_id:
+            return format_html('<a href="{}">Parcel</a>: {}', url, shipment.get_status_display())
+        tracking = (
+            format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', shipment.tracking_link, shipment.tracking_number)
+            if shipment.tracking_link
+            else shipment.tracking_number
+        )
+        return format_html(
+            '<a href="{}">Parcel</a>: {} · {} {} · {}',
+            url, shipment.get_status_display(), shipment.carrier.name, tracking, shipment.get_handover_method_display(),
+        )
+
+    @admin.display(description="SLA clocks")
+    def sla_clocks(self, order: Order):
+        from fulfillment.selectors import order_sla_clocks
+
+        rows = []
+        for name, clock in order_sla_clocks(order).items():
+            when = f"{timezone.localtime(clock.deadline):%Y-%m-%d %H:%M}" if clock.deadline else "not started"
+            done = f", done {timezone.localtime(clock.done_at):%Y-%m-%d %H:%M}" if clock.done_at else ""
+            state = clock.state.value
+            rows.append(
+                format_html(
+                    "<tr><th>{}</th><td>{}{}</td><td>{}</td></tr>",
+                    SLA_CLOCK_LABELS[name], when, done, _sla_badge(state, state.replace("_", " ")),
+                )
+            )
+        return format_html('<table class="sla-clocks">{}</table>', mark_safe("".join(rows)))  # rows are escaped
 
     @admin.display(description="marketplace status")
     def marketplace_status(self, order: Order):

@@ -7,7 +7,12 @@ an order id from another seller simply is not in the queryset (404).
 
 from __future__ import annotations
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from backoffice.models import Seller, SellerMembership
 from orders.models import Order, OrderEvent, OrderLine, OrderStatus
@@ -64,7 +69,7 @@ def order_list(*, seller: Seller, status: str = "", q: str = "") -> QuerySet[Ord
     return queryset.annotate(
         item_count=Sum("lines__quantity"),
         total=Sum(F("lines__quantity") * F("lines__unit_price")),
-    ).order_by("-placed_at", "-id")
+    ).select_related("shipment").order_by("-placed_at", "-id")
 
 
 def order_detail_queryset(*, seller: Seller) -> QuerySet[Order]:
@@ -72,7 +77,83 @@ def order_detail_queryset(*, seller: Seller) -> QuerySet[Order]:
 
     Look the order up in this queryset: another seller's order id is then "not found".
     """
-    return _seller_orders(seller).prefetch_related(
+    return _seller_orders(seller).select_related("shipment__carrier").prefetch_related(
         Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "reservation").order_by("id")),
         Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
     )
+
+
+# --- performance (R14) ---------------------------------------------------------------------
+
+PERFORMANCE_PERIODS = (7, 30, 90)
+# The chart shows this many weeks, ending today.
+CHART_WEEKS = 13
+
+
+@dataclass(frozen=True)
+class PeriodPerformance:
+    """Dispatch figures over the last ``days``. An order counts as shipped when it was labelled."""
+
+    days: int
+    shipped: int
+    late: int
+    average_time_to_ship: timedelta | None
+
+    @property
+    def late_rate(self) -> float | None:
+        """Orders labelled after their ship-by deadline ÷ orders labelled in the period (None if none shipped)."""
+        return self.late / self.shipped if self.shipped else None
+
+
+@dataclass(frozen=True)
+class WeekPerformance:
+    start: date
+    shipped: int
+    late: int
+
+
+_LATE = Q(shipped_at__gt=F("ship_by"))
+_TIME_TO_SHIP = ExpressionWrapper(F("shipped_at") - F("placed_at"), output_field=DurationField())
+
+
+def _shipped_since(seller: Seller, since: datetime, now: datetime) -> QuerySet[Order]:
+    return _seller_orders(seller).filter(shipped_at__gt=since, shipped_at__lte=now)
+
+
+def seller_performance(*, seller: Seller, now: datetime | None = None) -> list[PeriodPerformance]:
+    """Late dispatch rate and average time to ship (``shipped_at - placed_at``) over the last 7, 30
+    and 90 days, for orders labelled in each period, in one aggregate query."""
+    now = now or timezone.now()
+    aggregates = {}
+    for days in PERFORMANCE_PERIODS:
+        window = Q(shipped_at__gt=now - timedelta(days=days))
+        aggregates[f"shipped_{days}"] = Count("pk", filter=window)
+        aggregates[f"late_{days}"] = Count("pk", filter=window & _LATE)
+        aggregates[f"time_{days}"] = Avg(_TIME_TO_SHIP, filter=window)
+    row = _shipped_since(seller, now - timedelta(days=max(PERFORMANCE_PERIODS)), now).aggregate(**aggregates)
+    return [
+        PeriodPerformance(days=d, shipped=row[f"shipped_{d}"], late=row[f"late_{d}"], average_time_to_ship=row[f"time_{d}"])
+        for d in PERFORMANCE_PERIODS
+    ]
+
+
+def seller_weekly_dispatch(*, seller: Seller, now: datetime | None = None) -> list[WeekPerformance]:
+    """Orders labelled, and how many of them late, per week for the last ``CHART_WEEKS`` weeks
+    (oldest first; the last week ends today). One grouped query: a row per day with shipments."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    first_day = today - timedelta(days=CHART_WEEKS * 7 - 1)
+    since = timezone.make_aware(datetime.combine(first_day, datetime.min.time()))
+    days = (
+        _shipped_since(seller, since, now)
+        .annotate(day=TruncDate("shipped_at"))
+        .values("day")
+        .annotate(shipped=Count("pk"), late=Count("pk", filter=_LATE))
+        .order_by("day")
+    )
+    weeks = [WeekPerformance(start=first_day + timedelta(days=7 * i), shipped=0, late=0) for i in range(CHART_WEEKS)]
+    for row in days:
+        index = min(max((row["day"] - first_day).days // 7, 0), CHART_WEEKS - 1)
+        week = weeks[index]
+        weeks[index] = WeekPerformance(start=week.start, shipped=week.shipped + row["shipped"], late=week.late + row["late"])
+    return weeks

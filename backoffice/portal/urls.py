@@ -13,4 +13,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
+    path("performance/", views.performance, name="performance"),
 ]

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 from backoffice.portal import selectors
 from backoffice.portal.forms import OrderFilterForm, PortalAuthenticationForm
 from backoffice.privacy import mask_email, mask_name, mask_phone
+from fulfillment.selectors import SlaState, order_sla_clocks
 from orders.models import Order, OrderStatus
 
 PAGE_SIZE = 25
@@ -113,6 +114,50 @@ def current_deadline(order: Order, *, now: datetime, depth: int = 1) -> Deadline
     passed = at <= now
     span = timesince(at, now, depth=depth) if passed else timeuntil(at, now, depth=depth)
     return Deadline(at=at, passed=passed, phrase=(past if passed else upcoming).format(span))
+
+
+CLOCK_LABELS = {
+    "ship_by": "Ready to ship",
+    "tracking_due": "Tracking number",
+    "collect_by": "Carrier collection",
+    "deliver_by": "Delivery",
+}
+CLOCK_STATE_LABELS = {
+    SlaState.OK: "On time",
+    SlaState.AT_RISK: "At risk",
+    SlaState.LATE: "Late",
+    SlaState.MET: "Met",
+    SlaState.MET_LATE: "Met late",
+    SlaState.NOT_STARTED: "Not started",
+    SlaState.STOPPED: "Stopped",
+}
+
+
+@dataclass(frozen=True)
+class ClockRow:
+    label: str
+    deadline: datetime | None
+    done_at: datetime | None
+    state: str
+    state_label: str
+
+
+def clock_rows(order: Order, *, now: datetime) -> list[ClockRow]:
+    """The order's four SLA clocks (R8) as the seller sees them."""
+    return [
+        ClockRow(CLOCK_LABELS[name], clock.deadline, clock.done_at, clock.state.value, CLOCK_STATE_LABELS[clock.state])
+        for name, clock in order_sla_clocks(order, now=now).items()
+    ]
+
+
+def sla_flag(order: Order, *, now: datetime) -> tuple[str, str] | None:
+    """("late" | "at_risk", label) for the worst running clock, for the order list's badge."""
+    states = {clock.state for clock in order_sla_clocks(order, now=now).values()}
+    if SlaState.LATE in states:
+        return ("late", "Late")
+    if SlaState.AT_RISK in states:
+        return ("at_risk", "At risk")
+    return None
 
 
 def status_label(value: str) -> str:
@@ -241,6 +286,7 @@ def order_list(request, seller):
             "order": order,
             "status_label": status_label(order.status),
             "deadline": current_deadline(order, now=now),
+            "sla": sla_flag(order, now=now),
             "url": _with_query(reverse("portal:order_detail", args=[order.pk]), back_query),
         }
         for order in page.object_list
@@ -271,6 +317,8 @@ def order_detail(request, seller, pk: int):
     page = request.GET.get("page", "")
     back_query = _list_query(status=filters["status"], q=filters["q"], page=int(page) if page.isdigit() else None)
     lines = line_rows(order)
+    now = timezone.now()
+    shipment = getattr(order, "shipment", None)  # a missing one-to-one is an AttributeError subclass
     context = {
         "seller": seller,
         "order": order,
@@ -281,6 +329,9 @@ def order_detail(request, seller, pk: int):
         "item_count": sum(line.quantity for line in lines),
         "line_problems": [line for line in lines if line.problem],
         "history": history_rows(order),
+        "shipment": shipment,
+        "clocks": clock_rows(order, now=now),
+        "sla": sla_flag(order, now=now),
         "buyer": {
             "name": mask_name(order.buyer_name),
             "phone": mask_phone(order.buyer_phone),
@@ -291,3 +342,64 @@ def order_detail(request, seller, pk: int):
         "back_url": _with_query(reverse("portal:orders"), back_query),
     }
     return render(request, "portal/order_detail.html", context)
+
+
+# --- performance (R14) ------------------------------------------------------------------------
+
+CHART_HEIGHT = 160
+CHART_BAR_WIDTH = 28
+CHART_GAP = 12
+
+
+def _hours(delta) -> float | None:
+    return round(delta.total_seconds() / 3600, 1) if delta is not None else None
+
+
+@require_GET
+@seller_required
+def performance(request, seller):
+    """Late dispatch rate and average time to ship over 7, 30 and 90 days, and a weekly chart
+    (an inline SVG drawn here: no chart library, no CDN)."""
+    now = timezone.now()
+    periods = [
+        {
+            "days": p.days,
+            "shipped": p.shipped,
+            "late": p.late,
+            "late_rate": round(p.late_rate * 100, 1) if p.late_rate is not None else None,
+            "hours_to_ship": _hours(p.average_time_to_ship),
+        }
+        for p in selectors.seller_performance(seller=seller, now=now)
+    ]
+    weeks = selectors.seller_weekly_dispatch(seller=seller, now=now)
+    top = max([w.shipped for w in weeks] + [1])
+    bars = []
+    for i, week in enumerate(weeks):
+        height = round(CHART_HEIGHT * week.shipped / top)
+        late_height = round(CHART_HEIGHT * week.late / top)
+        x = CHART_GAP + i * (CHART_BAR_WIDTH + CHART_GAP)
+        bars.append(
+            {
+                "week": week,
+                "x": x,
+                "label_x": x + CHART_BAR_WIDTH // 2,
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "late_y": CHART_HEIGHT - late_height,
+                "late_height": late_height,
+                "on_time_height": height - late_height,
+            }
+        )
+    context = {
+        "seller": seller,
+        "periods": periods,
+        "bars": bars,
+        "chart": {
+            "width": CHART_GAP + len(weeks) * (CHART_BAR_WIDTH + CHART_GAP),
+            "height": CHART_HEIGHT,
+            "bar_width": CHART_BAR_WIDTH,
+            "top": top,
+        },
+        "weeks": weeks,
+    }
+    return render(request, "portal/performance.html", context)

@@ -4,7 +4,6 @@ Browsers cannot be downloaded by ``playwright install`` everywhere we run, so
 these tests drive the distribution's Chromium package instead.
 """
 
-import os
 import re
 from datetime import timedelta
 
@@ -14,32 +13,10 @@ from playwright.sync_api import Page, expect
 
 from backoffice.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, make_order, make_sku
 
-pytestmark = [pytest.mark.browser]
+# The launch arguments (the distribution's Chromium) and the ORM/Playwright fixture live in the root conftest.py.
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("allow_orm_beside_playwright")]
 
 PASSWORD = "pass-word-123"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def allow_orm_beside_playwright():
-    """Let the ORM run in the test thread once Playwright has started.
-
-    Playwright's sync API keeps an asyncio loop registered as running in the
-    test thread from its first use until the session ends, and Django refuses
-    ORM calls from a thread with a running loop. Here that refusal is a false
-    alarm: the tests only arrange data, and the live server answers the browser
-    from its own thread. The variable is set in a fixture rather than at import
-    so that sessions which deselect the browser tests do not get it; it is not
-    unset afterwards because the loop outlives this module.
-    """
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args():
-    return {
-        "executable_path": "/usr/bin/chromium",
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    }
 
 
 @pytest.fixture
