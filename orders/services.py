@@ -25,6 +25,7 @@ from fulfillment.services import shipment_cancel_for_order, stock_release_for_or
 from orders.effects import order_status_changed
 from orders.locks import lock_order
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
+from orders.selectors import partner_seller_get
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -96,24 +97,42 @@ def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[O
     Repeating an ``external_id`` returns the existing order untouched. Intake
     never fails for stock (R1): it reserves what is there and flags the rest.
     """
-    if not partner.sellers.filter(pk=data.seller.pk).exists():
+    if data.seller.pk not in _linked_seller_ids(partner) and not partner.sellers.filter(pk=data.seller.pk).exists():
         raise InvalidInput(f"Partner {partner} may not act for seller {data.seller.code}.", code="seller_not_allowed")
     if not data.lines:
         raise InvalidInput("An order needs at least one line.", code="no_lines")
 
-    existing = Order.objects.filter(partner=partner, external_id=data.external_id).first()
-    if existing:
-        return existing, False
+    # The insert comes first and the unique (partner, external_id) constraint
+    # tells a repeat apart: a new order, the common case, costs no lookup.
     try:
         with transaction.atomic():
             order = _create_order(partner=partner, data=data, actor=actor)
     except IntegrityError:
-        # A concurrent request with the same external_id won the unique constraint.
+        # Sent before (or a concurrent request with the same external_id won the constraint).
         existing = Order.objects.filter(partner=partner, external_id=data.external_id).first()
         if existing is None:
             raise
         return existing, False
     return order, True
+
+
+def _linked_seller_ids(partner: Partner) -> set[int]:
+    """Sellers this partner instance was seen linked to in the database by ``intake_seller_get``."""
+    return partner.__dict__.setdefault("_intake_linked_seller_ids", set())
+
+
+def intake_seller_get(*, partner: Partner, code: str) -> Seller | None:
+    """The seller with ``code`` if ``partner`` may act for it, else None (as ``partner_seller_get``).
+
+    The link it finds is remembered on this ``partner`` instance, so that
+    ``order_intake`` for the same instance (e.g. within one API request) does
+    not query it a second time. Only a row read from the database here ever
+    marks a link as known; any other caller of ``order_intake`` is checked there.
+    """
+    seller = partner_seller_get(partner=partner, code=code)
+    if seller is not None:
+        _linked_seller_ids(partner).add(seller.pk)
+    return seller
 
 
 def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
@@ -143,6 +162,17 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ]
     )
     fully_reserved = stock_reserve_lines(lines=lines)
+    # Hand the caller the order with its lines and their reservations as they
+    # now stand (as ``prefetch_related("lines__reservation")`` would load them),
+    # so an answer can be built without reading back what was just written.
+    reservation_rel = OrderLine.reservation.related
+    for line in lines:
+        if not reservation_rel.is_cached(line):
+            reservation_rel.set_cached_value(line, None)  # unknown SKU, or no stock row: no reservation
+    prefetched = order.lines.all()
+    prefetched._result_cache = list(lines)
+    prefetched._prefetch_done = True
+    order._prefetched_objects_cache = {"lines": prefetched}
     if not fully_reserved:
         order.stock_exception = True
         order.save(update_fields=["stock_exception", "updated_at"])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, F, IntegerField, Value, When
 from django.utils import timezone
 
 from backoffice.actors import Actor
@@ -45,9 +45,13 @@ def stock_reserve_lines(*, lines) -> bool:
         taken[stock.pk] = taken.get(stock.pk, 0) + quantity
         reservations.append(Reservation(line=line, sku_id=line.sku_id, quantity=quantity))
     Reservation.objects.bulk_create(reservations)
-    for stock_pk, quantity in taken.items():
-        if quantity:
-            Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") + quantity, updated_at=timezone.now())
+    taken = {stock_pk: quantity for stock_pk, quantity in taken.items() if quantity}
+    if taken:
+        # One UPDATE for every stock row the order draws on (they are locked above).
+        Stock.objects.filter(pk__in=taken).update(
+            reserved=F("reserved") + Case(*(When(pk=pk, then=Value(q)) for pk, q in taken.items()), output_field=IntegerField()),
+            updated_at=timezone.now(),
+        )
     return complete
 
 

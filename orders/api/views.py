@@ -25,8 +25,15 @@ from backoffice.models import Partner
 from orders.api.filters import OrderFilter
 from orders.api.serializers import MinorUnitsField, OrderOutputSerializer, not_in_future
 from orders.models import CancelledBy, Order, OrderStatus
-from orders.selectors import order_get, order_list, partner_seller_get
-from orders.services import IntakeData, IntakeLine, order_cancel, order_intake, order_record_buyer_payment
+from orders.selectors import order_get, order_list
+from orders.services import (
+    IntakeData,
+    IntakeLine,
+    intake_seller_get,
+    order_cancel,
+    order_intake,
+    order_record_buyer_payment,
+)
 
 # Upper bounds on one request's work; far above any real marketplace order.
 MAX_LINES = 100
@@ -133,7 +140,7 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
         lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
         def validate_seller(self, code: str):
-            seller = partner_seller_get(partner=self.context["partner"], code=code)
+            seller = intake_seller_get(partner=self.context["partner"], code=code)
             if seller is None:
                 raise serializers.ValidationError(
                     "Unknown seller, or not one this partner may act for.", code="unknown_seller"
@@ -190,7 +197,14 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
             ),
             actor=Actor.for_partner(partner),
         )
-        order = _get_order_or_404(partner, order.pk)
+        if created and order.status == OrderStatus.PENDING_PAYMENT:
+            # Nothing but intake has touched it: no status change ran (so no effects), no parcel,
+            # no payment. Answer from the rows just written, which intake returns with the lines
+            # and their reservations loaded, instead of reading them all back.
+            Order.shipment.related.set_cached_value(order, None)
+            order.active_payment_allocations = []  # what payments.selectors.prefetch_order_checkout loads
+        else:
+            order = _get_order_or_404(partner, order.pk)
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(OrderOutputSerializer(order).data, status=answer)
 
