@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "django_fsm_log",
+    "djstripe",
     "backoffice",
     "fulfillment",
     "orders",
@@ -193,6 +194,12 @@ CANCELLATION_RESPONSE_WINDOW = parse_duration(env.str("CANCELLATION_RESPONSE_WIN
 SHIP_BY_WINDOW = parse_duration(env.str("SHIP_BY_WINDOW", default="72h"))  # R8
 TRACKING_WINDOW = parse_duration(env.str("TRACKING_WINDOW", default="72h"))  # R8
 COLLECTION_WINDOW = parse_duration(env.str("COLLECTION_WINDOW", default="48h"))  # R8
+# The collection deadline counts from labelling and depends on the handover method;
+# each defaults to COLLECTION_WINDOW.
+COLLECTION_WINDOW_PICKUP = parse_duration(env.str("COLLECTION_WINDOW_PICKUP", default="") or COLLECTION_WINDOW.total_seconds())
+COLLECTION_WINDOW_DROPOFF = parse_duration(env.str("COLLECTION_WINDOW_DROPOFF", default="") or COLLECTION_WINDOW.total_seconds())
+# How long after labelling the carrier and tracking number may still be corrected.
+TRACKING_EDIT_WINDOW = parse_duration(env.str("TRACKING_EDIT_WINDOW", default="72h"))
 DELIVERY_WINDOW = parse_duration(env.str("DELIVERY_WINDOW", default="11d"))  # R8
 AT_RISK_LEAD = parse_duration(env.str("AT_RISK_LEAD", default="12h"))  # R8
 LOST_AFTER = parse_duration(env.str("LOST_AFTER", default="14d"))  # R9
@@ -201,15 +208,75 @@ RETURN_RESPONSE_WINDOW = parse_duration(env.str("RETURN_RESPONSE_WINDOW", defaul
 RETURN_WINDOW = parse_duration(env.str("RETURN_WINDOW", default="7d"))  # R15
 AUTO_CHECKOUT_RETRY_BACKOFF = parse_duration_list(env.str("AUTO_CHECKOUT_RETRY_BACKOFF", default="1h,6h,24h"))
 
+# --- Stripe, through dj-stripe (payments app) -----------------------------------
+# Development and tests talk to localstripe on loopback (STRIPE_API_HOST); production
+# talks to Stripe (STRIPE_API_HOST empty) and refuses to start without its keys.
+_STRIPE_KEY_RE = r"^(sk|rk)_(test|live)_[A-Za-z0-9]{24,}$"
+_STRIPE_PUBLIC_KEY_RE = r"^pk_(test|live)_[A-Za-z0-9]{24,}$"
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="sk_test_localstripe0000000000000000" if DEBUG else "")
+STRIPE_PUBLISHABLE_KEY = env.str(
+    "STRIPE_PUBLISHABLE_KEY", default="pk_test_localstripe0000000000000000" if DEBUG else ""
+)
+if not DEBUG:
+    import re as _re
+
+    if not _re.match(_STRIPE_KEY_RE, STRIPE_SECRET_KEY) or not _re.match(_STRIPE_PUBLIC_KEY_RE, STRIPE_PUBLISHABLE_KEY):
+        raise ImproperlyConfigured(
+            "STRIPE_SECRET_KEY (sk_... or rk_...) and STRIPE_PUBLISHABLE_KEY (pk_...) must be set when DEBUG is off."
+        )
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+_stripe_api_host = env.str("STRIPE_API_HOST", default="http://127.0.0.1:8420" if DEBUG else "").rstrip("/")
+if _stripe_api_host:
+    # dj-stripe points stripe-python at this host; only defined when set (dj-stripe checks for it).
+    STRIPE_API_HOST = _stripe_api_host
+STRIPE_JS_URL = env.str(
+    "STRIPE_JS_URL", default=f"{_stripe_api_host}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
+)
+# The signing secret of the webhook endpoint registered at Stripe (whsec_...); stored by setup.
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_SUBSCRIBER_MODEL = "backoffice.Seller"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# Our fee per order on top of the wholesale cost, in minor units of CURRENCY.
+FULFILMENT_FEE = env.int("FULFILMENT_FEE", default=0)
+# A payment left in ``processing`` this long (a worker died mid-call) is settled by the timer.
+PAYMENT_STALE_AFTER = parse_duration(env.str("PAYMENT_STALE_AFTER", default="10m"))
+# Payments and refunds keep their own audit table (payments.PaymentEvent); no second copy in django-fsm-log.
+DJANGO_FSM_LOG_IGNORED_MODELS = ["payments.models.Payment", "payments.models.Refund"]
+
 # How many due rows one timer batch locks at a time.
 TIMER_BATCH_SIZE = env.int("TIMER_BATCH_SIZE", default=100)
 # How long a stored Idempotency-Key response is replayed.
 IDEMPOTENCY_KEY_TTL = parse_duration(env.str("IDEMPOTENCY_KEY_TTL", default="24h"))
+
+# --- Outbound partner webhooks (R13, backoffice.webhooks) ---------------------------
+# Wait after each failed attempt; when the list runs out the event is parked.
+WEBHOOK_RETRY_BACKOFF = parse_duration_list(env.str("WEBHOOK_RETRY_BACKOFF", default="1m,5m,30m,2h,12h"))
+# Connect and read timeout of one POST.
+WEBHOOK_TIMEOUT = parse_duration(env.str("WEBHOOK_TIMEOUT", default="10s"))
+# After a secret rotation the previous secret keeps signing (a second v1=) this long.
+WEBHOOK_SECRET_ROTATION_GRACE = parse_duration(env.str("WEBHOOK_SECRET_ROTATION_GRACE", default="24h"))
+# One timer pass stops starting deliveries after this long; the rest wait for the next pass.
+WEBHOOK_PASS_TIME_LIMIT = parse_duration(env.str("WEBHOOK_PASS_TIME_LIMIT", default="60s"))
+# Delivered events are deleted after this long (parked ones are kept until redelivered).
+WEBHOOK_RETENTION = parse_duration(env.str("WEBHOOK_RETENTION", default="30d"))
+# Plain-http webhook URLs are refused unless allowed (development and tests).
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+if not WEBHOOK_RETRY_BACKOFF:
+    raise ImproperlyConfigured("WEBHOOK_RETRY_BACKOFF needs at least one duration, e.g. 1m,5m,30m,2h,12h.")
+if (WEBHOOK_PASS_TIME_LIMIT + 2 * WEBHOOK_TIMEOUT).total_seconds() >= Q_CLUSTER["timeout"]:
+    raise ImproperlyConfigured(
+        "WEBHOOK_PASS_TIME_LIMIT + 2 × WEBHOOK_TIMEOUT must stay below Q_TIMEOUT, or the timer task is killed mid-pass."
+    )
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # stripe-python logs every request at INFO; our services log what matters.
+        "stripe": {"level": "WARNING"},
+    },
 }

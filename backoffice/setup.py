@@ -1,4 +1,4 @@
-"""Idempotent set-up run after every ``migrate``: staff groups and the timer schedule."""
+"""Idempotent set-up run after every ``migrate``: staff groups, the timer schedule and the Stripe rows."""
 
 import logging
 
@@ -20,6 +20,14 @@ GROUP_PERMISSIONS = {
         "fulfillment.view_stock",
         "fulfillment.change_stock",
         "fulfillment.view_reservation",
+        # Pick, pack, label, hand over, correct tracking, enter carrier events; keep the carrier list.
+        "fulfillment.view_shipment",
+        "fulfillment.work_shipment",
+        "fulfillment.record_carrier_event",
+        "fulfillment.view_shipmentevent",
+        "fulfillment.view_carrier",
+        "fulfillment.add_carrier",
+        "fulfillment.change_carrier",
     ],
     "Support": [
         "orders.view_order",
@@ -28,8 +36,16 @@ GROUP_PERMISSIONS = {
         "orders.cancel_order",
         "backoffice.view_seller",
         "backoffice.view_partner",
+        "backoffice.view_webhookevent",  # partner webhooks: attempts, parked events, redelivery
+        "backoffice.view_webhookdelivery",
+        "backoffice.redeliver_webhookevent",
         "fulfillment.view_sku",
         "fulfillment.view_stock",
+        # Lost parcels and late deliveries land with support: they see shipments and may enter a carrier event.
+        "fulfillment.view_shipment",
+        "fulfillment.view_shipmentevent",
+        "fulfillment.view_carrier",
+        "fulfillment.record_carrier_event",
     ],
     "Finance": [
         "orders.view_order",
@@ -39,6 +55,13 @@ GROUP_PERMISSIONS = {
         "backoffice.view_seller",
         "fulfillment.view_sku",
         "fulfillment.change_sku",
+        # Seller payments (Stripe): charge history, refunds, Auto Checkout state.
+        "payments.view_payment",
+        "payments.view_paymentorder",
+        "payments.view_refund",
+        "payments.refund_payment",
+        "payments.view_autocheckout",
+        "payments.view_paymentevent",
     ],
 }
 
@@ -83,3 +106,7 @@ def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
         create_permissions(app_config, verbosity=0, using=using)
     ensure_groups()
     ensure_schedules()
+    # The Stripe key/account and webhook endpoint rows dj-stripe needs (no network call).
+    from payments.stripe_setup import ensure_stripe
+
+    ensure_stripe()

@@ -68,11 +68,18 @@ def process_due(
 def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     """One pass over every kind of deadline; returns how many rows each timer moved."""
     from backoffice.idempotency import idempotency_purge_expired
+    from backoffice.webhooks import process_due_webhooks
+    from fulfillment.timers import process_due_fulfillment
     from orders.timers import process_due_orders
+    from payments.timers import process_due_payments
 
     now = now or timezone.now()
     counts = process_due_orders(now=now)
+    counts.update(process_due_fulfillment(now=now))
+    counts.update(process_due_payments(now=now))
     counts["idempotency_keys_purged"] = idempotency_purge_expired()
+    # Keep this after every timer that moves orders, so the events they write go out in the same pass.
+    counts.update(process_due_webhooks(now=now))
     if any(counts.values()):
         logger.info("timers: %s", counts)
     return counts

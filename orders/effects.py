@@ -18,3 +18,11 @@ if TYPE_CHECKING:
 
 def order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
     """React to ``order`` having just moved from ``from_status`` to ``order.status``."""
+    from payments.effects import on_order_status_changed as payments_react
+
+    # Auto Checkout takes orders entering awaiting_checkout; a cancelled paid order is refunded (R4, R7).
+    payments_react(order=order, from_status=from_status, action=action, actor=actor)
+    from backoffice.webhooks import webhook_order_status_changed
+
+    # Partner webhooks (R13): outbox rows in this transaction, sent after commit.
+    webhook_order_status_changed(order=order, from_status=from_status)

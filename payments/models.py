@@ -1,1 +1,319 @@
+"""The seller's wholesale payments to us (DOMAIN.md R4, R7): payments, their orders, refunds, Auto Checkout.
 
+Stripe holds the cards; we keep only Stripe ids (dj-stripe's Customer and
+PaymentMethod rows, and the PaymentIntent/Refund ids below). Transition
+methods are pure: they check and set fields. The services in
+``payments.services`` lock the rows, call Stripe outside any transaction that
+holds a lock, save and audit.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
+
+from backoffice.models import Seller
+from orders.models import Order
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REQUIRES_ACTION = "requires_action", "Needs the seller's confirmation"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    REFUNDED = "refunded", "Refunded"
+
+
+P = PaymentStatus
+# Money has been (or is being) taken: these payments keep their orders' allocations active.
+MONEY_TAKEN = (P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED)
+
+
+class PaymentTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual checkout"
+    AUTO_CHECKOUT = "auto_checkout", "Auto Checkout"
+
+
+def _fully_refunded(payment) -> bool:
+    return payment.amount_refunded >= payment.amount
+
+
+class Payment(ConcurrentTransitionMixin, models.Model):
+    """One charge of a seller's card (one Stripe PaymentIntent) covering one or many orders."""
+
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="payments")
+    trigger = models.CharField(max_length=16, choices=PaymentTrigger.choices)
+    status = FSMField(max_length=24, choices=PaymentStatus.choices, default=P.PENDING, protected=True)
+    amount = models.PositiveIntegerField(help_text="Total charged, in minor units of the currency.")
+    currency = models.CharField(max_length=3, help_text="ISO code, lower case as Stripe writes it.")
+    amount_refunded = models.PositiveIntegerField(default=0)
+
+    stripe_customer_id = models.CharField(max_length=255)
+    stripe_payment_method_id = models.CharField(max_length=255)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    # Only while an on-session payment waits for the seller's bank (3-D Secure), for Stripe.js.
+    client_secret = models.CharField(max_length=255, blank=True, editable=False)
+
+    failure_code = models.CharField(max_length=64, blank=True, help_text="Stripe's code, e.g. card_declined.")
+    failure_message = models.CharField(max_length=500, blank=True, help_text="Why, in plain words, for the seller.")
+
+    reconcile_at = models.DateTimeField(
+        null=True, blank=True, help_text="A payment still processing at this time is settled with Stripe by the timer."
+    )
+    timer_error = models.CharField(max_length=500, blank=True)
+
+    created_by = models.CharField(max_length=250, help_text="kind:label of who started it")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(amount_refunded__lte=F("amount")), name="payment_refund_within_amount"),
+            models.UniqueConstraint(
+                fields=["stripe_payment_intent_id"],
+                condition=~Q(stripe_payment_intent_id=""),
+                name="payment_intent_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["reconcile_at", "id"], name="payment_reconcile_idx", condition=Q(status="processing")),
+            models.Index(fields=["seller", "-created_at"], name="payment_seller_created_idx"),
+        ]
+        permissions = [("refund_payment", "Can refund a seller's payment")]
+
+    def __str__(self):
+        return f"payment #{self.pk} {self.amount / 100:.2f} {self.currency.upper()} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with the PaymentIntent create: a replay of the same payment can never charge twice at Stripe."""
+        return f"payment-{self.pk}"
+
+    @property
+    def refundable(self) -> int:
+        return self.amount - self.amount_refunded
+
+    # --- transitions -------------------------------------------------------------
+
+    @transition(field=status, source=P.PENDING, target=P.PROCESSING)
+    def start(self, *, now):
+        """About to call Stripe: from here the payment counts as taking money until Stripe says otherwise."""
+        self.reconcile_at = now + settings.PAYMENT_STALE_AFTER
+
+    @transition(field=status, source=[P.PROCESSING, P.REQUIRES_ACTION], target=P.SUCCEEDED)
+    def succeed(self, *, intent_id: str, charge_id: str, now):
+        self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
+        self.stripe_charge_id = charge_id or self.stripe_charge_id
+        self.succeeded_at = now
+        self.reconcile_at = None
+        self.client_secret = ""
+        self.failure_code = self.failure_message = ""
+
+    @transition(field=status, source=[P.PROCESSING, P.REQUIRES_ACTION], target=P.FAILED)
+    def fail(self, *, intent_id: str, code: str, message: str):
+        self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
+        self.failure_code = code[:64]
+        self.failure_message = message[:500]
+        self.reconcile_at = None
+        self.client_secret = ""
+
+    @transition(field=status, source=P.PROCESSING, target=P.REQUIRES_ACTION)
+    def require_action(self, *, intent_id: str, client_secret: str, code: str, message: str):
+        """The seller's bank wants the seller present (3-D Secure)."""
+        self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
+        self.client_secret = client_secret
+        self.failure_code = code[:64]
+        self.failure_message = message[:500]
+        self.reconcile_at = None
+
+    @transition(
+        field=status,
+        source=[P.SUCCEEDED, P.PARTIALLY_REFUNDED],
+        target=RETURN_VALUE(P.PARTIALLY_REFUNDED, P.REFUNDED),
+    )
+    def record_refund(self, *, amount: int):
+        """Money went back to the seller's card."""
+        self.amount_refunded += amount
+        return P.REFUNDED if _fully_refunded(self) else P.PARTIALLY_REFUNDED
+
+
+class PaymentOrder(models.Model):
+    """One order's share of a payment.
+
+    ``active`` is true while the payment may take or has taken money (processing,
+    waiting for the seller's bank, succeeded, refunded). The partial unique
+    constraint is what makes a double charge impossible: an order can have at
+    most one active share, whoever tries to charge it at the same moment.
+    """
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payment_allocations")
+    amount = models.PositiveIntegerField(help_text="This order's share: its lines at wholesale cost plus the fee.")
+    amount_refunded = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["order_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(active=True), name="payment_order_one_active_per_order"),
+            models.UniqueConstraint(fields=["payment", "order"], name="payment_order_unique"),
+            models.CheckConstraint(condition=Q(amount_refunded__lte=F("amount")), name="payment_order_refund_within_share"),
+        ]
+
+    def __str__(self):
+        return f"{self.order} in {self.payment}"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RefundKind(models.TextChoices):
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled (R7)"
+    MANUAL = "manual", "Refund requested"
+    EXTERNAL = "external", "Refunded at Stripe"
+
+
+R = RefundStatus
+
+
+class Refund(ConcurrentTransitionMixin, models.Model):
+    """Money going back to the seller's card: the intent is written first, Stripe is called after commit."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    allocation = models.ForeignKey(
+        PaymentOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        help_text="The order whose share this gives back, if it is for one order.",
+    )
+    kind = models.CharField(max_length=16, choices=RefundKind.choices)
+    status = FSMField(max_length=16, choices=RefundStatus.choices, default=R.PENDING, protected=True)
+    amount = models.PositiveIntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Pending: (re)send to Stripe at this time. Processing: settle if still unanswered."
+    )
+    timer_error = models.CharField(max_length=500, blank=True)
+
+    created_by = models.CharField(max_length=250)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+            models.UniqueConstraint(
+                fields=["stripe_refund_id"], condition=~Q(stripe_refund_id=""), name="refund_stripe_id_unique"
+            ),
+            # Cancelling an order gives its share back once, however often the cancellation is seen.
+            models.UniqueConstraint(
+                fields=["allocation"], condition=Q(kind="order_cancelled"), name="refund_one_per_cancelled_order"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"], name="refund_next_attempt_idx", condition=Q(next_attempt_at__isnull=False)
+            ),
+        ]
+
+    def __str__(self):
+        return f"refund #{self.pk} {self.amount / 100:.2f} of payment #{self.payment_id} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"refund-{self.pk}"
+
+    @transition(field=status, source=R.PENDING, target=R.PROCESSING)
+    def start(self, *, now):
+        self.attempts += 1
+        self.next_attempt_at = now + settings.PAYMENT_STALE_AFTER
+
+    @transition(field=status, source=R.PROCESSING, target=R.PENDING)
+    def retry_later(self, *, at, error: str):
+        """Stripe could not be reached; try again at ``at``."""
+        self.next_attempt_at = at
+        self.last_error = error[:500]
+
+    @transition(field=status, source=[R.PENDING, R.PROCESSING], target=R.SUCCEEDED)
+    def succeed(self, *, refund_id: str, now):
+        self.stripe_refund_id = refund_id or self.stripe_refund_id
+        self.completed_at = now
+        self.next_attempt_at = None
+        self.last_error = ""
+
+    @transition(field=status, source=[R.PENDING, R.PROCESSING], target=R.FAILED)
+    def fail(self, *, error: str, now):
+        self.last_error = error[:500]
+        self.completed_at = now
+        self.next_attempt_at = None
+
+
+class AutoCheckout(models.Model):
+    """Auto Checkout's schedule for one order: when to charge it next, how often it tried, and why it stopped.
+
+    ``next_attempt_at`` is the timer column (DOMAIN.md R4, CONVENTIONS habit 6):
+    the every-minute pass charges every due row, so a lost task only delays a
+    charge. It is empty when nothing is scheduled: paid, given up, or not due.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="auto_checkout")
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="auto_checkouts")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Charges tried since Auto Checkout took the order.")
+    last_payment = models.ForeignKey(Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True, help_text="Why the last charge did not go through.")
+    gave_up_at = models.DateTimeField(
+        null=True, blank=True, help_text="Auto Checkout stopped: retries used up or the bank wants the seller present."
+    )
+    timer_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"], name="autocheckout_next_attempt_idx",
+                condition=Q(next_attempt_at__isnull=False),
+            ),
+            models.Index(fields=["seller", "gave_up_at"], name="autocheckout_seller_gaveup_idx"),
+        ]
+
+    def __str__(self):
+        return f"Auto Checkout for {self.order}"
+
+
+class PaymentEvent(models.Model):
+    """Audit row for every payment action: cards, Auto Checkout switches, charges, refunds."""
+
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="payment_events")
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
+    action = models.CharField(max_length=64)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    actor = models.CharField(max_length=250)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    detail = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.action} ({self.actor})"

@@ -36,6 +36,7 @@ def test_check_deploy_is_clean_in_production():
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
         DEBUG="false", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="backoffice.example.com",
+        STRIPE_SECRET_KEY="sk_live_" + "a1" * 20, STRIPE_PUBLISHABLE_KEY="pk_live_" + "b2" * 20,
     )
     assert result.returncode == 0, result.stderr + result.stdout
 

@@ -1,0 +1,53 @@
+"""Payments writes, one function per action (CONVENTIONS habit 1). Import them from here.
+
+* cards and the Auto Checkout switch: ``payments.services.cards``;
+* charges (manual checkout, Auto Checkout, recording Stripe's answer): ``payments.services.charges``;
+* refunds: ``payments.services.refunds``.
+"""
+
+from payments.services.cards import (
+    CardSetup,
+    auto_checkout_set,
+    card_remove,
+    card_set_default,
+    card_setup_complete,
+    card_setup_start,
+    seller_customer_get_or_create,
+)
+from payments.services.charges import (
+    CheckoutResult,
+    Outcome,
+    OrderResult,
+    auto_checkout_charge,
+    checkout_orders,
+    payment_abandon,
+    payment_cancel_intent,
+    payment_outcome_record,
+    payment_refresh,
+    payment_settle,
+)
+from payments.services.refunds import payment_refund, payment_refunds_reconcile, refund_request, refund_send
+
+__all__ = [
+    "CardSetup",
+    "CheckoutResult",
+    "OrderResult",
+    "Outcome",
+    "auto_checkout_charge",
+    "auto_checkout_set",
+    "card_remove",
+    "card_set_default",
+    "card_setup_complete",
+    "card_setup_start",
+    "checkout_orders",
+    "payment_abandon",
+    "payment_cancel_intent",
+    "payment_outcome_record",
+    "payment_refresh",
+    "payment_refund",
+    "payment_refunds_reconcile",
+    "payment_settle",
+    "refund_request",
+    "refund_send",
+    "seller_customer_get_or_create",
+]

@@ -1,0 +1,48 @@
+"""django-q2 entry points. They call services and nothing else; each returns a short status for the task log."""
+
+import logging
+
+from backoffice.actors import Actor
+
+logger = logging.getLogger(__name__)
+
+AUTO_CHECKOUT = Actor.system("auto_checkout")
+PAYMENTS = Actor.system("payments")
+
+
+def auto_checkout_charge(order_id: int) -> str:
+    from payments.services import auto_checkout_charge as charge
+
+    return charge(order_id=order_id, actor=AUTO_CHECKOUT)
+
+
+def auto_checkout_charge_many(order_ids: list[int]) -> dict[int, str]:
+    """Charge several due orders one after the other; one failing does not stop the others."""
+    from payments.services import auto_checkout_charge as charge
+
+    results = {}
+    for order_id in order_ids:
+        try:
+            results[order_id] = charge(order_id=order_id, actor=AUTO_CHECKOUT)
+        except Exception:  # noqa: BLE001 - the lease brings it back on the next timer pass
+            logger.exception("auto checkout charge of order %s failed", order_id)
+            results[order_id] = "error"
+    return results
+
+
+def payment_settle(payment_id: int) -> str:
+    from payments.services import payment_settle as settle
+
+    return settle(payment_id=payment_id, actor=PAYMENTS).status
+
+
+def payment_cancel_intent(payment_id: int) -> None:
+    from payments.services import payment_cancel_intent as cancel
+
+    cancel(payment_id=payment_id)
+
+
+def refund_send(refund_id: int) -> str:
+    from payments.services import refund_send as send
+
+    return send(refund_id=refund_id, actor=PAYMENTS).status
