@@ -11,4 +11,5 @@ urlpatterns = [
     ),
     path("", include("orders.api.urls")),
     path("", include("fulfillment.api.urls")),
+    path("", include("returns.api.urls")),
 ]

@@ -72,11 +72,13 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     from fulfillment.timers import process_due_fulfillment
     from orders.timers import process_due_orders
     from payments.timers import process_due_payments
+    from returns.timers import process_due_reverse_flows
 
     now = now or timezone.now()
     counts = process_due_orders(now=now)
     counts.update(process_due_fulfillment(now=now))
     counts.update(process_due_payments(now=now))
+    counts.update(process_due_reverse_flows(now=now))
     counts["idempotency_keys_purged"] = idempotency_purge_expired()
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.
     counts.update(process_due_webhooks(now=now))

@@ -1,1 +1,326 @@
+"""Reverse flows: a buyer's cancellation request after the hold (R5), and returns (R11).
 
+Both are requests the seller answers within a window, or the marketplace answers
+for them: ``respond_by`` is an indexed deadline that ``process_due_timers()``
+acts on (auto-approval). Transitions here are pure; the services in
+``returns.services`` lock, audit and send notifications.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from backoffice.models import Seller
+
+
+class RequestedBy(models.TextChoices):
+    BUYER = "buyer", "Buyer (through the marketplace)"
+    STAFF = "staff", "Our staff"
+    SELLER = "seller", "Seller"
+
+
+# --- cancellation requests (R5) ------------------------------------------------------
+
+
+class CancellationStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for the seller"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    AUTO_APPROVED = "auto_approved", "Approved automatically"
+    WITHDRAWN = "withdrawn", "Withdrawn by the buyer"
+
+
+CS = CancellationStatus
+
+# What a partner sees: TikTok Shop's cancellation vocabulary. A request is
+# COMPLETE once the order is cancelled (and its refund, if any, is under way).
+CANCELLATION_TIKTOK_STATUS = {
+    CS.PENDING: "CANCELLATION_REQUEST_PENDING",
+    CS.APPROVED: "CANCELLATION_REQUEST_COMPLETE",
+    CS.AUTO_APPROVED: "CANCELLATION_REQUEST_COMPLETE",
+    CS.REJECTED: "CANCELLATION_REQUEST_CANCELLED",
+    CS.WITHDRAWN: "CANCELLATION_REQUEST_CANCELLED",
+}
+
+
+def _respond_by_passed(obj) -> bool:
+    return obj.respond_by is not None and obj.respond_by <= timezone.now()
+
+
+class CancellationRequest(ConcurrentTransitionMixin, models.Model):
+    """A buyer's wish to cancel an order after its hold ended (R5).
+
+    At most one request per order is pending at a time (a database constraint),
+    so a repeated request finds the pending one instead of making a second.
+    """
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="cancellation_requests")
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="cancellation_requests")
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="The marketplace's id for this request, if the partner sent one."
+    )
+    status = FSMField(max_length=16, choices=CancellationStatus.choices, default=CS.PENDING, protected=True)
+    requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
+    reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
+    requested_at = models.DateTimeField(default=timezone.now)
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R5).")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=250, blank=True, help_text="kind:label of whoever answered.")
+    decision_note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, or a note.")
+    timer_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(status="pending"), name="cancellation_request_one_pending_per_order"
+            ),
+            models.UniqueConstraint(
+                fields=["order", "external_id"],
+                condition=~Q(external_id=""),
+                name="cancellation_request_external_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["respond_by", "id"], name="cancel_req_respond_by_idx", condition=Q(status="pending")),
+            models.Index(fields=["seller", "status"], name="cancel_req_seller_status_idx"),
+        ]
+        permissions = [("decide_cancellationrequest", "Can approve or reject cancellation requests for sellers")]
+
+    def __str__(self):
+        return f"Cancellation request #{self.pk} for order {self.order_id}"
+
+    @property
+    def marketplace_status(self) -> str:
+        return CANCELLATION_TIKTOK_STATUS[self.status]
+
+    @transition(field=status, source=CS.PENDING, target=CS.APPROVED)
+    def approve(self, *, by: str, note: str = ""):
+        self._decide(by, note)
+
+    @transition(field=status, source=CS.PENDING, target=CS.AUTO_APPROVED, conditions=[_respond_by_passed])
+    def auto_approve(self):
+        self._decide("system:timer", "Not answered in time; approved automatically.")
+
+    @transition(field=status, source=CS.PENDING, target=CS.REJECTED)
+    def reject(self, *, by: str, note: str):
+        self._decide(by, note)
+
+    @transition(field=status, source=CS.PENDING, target=CS.WITHDRAWN)
+    def withdraw(self, *, by: str, note: str = ""):
+        self._decide(by, note)
+
+    def _decide(self, by: str, note: str):
+        self.decided_at = timezone.now()
+        self.decided_by = by[:250]
+        self.decision_note = note[:500]
+
+
+class CancellationRequestEvent(models.Model):
+    """Audit row per transition of a cancellation request: who, from, to, why, when."""
+
+    request = models.ForeignKey(CancellationRequest, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    actor = models.CharField(max_length=250)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.action}: {self.from_status} → {self.to_status}"
+
+
+# --- returns (R11) ---------------------------------------------------------------
+
+
+class ReturnType(models.TextChoices):
+    REFUND_ONLY = "refund_only", "Refund only (nothing is sent back)"
+    RETURN_AND_REFUND = "return_and_refund", "Return and refund"
+    REPLACEMENT = "replacement", "Replacement"
+
+
+class ReturnStatus(models.TextChoices):
+    REQUESTED = "requested", "Waiting for the seller"
+    APPROVED = "approved", "Approved"
+    AUTO_APPROVED = "auto_approved", "Approved automatically"
+    REJECTED = "rejected", "Rejected"
+    AWAITING_RETURN_SHIPMENT = "awaiting_return_shipment", "Waiting for the buyer to send it back"
+    IN_TRANSIT = "in_transit", "On its way back"
+    RECEIVED = "received", "Received"
+    INSPECTED = "inspected", "Inspected"
+    REFUNDED = "refunded", "Refunded"
+    REPLACED = "replaced", "Replaced"
+    REJECTED_AFTER_INSPECTION = "rejected_after_inspection", "Rejected after inspection"
+    CLOSED = "closed", "Closed"
+
+
+RS = ReturnStatus
+
+# Still needs someone: the order must not complete (R15) while one of these is open.
+RETURN_OPEN = [
+    RS.REQUESTED, RS.APPROVED, RS.AUTO_APPROVED, RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT, RS.RECEIVED, RS.INSPECTED,
+]
+
+# TikTok Shop's ``return_status`` vocabulary, for partners.
+RETURN_TIKTOK_STATUS = {
+    RS.REQUESTED: "RETURN_OR_REFUND_REQUEST_PENDING",
+    RS.APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
+    RS.AUTO_APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
+    RS.REJECTED: "RETURN_OR_REFUND_REQUEST_REJECT",
+    RS.AWAITING_RETURN_SHIPMENT: "AWAITING_BUYER_SHIP",
+    RS.IN_TRANSIT: "BUYER_SHIPPED_ITEM",
+    RS.RECEIVED: "RECEIVE_REJECTED_PENDING",
+    RS.INSPECTED: "RECEIVE_REJECTED_PENDING",
+    RS.REFUNDED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
+    RS.REPLACED: "REPLACEMENT_REQUEST_COMPLETE",
+    RS.REJECTED_AFTER_INSPECTION: "REJECT_RECEIVE_PACKAGE",
+    RS.CLOSED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
+}
+
+
+class ReturnRequest(ConcurrentTransitionMixin, models.Model):
+    """A buyer's return (R11): request, approval, the parcel back, inspection, then the outcome.
+
+    ``refund_only`` skips the parcel: once approved it goes straight to the
+    refund decision. Lines say which order lines and how many units, so a
+    return can cover part of an order.
+    """
+
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="returns")
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="returns")
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="The marketplace's id for this return, if the partner sent one."
+    )
+    type = models.CharField(max_length=20, choices=ReturnType.choices)
+    status = FSMField(max_length=32, choices=ReturnStatus.choices, default=RS.REQUESTED, protected=True)
+    requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
+    reason = models.CharField(max_length=100, help_text="Why the buyer returns it, e.g. damaged, wrong_item.")
+    buyer_note = models.CharField(max_length=1000, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R11).")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=250, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+
+    return_carrier = models.ForeignKey(
+        "fulfillment.Carrier", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+    )
+    return_tracking_number = models.CharField(max_length=64, blank=True)
+    shipped_back_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    inspected_at = models.DateTimeField(null=True, blank=True)
+    inspection_note = models.CharField(max_length=1000, blank=True)
+
+    refund_amount = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Wholesale cost refunded to the seller, in minor units (Finance decides)."
+    )
+    refund = models.ForeignKey(
+        "payments.Refund", on_delete=models.PROTECT, null=True, blank=True, related_name="returns"
+    )
+    replacement_order = models.OneToOneField(
+        "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces_return"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="Refunded, replaced or rejected.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    timer_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "external_id"], condition=~Q(external_id=""), name="return_external_id_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["respond_by", "id"], name="return_respond_by_idx", condition=Q(status="requested")),
+            models.Index(fields=["seller", "status"], name="return_seller_status_idx"),
+            models.Index(fields=["status"], name="return_status_idx"),
+        ]
+        permissions = [
+            ("decide_returnrequest", "Can approve or reject returns for sellers"),
+            ("receive_returnrequest", "Can receive and inspect returned parcels"),
+            ("refund_returnrequest", "Can decide the seller's refund for a return"),
+        ]
+
+    def __str__(self):
+        return f"Return #{self.pk} for order {self.order_id}"
+
+    @property
+    def marketplace_status(self) -> str:
+        return RETURN_TIKTOK_STATUS[self.status]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in RETURN_OPEN
+
+
+class ReturnLine(models.Model):
+    """Units of one order line coming back, and what inspection found.
+
+    ``resellable`` units go back into stock; ``damaged`` ones do not. Both are
+    set at inspection and never exceed what was received.
+    """
+
+    return_request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="lines")
+    order_line = models.ForeignKey("orders.OrderLine", on_delete=models.PROTECT, related_name="return_lines")
+    quantity = models.PositiveIntegerField()
+    received_quantity = models.PositiveIntegerField(null=True, blank=True)
+    resellable_quantity = models.PositiveIntegerField(null=True, blank=True)
+    damaged_quantity = models.PositiveIntegerField(null=True, blank=True)
+    restocked_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["return_request", "order_line"], name="return_line_unique_per_order_line"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="return_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(received_quantity__isnull=True) | Q(received_quantity__lte=F("quantity")),
+                name="return_line_received_within_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(resellable_quantity__isnull=True, damaged_quantity__isnull=True)
+                | Q(
+                    received_quantity__isnull=False,
+                    resellable_quantity__isnull=False,
+                    damaged_quantity__isnull=False,
+                    resellable_quantity__lte=F("received_quantity") - F("damaged_quantity"),
+                ),
+                name="return_line_inspected_within_received",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.order_line.sku_code}"
+
+
+class ReturnEvent(models.Model):
+    """Audit row per return transition or audited step (received, inspected, refund decided)."""
+
+    return_request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="events")
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=32)
+    to_status = models.CharField(max_length=32)
+    actor = models.CharField(max_length=250)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    note = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return f"{self.action}: {self.from_status} → {self.to_status}"

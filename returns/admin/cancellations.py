@@ -1,0 +1,1 @@
+"""Admin for cancellation requests (R5)."""

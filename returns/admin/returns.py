@@ -1,0 +1,1 @@
+"""Admin for returns (R11)."""

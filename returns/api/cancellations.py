@@ -1,0 +1,3 @@
+"""Partner API for cancellation requests (R5)."""
+
+urlpatterns: list = []

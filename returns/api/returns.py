@@ -1,0 +1,3 @@
+"""Partner API for returns (R11)."""
+
+urlpatterns: list = []
