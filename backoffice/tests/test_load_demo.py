@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.test import Client
 
 from backoffice.models import Partner, PartnerApiKey, Seller
-from fulfillment.models import Reservation, Stock
+from fulfillment.models import Reservation, Shipment, Stock
 from orders.models import Order, OrderEvent
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,18 @@ def test_demo_covers_every_state_through_the_services(tmp_path):
     output = load_demo(tmp_path)
 
     statuses = set(Order.objects.values_list("status", flat=True))
-    assert statuses == {"pending_payment", "on_hold", "awaiting_checkout", "ready_to_fulfill", "cancelled"}
+    assert statuses == {
+        "pending_payment", "on_hold", "awaiting_checkout", "ready_to_fulfill", "in_fulfillment",
+        "shipped", "in_transit", "delivered", "lost", "cancelled",
+    }
+    # The warehouse's and the carrier's steps went through the shipment services.
+    shipments = set(Shipment.objects.values_list("status", flat=True))
+    assert shipments == {"picking", "packed", "labelled", "in_transit", "delivered", "lost"}
+    for order in Order.objects.filter(status__in=["shipped", "in_transit", "delivered", "lost"]):
+        assert order.shipment.tracking_number and order.shipment.carrier.tracking_number_matches(order.shipment.tracking_number)
+        # Stock left the shelf at labelling: nothing of it is still reserved.
+        assert not Reservation.objects.filter(line__order=order, consumed_at__isnull=True).exists()
+    assert Order.objects.filter(status="delivered", return_window_ends_at__isnull=False).exists()
     assert 150 <= Order.objects.count() <= 250
     cancelled_by = set(Order.objects.filter(status="cancelled").values_list("cancelled_by", flat=True))
     assert cancelled_by == {"buyer", "platform", "system", "seller", "staff"}

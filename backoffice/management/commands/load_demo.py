@@ -33,7 +33,15 @@ from backoffice.models import Seller
 from backoffice.services import partner_api_key_issue, partner_create, seller_create, seller_user_create
 from backoffice.setup import ensure_groups
 from backoffice.timers import process_due_timers
-from fulfillment.services import STOCK_CSV_COLUMNS, stock_import_csv
+from fulfillment.services import (
+    STOCK_CSV_COLUMNS,
+    shipment_hand_over,
+    shipment_label,
+    shipment_pack,
+    shipment_record_carrier_event,
+    shipment_start_picking,
+    stock_import_csv,
+)
 from orders.models import Order
 from orders.services import (
     IntakeData,
@@ -85,7 +93,13 @@ PLAN = [
     ("hold", 20),  # buyer paid within the hold period
     ("hold_prepaid", 5),  # on hold, the seller already paid by bank transfer
     ("awaiting", 40),  # hold over, waiting for the seller's wholesale payment
-    ("ready", 40),  # hold over and the seller paid: in the warehouse queue
+    ("ready", 14),  # hold over and the seller paid: in the warehouse queue
+    ("picking", 4),  # the warehouse is picking it
+    ("packed", 4),  # packed, not labelled yet
+    ("shipped", 5),  # labelled, waiting for the carrier (TikTok AWAITING_COLLECTION)
+    ("in_transit", 5),  # the carrier has it
+    ("delivered", 5),  # delivered; the return window is running
+    ("lost", 3),  # two failed delivery attempts: the timer declares it lost (R9)
     ("cancel_buyer", 10),  # buyer cancels before the hold ends
     ("cancel_platform", 8),  # platform cancels during the hold (fraud)
     ("cancel_seller", 12),  # seller cancels after the hold (out of stock)
@@ -112,6 +126,7 @@ def login_lines() -> list[str]:
 class Accounts:
     partner_actor: Actor
     finance: Actor
+    warehouse: Actor
     support: Actor
     seller_actors: dict[str, Actor]
     sellers: list[Seller]
@@ -176,6 +191,7 @@ class Command(BaseCommand):
         accounts = Accounts(
             partner_actor=Actor.for_partner(partner),
             finance=staff["finance"],
+            warehouse=staff["warehouse"],
             support=staff["support"],
             seller_actors=seller_actors,
             sellers=sellers,
@@ -205,6 +221,8 @@ class Command(BaseCommand):
         process_due_timers(now=now)
         for scenario, order_id in planned:
             self._after_timers(accounts, scenario=scenario, order_id=order_id, rng=rng)
+        # Failed delivery attempts made some parcels due as lost; one more pass declares them.
+        process_due_timers(now=timezone.now())
 
     def _intake(self, accounts: Accounts, *, scenario: str, number: int, rng: random.Random, now: datetime) -> Order:
         payment_window, hold = settings.PAYMENT_WINDOW, settings.HOLD_PERIOD
@@ -231,7 +249,8 @@ class Command(BaseCommand):
             seller=seller,
             placed_at=placed_at,
             buyer_paid_at=None if pay_later else paid_at,
-            lines=self._lines(rng),
+            # Orders the warehouse works on are fully reserved: a stock exception blocks labelling.
+            lines=self._lines(rng, exceptions=scenario not in FULFILMENT_STEPS),
             buyer=_buyer(rng),
             shipping_address=_address(rng),
         )
@@ -242,10 +261,10 @@ class Command(BaseCommand):
             order_record_buyer_payment(order_id=order.pk, paid=True, paid_at=paid_at, actor=accounts.partner_actor)
         return order
 
-    def _lines(self, rng: random.Random) -> list[IntakeLine]:
+    def _lines(self, rng: random.Random, *, exceptions: bool = True) -> list[IntakeLine]:
         chosen = rng.sample(PRODUCTS, k=rng.choice([1, 1, 1, 2, 2, 3]))
         lines = [IntakeLine(sku=code, quantity=rng.randint(1, 3), unit_price=_retail(cost)) for code, _, cost in chosen]
-        roll = rng.random()
+        roll = rng.random() if exceptions else 1.0
         if roll < 0.06:
             # A SKU the seller never stocked with us: accepted, flagged (R1).
             lines.append(IntakeLine(sku=f"UNLISTED-{rng.randint(100, 999)}", quantity=1, unit_price=1500))
@@ -258,6 +277,9 @@ class Command(BaseCommand):
         reference = f"BANK-{order_id:06d}"
         if scenario in ("ready", "hold_prepaid"):
             order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+        elif scenario in FULFILMENT_STEPS:
+            order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+            self._fulfil(accounts, scenario=scenario, order_id=order_id, rng=rng)
         elif scenario == "cancel_buyer":
             order_cancel(order_id=order_id, by="buyer", reason="Buyer changed their mind", actor=accounts.partner_actor)
         elif scenario == "cancel_platform":
@@ -272,6 +294,35 @@ class Command(BaseCommand):
         elif scenario == "cancel_staff":
             reason = rng.choice(["Duplicate order", "Seller asked support to cancel"])
             order_cancel(order_id=order_id, by="staff", reason=reason, actor=accounts.support)
+
+    def _fulfil(self, accounts: Accounts, *, scenario: str, order_id: int, rng: random.Random) -> None:
+        """Take a paid order as far as ``scenario`` through the warehouse's and the carrier's steps."""
+        steps = FULFILMENT_STEPS.index(scenario)
+        warehouse, carrier_feed = accounts.warehouse, accounts.partner_actor
+        shipment_start_picking(order_id=order_id, actor=warehouse)
+        if steps < 1:
+            return
+        shipment_pack(order_id=order_id, actor=warehouse)
+        if steps < 2:
+            return
+        carrier = rng.choice(["ups", "usps", "fedex"])
+        shipment_label(
+            order_id=order_id, carrier=carrier, tracking_number=_tracking_number(carrier, order_id),
+            handover_method=rng.choice(["pickup", "dropoff"]), actor=warehouse,
+        )
+        if steps < 3:
+            return
+        shipment_hand_over(order_id=order_id, actor=warehouse)
+        if steps < 4:
+            return
+        # Carrier events cannot be in the future nor before the label, so they are stamped "now", in order.
+        if scenario == "delivered":
+            shipment_record_carrier_event(order_id=order_id, type="delivered", at=timezone.now(), actor=carrier_feed)
+        else:  # lost: the attempts limit makes the lost timer due at once (R9)
+            for _ in range(settings.LOST_AFTER_FAILED_ATTEMPTS):
+                shipment_record_carrier_event(
+                    order_id=order_id, type="delivery_failed", at=timezone.now(), note="Nobody home", actor=carrier_feed
+                )
 
     # --- output ------------------------------------------------------------------------
 
@@ -292,6 +343,20 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"Partner {PARTNER_NAME!r} API key: {raw_key}")
         self.stdout.write(f"Only its digest is stored; a copy for local use is in {key_file}.")
+
+
+# Each step goes one further than the one before it; "lost" goes as far as in
+# transit, then has failed delivery attempts instead of a delivery.
+FULFILMENT_STEPS = ["picking", "packed", "shipped", "in_transit", "delivered", "lost"]
+
+
+def _tracking_number(carrier: str, order_id: int) -> str:
+    """A made-up number in the carrier's real format, so the label passes the carrier's pattern (R10)."""
+    if carrier == "ups":
+        return f"1ZDEMO{order_id:012d}"
+    if carrier == "usps":
+        return f"9400{order_id:018d}"
+    return f"{order_id:012d}"  # FedEx: 12 digits
 
 
 def _between(rng: random.Random, low: timedelta, high: timedelta) -> timedelta:
