@@ -1,0 +1,256 @@
+"""Stock in the console: SKUs, stock levels, reservations, and the CSV import/export.
+
+Everything here is read-only. Stock levels change through the CSV import
+(``stock_import_csv``, which refuses an on-hand count below what is reserved)
+and through the order services; reservations only through the order services.
+Editing ``on_hand`` in a form would bypass both the lock and that check.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from backoffice.actors import Actor
+from fulfillment.admin.common import (
+    ReadOnlyAdminMixin,
+    money,
+)
+from fulfillment.models import SKU, Reservation, Stock
+from fulfillment.services import (
+    STOCK_CSV_COLUMNS,
+    StockImportError,
+    stock_export_csv,
+    stock_import_csv,
+)
+
+# An upload above this is not a stock list someone edited by hand; refuse it before reading it into memory.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+IMPORT_PERMISSION = "fulfillment.change_stock"
+
+
+# --- CSV import -------------------------------------------------------------------------
+
+
+class StockImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        help_text=f"Columns: {','.join(STOCK_CSV_COLUMNS)}. wholesale_cost as an amount like 12.50; "
+        "on_hand replaces the current count. UTF-8; nothing is written if any row is bad.",
+    )
+
+    def clean_file(self) -> str:
+        """Return the file's text, or refuse a file that is too big or not UTF-8."""
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
+        try:
+            # utf-8-sig drops the byte-order mark spreadsheet programs write.
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
+
+
+def stock_import_view(model_admin: admin.ModelAdmin, request):
+    """Upload a stock CSV and run ``stock_import_csv``: counts on success, every bad row otherwise."""
+    if not request.user.has_perm(IMPORT_PERMISSION):
+        raise PermissionDenied
+    errors: list[str] = []
+    form = StockImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = stock_import_csv(text=form.cleaned_data["file"], actor=Actor.for_user(request.user))
+        except StockImportError as exc:
+            errors = exc.errors
+        else:
+            model_admin.message_user(
+                request,
+                f"Stock imported: {result.created} SKU(s) created, {result.updated} updated, {result.unchanged} unchanged.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:fulfillment_stock_changelist"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Import stock CSV",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "form": form,
+        "import_errors": errors,
+        "columns": STOCK_CSV_COLUMNS,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/fulfillment/stock/import_csv.html", context)
+
+
+def _csv_response(text: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="stock-{timezone.localtime():%Y%m%d-%H%M}.csv"'
+    return response
+
+
+# --- SKUs -------------------------------------------------------------------------------
+
+
+class StockInline(ReadOnlyAdminMixin, admin.StackedInline):
+    model = Stock
+    can_delete = False
+    fields = ("on_hand", "reserved", "available", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="available")
+    def available(self, stock: Stock):
+        return stock.available
+
+
+@admin.register(SKU)
+class SKUAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("code", "name", "seller", "wholesale_cost_display", "on_hand", "reserved", "available")
+    list_filter = ("seller",)
+    search_fields = ("code", "name", "seller__code")
+    search_help_text = "SKU code, product name or seller code."
+    list_select_related = ("seller", "stock")
+    fields = ("seller", "code", "name", "wholesale_cost_display", "created_at", "updated_at")
+    readonly_fields = fields
+    inlines = (StockInline,)
+    actions = ("export_selected_csv",)
+    change_list_template = "admin/fulfillment/sku/change_list.html"
+
+    @admin.display(description="wholesale cost", ordering="wholesale_cost")
+    def wholesale_cost_display(self, sku: SKU):
+        return money(sku.wholesale_cost)
+
+    @admin.display(description="on hand", ordering="stock__on_hand")
+    def on_hand(self, sku: SKU):
+        stock = getattr(sku, "stock", None)
+        return stock.on_hand if stock else None
+
+    @admin.display(description="reserved", ordering="stock__reserved")
+    def reserved(self, sku: SKU):
+        stock = getattr(sku, "stock", None)
+        return stock.reserved if stock else None
+
+    @admin.display(description="available", ordering=F("stock__on_hand") - F("stock__reserved"))
+    def available(self, sku: SKU):
+        stock = getattr(sku, "stock", None)
+        if stock is None:
+            return format_html('<strong style="color:#b3261e">{}</strong>', "no stock row")
+        return stock.available
+
+    @admin.action(description="Export selected SKUs as stock CSV", permissions=["view"])
+    def export_selected_csv(self, request, queryset):
+        return _csv_response(stock_export_csv(queryset=queryset))
+
+    def get_urls(self):
+        return [
+            path("export-csv/", self.admin_site.admin_view(self.export_view), name="fulfillment_sku_export_csv"),
+            *super().get_urls(),
+        ]
+
+    def export_view(self, request):
+        """Export every SKU the list shows with its current filters and search, in the import format."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown filter in the export link.")
+        return _csv_response(stock_export_csv(queryset=changelist.get_queryset(request)))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import_stock": request.user.has_perm(IMPORT_PERMISSION)}
+        return super().changelist_view(request, extra_context)
+
+
+# --- stock --------------------------------------------------------------------------------
+
+
+@admin.register(Stock)
+class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("sku", "sku_name", "on_hand", "reserved", "available", "updated_at")
+    list_filter = ("sku__seller",)
+    search_fields = ("sku__code", "sku__name", "sku__seller__code")
+    search_help_text = "SKU code, product name or seller code."
+    list_select_related = ("sku__seller",)
+    fields = ("sku", "on_hand", "reserved", "available", "updated_at")
+    readonly_fields = fields
+    change_list_template = "admin/fulfillment/stock/change_list.html"
+
+    @admin.display(description="product", ordering="sku__name")
+    def sku_name(self, stock: Stock):
+        return stock.sku.name
+
+    @admin.display(description="available", ordering=F("on_hand") - F("reserved"))
+    def available(self, stock: Stock):
+        return stock.available
+
+    def get_urls(self):
+        return [
+            path("import-csv/", self.admin_site.admin_view(self.import_view), name="fulfillment_stock_import_csv"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        return stock_import_view(self, request)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import_stock": request.user.has_perm(IMPORT_PERMISSION)}
+        return super().changelist_view(request, extra_context)
+
+
+# --- reservations -----------------------------------------------------------------------
+
+
+class ReservationStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("active", "Active"), ("released", "Released"), ("consumed", "Shipped"))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "active":
+            return queryset.filter(released_at=None, consumed_at=None)
+        if value == "released":
+            return queryset.exclude(released_at=None)
+        if value == "consumed":
+            return queryset.exclude(consumed_at=None)
+        return queryset
+
+
+@admin.register(Reservation)
+class ReservationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "sku", "order_link", "quantity", "line_quantity", "state", "created_at")
+    list_filter = (ReservationStateFilter, "sku__seller")
+    search_fields = ("sku__code", "line__order__external_id")
+    search_help_text = "SKU code or the order's external id."
+    list_select_related = ("sku__seller", "line__order")
+    fields = ("sku", "order_link", "line_quantity", "quantity", "state", "created_at", "released_at", "consumed_at")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="order", ordering="line__order")
+    def order_link(self, reservation: Reservation):
+        order = reservation.line.order
+        return format_html('<a href="{}">{}</a>', reverse("admin:orders_order_change", args=[order.pk]), order)
+
+    @admin.display(description="ordered")
+    def line_quantity(self, reservation: Reservation):
+        return reservation.line.quantity
+
+    @admin.display(description="state")
+    def state(self, reservation: Reservation):
+        if reservation.released_at:
+            return "released"
+        if reservation.consumed_at:
+            return "shipped"
+        return "active"
