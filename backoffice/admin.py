@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -51,6 +52,7 @@ from backoffice.services import (
     seller_update,
 )
 from backoffice.webhooks import webhook_event_body, webhook_event_redeliver
+from payments.admin import SellerPaymentsAdminMixin
 
 # Issuing and revoking keys is part of managing the partner.
 MANAGE_KEYS_PERMISSION = "backoffice.change_partner"
@@ -111,32 +113,38 @@ class SellerMembershipInline(admin.TabularInline):
 
 
 @admin.register(Seller)
-class SellerAdmin(admin.ModelAdmin):
+class SellerAdmin(SellerPaymentsAdminMixin, admin.ModelAdmin):
+    """Auto Checkout is not a form field: the Payments section switches it through its service."""
+
     list_display = ("code", "name", "email", "auto_checkout", "created_at")
     list_filter = ("auto_checkout",)
     search_fields = ("code", "name", "email")
-    fields = ("code", "name", "email", "auto_checkout", "created_at")
     inlines = (SellerMembershipInline,)
 
     def has_delete_permission(self, request, obj=None):
         # Orders and SKUs protect their seller; deactivation belongs to a later issue.
         return False
 
+    def get_fieldsets(self, request, obj=None):
+        return [(None, {"fields": ("code", "name", "email", "created_at")}), *self.payments_fieldsets(request, obj)]
+
     def get_readonly_fields(self, request, obj=None):
         # The code is how partners and CSV files name the seller: fixed once created.
-        return ("code", "created_at") if obj is not None else ("created_at",)
+        fixed = ("code", "created_at") if obj is not None else ("created_at",)
+        return (*fixed, *self.PAYMENTS_READONLY_FIELDS)
 
     def save_model(self, request, obj, form, change):
         actor = Actor.for_user(request.user)
         data = form.cleaned_data
         if change:
-            seller = seller_update(
-                seller_id=obj.pk, name=data["name"], email=data["email"], auto_checkout=data["auto_checkout"], actor=actor
-            )
+            with transaction.atomic():
+                # Keep Auto Checkout as it is now (locked), whatever the page showed when it was opened.
+                auto_checkout = Seller.objects.select_for_update().values_list("auto_checkout", flat=True).get(pk=obj.pk)
+                seller = seller_update(
+                    seller_id=obj.pk, name=data["name"], email=data["email"], auto_checkout=auto_checkout, actor=actor
+                )
         else:
-            seller = seller_create(
-                code=data["code"], name=data["name"], email=data["email"], auto_checkout=data["auto_checkout"], actor=actor
-            )
+            seller = seller_create(code=data["code"], name=data["name"], email=data["email"], actor=actor)
         _adopt(obj, seller)
 
     def save_formset(self, request, form, formset, change):

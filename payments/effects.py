@@ -14,6 +14,7 @@ from backoffice.actors import Actor
 from orders.models import Order, OrderStatus
 from payments.locks import lock_payment
 from payments.models import AutoCheckout, PaymentOrder, PaymentStatus, RefundKind
+from payments.reminders import checkout_reminder_schedule
 from payments.services.common import enqueue_on_commit
 from payments.services.refunds import refund_request
 
@@ -23,6 +24,8 @@ S = OrderStatus
 def on_order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
     if order.status == S.AWAITING_CHECKOUT:
         _auto_checkout_take(order)
+        # A seller paying by hand gets a (batched) reminder email: a row for the reminders timer.
+        checkout_reminder_schedule(order=order)
         return
     if from_status == S.AWAITING_CHECKOUT:
         _stop_auto_checkout(order)  # paid (ready to fulfil) or cancelled: nothing left to charge

@@ -317,3 +317,123 @@ class PaymentEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} ({self.actor})"
+
+
+# --- emails to sellers about checkout (R13) --------------------------------------------------------
+
+
+class SellerEmailKind(models.TextChoices):
+    CHECKOUT_REMINDER = "checkout_reminder", "New orders waiting for payment"
+    CHECKOUT_DIGEST = "checkout_digest", "Daily list of orders waiting for payment"
+
+
+class SellerEmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Not needed any more"
+    FAILED = "failed", "Failed"
+
+
+E = SellerEmailStatus
+
+
+class SellerEmail(ConcurrentTransitionMixin, models.Model):
+    """One checkout email to a seller: an outbox row written by the pass that decides it, sent after commit.
+
+    ``next_attempt_at`` is the timer column while ``pending``: the first send is
+    a task enqueued on commit, and the timer sends again whatever is still due
+    (the task was lost, or the mail server refused). ``claimed_at`` is set while
+    a worker sends, so a duplicate task never sends the same email twice.
+    What the email says is worked out when it is sent, so an order paid or
+    cancelled meanwhile is not mentioned.
+    """
+
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="checkout_emails")
+    kind = models.CharField(max_length=24, choices=SellerEmailKind.choices)
+    digest_date = models.DateField(null=True, blank=True, help_text="The day a digest is for (local time).")
+    status = FSMField(max_length=16, choices=SellerEmailStatus.choices, default=E.PENDING, protected=True)
+    recipient = models.CharField(max_length=254, blank=True, help_text="The address it went to.")
+    subject = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="Pending: (re)send at this time.")
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="A worker is sending it since.")
+    last_error = models.CharField(max_length=500, blank=True)
+    timer_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The daily digest goes out once per seller per day, however often the schedule runs.
+            models.UniqueConstraint(
+                fields=["seller", "digest_date"], condition=Q(kind="checkout_digest"), name="seller_email_one_digest_per_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="checkout_digest", digest_date__isnull=False)
+                | (~Q(kind="checkout_digest") & Q(digest_date__isnull=True)),
+                name="seller_email_digest_has_date",
+            ),
+            # Pending ⇔ scheduled: a pending email without a time would never be sent.
+            models.CheckConstraint(
+                condition=Q(status="pending", next_attempt_at__isnull=False)
+                | (~Q(status="pending") & Q(next_attempt_at__isnull=True)),
+                name="seller_email_pending_is_scheduled",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_attempt_at", "id"], name="seller_email_due_idx", condition=Q(status="pending")),
+            models.Index(fields=["seller", "-created_at"], name="seller_email_seller_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display().lower()} to {self.seller.code} ({self.get_status_display().lower()})"
+
+    @transition(field=status, source=E.PENDING, target=E.SENT)
+    def mark_sent(self, *, at, recipient: str, subject: str):
+        self.sent_at = at
+        self.recipient = recipient[:254]
+        self.subject = subject[:255]
+        self.next_attempt_at = self.claimed_at = None
+        self.last_error = ""
+
+    @transition(field=status, source=E.PENDING, target=E.SKIPPED)
+    def skip(self, *, why: str):
+        """Nothing is left to tell: every order it was about got paid or cancelled."""
+        self.next_attempt_at = self.claimed_at = None
+        self.last_error = why[:500]
+
+    @transition(field=status, source=E.PENDING, target=E.FAILED)
+    def fail(self, *, error: str):
+        """The mail server kept refusing; staff see it in the admin."""
+        self.next_attempt_at = self.claimed_at = None
+        self.last_error = error[:500]
+
+
+class CheckoutReminder(models.Model):
+    """An order that started waiting for its seller's payment by hand: to be mentioned in one reminder email.
+
+    Written when the hold ends unpaid for a seller without Auto Checkout (R4,
+    R13). ``due_at`` is the timer column: when one of a seller's rows is due,
+    the reminders pass puts all of that seller's pending rows in one email and
+    clears ``due_at``. The one-to-one on the order means an order is reminded once.
+    """
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="checkout_reminder")
+    seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="Remind the seller at this time; empty once handled.")
+    email = models.ForeignKey(
+        SellerEmail, on_delete=models.RESTRICT, null=True, blank=True, related_name="reminders",
+        help_text="The email that mentioned the order (empty if it was paid or cancelled first).",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["order_id"]
+        indexes = [
+            models.Index(fields=["due_at", "id"], name="checkout_reminder_due_idx", condition=Q(due_at__isnull=False)),
+            models.Index(fields=["seller", "id"], name="checkout_reminder_pending_idx", condition=Q(due_at__isnull=False)),
+        ]
+
+    def __str__(self):
+        return f"checkout reminder for order {self.order_id}"

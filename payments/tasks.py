@@ -46,3 +46,19 @@ def refund_send(refund_id: int) -> str:
     from payments.services import refund_send as send
 
     return send(refund_id=refund_id, actor=PAYMENTS).status
+
+
+def seller_email_send(email_id: int) -> str:
+    """Send one checkout email to a seller (enqueued on commit by the reminders and digest passes)."""
+    from payments.reminders import seller_email_send as send
+
+    return send(email_id=email_id)
+
+
+def checkout_digests_send() -> int:
+    """The daily schedule: today's digest of waiting orders for every seller who has some."""
+    from django.utils import timezone
+
+    from payments.reminders import checkout_digests_queue
+
+    return checkout_digests_queue(now=timezone.now())

@@ -1,0 +1,76 @@
+"""Bits shared by the payments admin pages: read-only inlines, money, status badges, the confirmation page."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Sum
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from backoffice.templatetags.money import money
+from payments.models import Payment, PaymentStatus, RefundStatus
+
+P = PaymentStatus
+# Payment statuses; refunds share the names (pending, processing, succeeded, failed).
+STATUS_COLOURS = {
+    P.PENDING: "#8a6d00",
+    P.PROCESSING: "#8a6d00",
+    P.REQUIRES_ACTION: "#a15c00",
+    P.SUCCEEDED: "#1e7b34",
+    P.FAILED: "#b3261e",
+    P.PARTIALLY_REFUNDED: "#1f5fa8",
+    P.REFUNDED: "#777",
+}
+REFUND_PERMISSION = "payments.refund_payment"
+# A refund can be asked for on these; the service checks again under the payment's lock.
+REFUNDABLE = (P.SUCCEEDED, P.PARTIALLY_REFUNDED)
+
+
+def badge(status: str, label: str):
+    return format_html('<strong style="color:{};white-space:nowrap">{}</strong>', STATUS_COLOURS.get(status, "inherit"), label)
+
+
+def amount(value: int, currency: str):
+    return format_html('<span style="white-space:nowrap">{}</span>', money(value, currency))
+
+
+def refund_committed(payment: Payment) -> int:
+    """What is refunded or on its way back (every refund but the failed ones), as ``refund_request`` counts it."""
+    return payment.refunds.exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"] or 0
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows written by services only: shown, never added, changed or deleted here."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def action_page(model_admin, request, *, original, title: str, intro: list[str], form, submit_label: str, back_url: str,
+                template: str = "admin/payments/action_form.html", **extra):
+    """The confirmation page of an action on ``original`` (a payment, a seller)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "original": original,
+        "intro": intro,
+        "form": form,
+        "submit_label": submit_label,
+        "back_url": back_url,
+        "media": model_admin.media + form.media,
+        **extra,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, template, context)
