@@ -16,20 +16,27 @@ from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.db.models import Case, F, Q, When
-from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.db.models import Case, F, When
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from backoffice.admin_common import (
+    IdSearchMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    action_object,
+    admin_page,
+    bulk_selection,
+    object_action_urls,
+    run_each,
+)
 from backoffice.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import NOT_SHIPPED, order_cancel, order_record_seller_payment
@@ -143,23 +150,6 @@ STAFF_ACTIONS = {a.name: a for a in (CANCEL, RECORD_SELLER_PAYMENT)}
 # --- inlines ------------------------------------------------------------------------------
 
 
-class ReadOnlyInline(admin.TabularInline):
-    """Rows written by services only: shown, never added, changed or deleted here."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 class OrderLineInline(ReadOnlyInline):
     model = OrderLine
     verbose_name_plural = "lines and reservations"
@@ -241,7 +231,7 @@ def _sla_badge(state: str, text: str):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "external_id",
@@ -287,15 +277,6 @@ class OrderAdmin(admin.ModelAdmin):
 
     # --- permissions: read-only except through the actions -------------------------------
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_cancel_permission(self, request):
         return request.user.has_perm(CANCEL.permission)
 
@@ -304,13 +285,7 @@ class OrderAdmin(admin.ModelAdmin):
 
     # --- list -----------------------------------------------------------------------------
 
-    def get_search_results(self, request, queryset, search_term):
-        """Also match the order id, typed as ``123`` or ``#123``."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().removeprefix("#")
-        if term.isdigit():
-            results |= queryset.filter(Q(pk=int(term)))
-        return results, may_have_duplicates
+    # The search box also takes the order id, typed as ``123`` or ``#123`` (``IdSearchMixin``).
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, order: Order):
@@ -471,15 +446,12 @@ class OrderAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "<path:object_id>/cancel/",
-                self.admin_site.admin_view(self.cancel_view),
-                name=CANCEL.url_name,
-            ),
-            path(
-                "<path:object_id>/record-seller-payment/",
-                self.admin_site.admin_view(self.record_seller_payment_view),
-                name=RECORD_SELLER_PAYMENT.url_name,
+            *object_action_urls(
+                self,
+                [
+                    ("cancel", self.cancel_view, CANCEL.url_name),
+                    ("record-seller-payment", self.record_seller_payment_view, RECORD_SELLER_PAYMENT.url_name),
+                ],
             ),
             *super().get_urls(),
         ]
@@ -503,9 +475,8 @@ class OrderAdmin(admin.ModelAdmin):
 
         Returning None sends the user back to the list, where the per-order messages show.
         """
-        orders = list(queryset.order_by("pk")[: BULK_ACTION_LIMIT + 1])
-        if len(orders) > BULK_ACTION_LIMIT:
-            self.message_user(request, f"Select at most {BULK_ACTION_LIMIT} orders at a time.", messages.WARNING)
+        orders = bulk_selection(self, request, queryset, limit=BULK_ACTION_LIMIT, noun="orders")
+        if orders is None:
             return None
         form = action.form_class(request.POST if request.POST.get("confirm") else None)
         if form.is_bound and form.is_valid():
@@ -515,11 +486,9 @@ class OrderAdmin(admin.ModelAdmin):
 
     def _single_action(self, request, object_id, action: StaffAction):
         """The button on the order page: the same form and service for one order."""
-        if not request.user.has_perm(action.permission):
-            raise PermissionDenied
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            raise Http404("No such order.")
+        order = action_object(
+            self, request, object_id, allowed=request.user.has_perm(action.permission), missing="No such order."
+        )
         change_url = reverse("admin:orders_order_change", args=[order.pk])
         form = action.form_class(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():
@@ -530,26 +499,13 @@ class OrderAdmin(admin.ModelAdmin):
     def _run(self, request, orders: list[Order], action: StaffAction, data: dict) -> None:
         """Call the service for each order; a refused one gets its own error message and does not stop the rest."""
         actor = Actor.for_user(request.user)
-        for order in orders:
-            try:
-                self.message_user(request, action.run(order, data, actor), messages.SUCCESS)
-            except DomainError as exc:
-                self.message_user(request, f"Order {order}: {exc.detail}", messages.ERROR)
+        run_each(self, request, orders, lambda order: action.run(order, data, actor), label=lambda order: f"Order {order}")
 
     def _confirmation_page(self, request, orders, action: StaffAction, form, *, bulk: bool, back_url: str = ""):
-        context = {
-            **self.admin_site.each_context(request),
-            "title": action.title,
-            "subtitle": None,
-            "opts": self.opts,
-            "orders": orders,
-            "not_applicable": [o for o in orders if not action.applies(o)],
-            "form": form,
-            "action": action,
-            "bulk": bulk,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "back_url": back_url or reverse("admin:orders_order_changelist"),
-            "media": self.media + form.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/orders/order/confirm_action.html", context)
+        return admin_page(
+            self, request, "admin/orders/order/confirm_action.html", title=action.title,
+            orders=orders, not_applicable=[o for o in orders if not action.applies(o)], form=form, action=action,
+            submit_label=action.submit_label,
+            bulk=bulk, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            back_url=back_url or reverse("admin:orders_order_changelist"),
+        )

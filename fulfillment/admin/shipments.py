@@ -9,18 +9,17 @@ from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from backoffice.actors import Actor
+from backoffice.admin_common import ReadOnlyAdminMixin, admin_page
 from backoffice.errors import DomainError
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
     TRACKING_ERROR_CODES,
     WORK_PERMISSION,
-    ReadOnlyAdminMixin,
 )
 from fulfillment.admin.console import WarehouseConsole
 from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent
@@ -202,21 +201,11 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return shipment
 
     def _form_page(self, request, shipment, form, *, title, intro, submit):
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "subtitle": None,
-            "opts": self.opts,
-            "original": shipment,
-            "shipment": shipment,
-            "form": form,
-            "intro": intro,
-            "submit_label": submit,
-            "media": self.media + form.media,
-            "back_url": reverse("admin:fulfillment_shipment_change", args=[shipment.pk]),
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/fulfillment/shipment/action_form.html", context)
+        return admin_page(
+            self, request, "admin/fulfillment/shipment/action_form.html", title=title,
+            original=shipment, shipment=shipment, form=form, intro=intro, submit_label=submit,
+            back_url=reverse("admin:fulfillment_shipment_change", args=[shipment.pk]),
+        )
 
     def carrier_event_view(self, request, object_id):
         """Enter a carrier event by hand (picked up, in transit, failed attempt, delivered)."""

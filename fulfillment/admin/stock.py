@@ -14,16 +14,13 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from backoffice.actors import Actor
-from fulfillment.admin.common import (
-    ReadOnlyAdminMixin,
-    money,
-)
+from backoffice.admin_common import ReadOnlyAdminMixin, admin_page
+from fulfillment.admin.common import money
 from fulfillment.models import SKU, Reservation, Stock
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,
@@ -78,17 +75,10 @@ def stock_import_view(model_admin: admin.ModelAdmin, request):
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(reverse("admin:fulfillment_stock_changelist"))
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": "Import stock CSV",
-        "subtitle": None,
-        "opts": model_admin.opts,
-        "form": form,
-        "import_errors": errors,
-        "columns": STOCK_CSV_COLUMNS,
-    }
-    request.current_app = model_admin.admin_site.name
-    return TemplateResponse(request, "admin/fulfillment/stock/import_csv.html", context)
+    return admin_page(
+        model_admin, request, "admin/fulfillment/stock/import_csv.html", title="Import stock CSV",
+        form=form, import_errors=errors, columns=STOCK_CSV_COLUMNS,
+    )
 
 
 def _csv_response(text: str) -> HttpResponse:

@@ -13,16 +13,22 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
-from django.http import Http404, HttpResponseRedirect
-from django.urls import path, reverse
+from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
 from backoffice.actors import Actor
+from backoffice.admin_common import (
+    IdSearchMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    action_object,
+    object_action_urls,
+)
 from backoffice.errors import DomainError
 from backoffice.templatetags.money import ZERO_DECIMAL_CURRENCIES, money
-from payments.admin.common import REFUND_PERMISSION, REFUNDABLE, ReadOnlyInline, action_page, amount, badge, refund_committed
+from payments.admin.common import REFUND_PERMISSION, REFUNDABLE, action_page, amount, badge, refund_committed
 from payments.models import Payment, PaymentEvent, PaymentOrder, Refund, RefundStatus
 from payments.services import payment_refund
 
@@ -158,7 +164,9 @@ class PaymentEventInline(ReadOnlyInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The search box also takes the payment id, typed as ``12`` or ``#12``."""
+
     list_display = ("id", "seller_code", "amount_display", "currency_display", "status_badge", "trigger", "orders_count",
                     "created_at")
     list_display_links = ("id", "amount_display")
@@ -181,28 +189,11 @@ class PaymentAdmin(admin.ModelAdmin):
                        "created_at", "succeeded_at", "stripe_link", "stripe_charge_id", "stripe_customer_id",
                        "stripe_payment_method_id", "failure_code", "failure_message")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_refund_permission(self, request) -> bool:
         return request.user.has_perm(REFUND_PERMISSION)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("seller").annotate(order_count=Count("allocations", distinct=True))
-
-    def get_search_results(self, request, queryset, search_term):
-        """Also match the payment id, typed as ``12`` or ``#12``."""
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        term = search_term.strip().removeprefix("#")
-        if term.isdigit():
-            results |= queryset.filter(Q(pk=int(term)))
-        return results, may_have_duplicates
 
     # --- columns and fields -------------------------------------------------------------------
 
@@ -259,17 +250,15 @@ class PaymentAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         return [
-            path("<path:object_id>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+            *object_action_urls(self, [("refund", self.refund_view, "payments_payment_refund")]),
             *super().get_urls(),
         ]
 
     def refund_view(self, request, object_id):
         """Ask for amount (the refundable rest by default), reason and optionally the order; then ``payment_refund``."""
-        if not self.has_refund_permission(request):
-            raise PermissionDenied
-        payment = self.get_object(request, unquote(object_id))
-        if payment is None:
-            raise Http404("No such payment.")
+        payment = action_object(
+            self, request, object_id, allowed=self.has_refund_permission(request), missing="No such payment."
+        )
         change_url = reverse("admin:payments_payment_change", args=[payment.pk])
         committed = refund_committed(payment)
         left = payment.amount - committed
@@ -312,7 +301,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "payment_link", "seller_code", "refund_amount", "kind", "status_badge", "reason", "created_by",
                     "created_at", "completed_at")
     list_filter = ("status", "kind", "payment__seller")
@@ -324,15 +313,6 @@ class RefundAdmin(admin.ModelAdmin):
     fields = ("payment_link", "seller_code", "refund_amount", "kind", "status_badge", "order_link", "reason",
               "stripe_refund_id", "attempts", "last_error", "next_attempt_at", "created_by", "created_at", "completed_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("payment__seller", "allocation__order")

@@ -1,12 +1,14 @@
-"""Bits shared by the payments admin pages: read-only inlines, money, status badges, the confirmation page."""
+"""Bits shared by the payments admin pages: money, status badges, the confirmation page.
+
+Read-only inlines and admins, and the page helpers, are the console's: ``backoffice.admin_common``.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
 from django.db.models import Sum
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from backoffice.admin_common import admin_page
 from backoffice.templatetags.money import money
 from payments.models import Payment, PaymentStatus, RefundStatus
 
@@ -39,38 +41,10 @@ def refund_committed(payment: Payment) -> int:
     return payment.refunds.exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"] or 0
 
 
-class ReadOnlyInline(admin.TabularInline):
-    """Rows written by services only: shown, never added, changed or deleted here."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 def action_page(model_admin, request, *, original, title: str, intro: list[str], form, submit_label: str, back_url: str,
                 template: str = "admin/payments/action_form.html", **extra):
     """The confirmation page of an action on ``original`` (a payment, a seller)."""
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "title": title,
-        "subtitle": None,
-        "opts": model_admin.opts,
-        "original": original,
-        "intro": intro,
-        "form": form,
-        "submit_label": submit_label,
-        "back_url": back_url,
-        "media": model_admin.media + form.media,
-        **extra,
-    }
-    request.current_app = model_admin.admin_site.name
-    return TemplateResponse(request, template, context)
+    return admin_page(
+        model_admin, request, template, title=title, original=original, intro=intro, form=form,
+        submit_label=submit_label, back_url=back_url, **extra,
+    )

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from backoffice.admin_common import ReadOnlyAdminMixin
 from payments.models import SellerEmail, SellerEmailStatus
 
 EMAIL_STATUS_COLOURS = {
@@ -32,7 +33,7 @@ class RetryingFilter(admin.SimpleListFilter):
 
 
 @admin.register(SellerEmail)
-class SellerEmailAdmin(admin.ModelAdmin):
+class SellerEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "seller", "kind", "status_badge", "digest_date", "recipient", "subject", "attempts", "sent_at",
                     "created_at")
     list_filter = ("kind", "status", RetryingFilter, "seller")
@@ -44,15 +45,6 @@ class SellerEmailAdmin(admin.ModelAdmin):
     fields = ("seller", "kind", "status_badge", "digest_date", "recipient", "subject", "orders", "attempts",
               "next_attempt_at", "last_error", "created_at", "sent_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, email: SellerEmail):

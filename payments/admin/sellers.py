@@ -15,11 +15,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from backoffice.actors import Actor
+from backoffice.admin_common import object_action_urls
 from backoffice.errors import DomainError
 from backoffice.models import Seller
 from backoffice.templatetags.money import money
@@ -104,11 +105,7 @@ class SellerPaymentsAdminMixin:
 
     def get_urls(self):
         return [
-            path(
-                "<path:object_id>/auto-checkout/",
-                self.admin_site.admin_view(self.auto_checkout_view),
-                name="backoffice_seller_auto_checkout",
-            ),
+            *object_action_urls(self, [("auto-checkout", self.auto_checkout_view, "backoffice_seller_auto_checkout")]),
             *super().get_urls(),
         ]
 
