@@ -22,6 +22,27 @@ def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
     return {stock.sku_id: stock for stock in rows}
 
 
+def lock_stock_for_sku_codes(*, seller_id: int, codes: Iterable[str]) -> dict[str, Stock]:
+    """Lock the stock rows of ``seller_id``'s SKUs with these ``codes`` in pk order; return them keyed
+    by SKU code, each with its SKU loaded (``stock.sku``).
+
+    One query both finds the SKUs and locks their stock, for callers that only
+    know codes (intake). Only the stock rows are locked, as ``lock_stock_for_skus``
+    does. Codes without a SKU, and SKUs without a stock row, are absent from the
+    result. Precondition: inside ``transaction.atomic()``.
+    """
+    codes = set(codes)
+    if not codes:
+        return {}
+    rows = (
+        Stock.objects.select_for_update(of=("self",))
+        .select_related("sku")
+        .filter(sku__seller_id=seller_id, sku__code__in=codes)
+        .order_by("pk")
+    )
+    return {stock.sku.code: stock for stock in rows}
+
+
 def lock_shipment(order) -> Shipment | None:
     """Lock ``order``'s shipment (None if it has none) and return it re-read, with its carrier.
 

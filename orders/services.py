@@ -20,8 +20,12 @@ from django_fsm_log.helpers import FSMLogDescriptor
 from backoffice.actors import Actor
 from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.models import Partner, Seller
-from fulfillment.models import SKU
-from fulfillment.services import shipment_cancel_for_order, stock_release_for_order, stock_reserve_lines
+from fulfillment.services import (
+    shipment_cancel_for_order,
+    stock_lock_by_code,
+    stock_release_for_order,
+    stock_reserve_lines,
+)
 from orders.effects import order_status_changed
 from orders.locks import lock_order
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
@@ -154,14 +158,15 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ship_postal_code=address.get("postal_code", ""),
         ship_country=address.get("country", ""),
     )
-    skus = {s.code: s for s in SKU.objects.filter(seller=data.seller, code__in={ln.sku for ln in data.lines})}
+    # The SKU lookup and the stock lock are one query; the order row came first (lock order).
+    skus, stocks = stock_lock_by_code(seller_id=data.seller.pk, codes=(ln.sku for ln in data.lines))
     lines = OrderLine.objects.bulk_create(
         [
             OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
             for ln in data.lines
         ]
     )
-    fully_reserved = stock_reserve_lines(lines=lines)
+    fully_reserved = stock_reserve_lines(lines=lines, stocks=stocks)
     # Hand the caller the order with its lines and their reservations as they
     # now stand (as ``prefetch_related("lines__reservation")`` would load them),
     # so an answer can be built without reading back what was just written.

@@ -17,20 +17,42 @@ from django.utils import timezone
 from backoffice.actors import Actor
 from backoffice.errors import InvalidInput
 from backoffice.models import Seller
-from fulfillment.locks import lock_stock_for_skus
+from fulfillment.locks import lock_stock_for_sku_codes, lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock
 
 logger = logging.getLogger(__name__)
 
 
-def stock_reserve_lines(*, lines) -> bool:
+def stock_lock_by_code(*, seller_id: int, codes) -> tuple[dict[str, SKU], dict[int, Stock]]:
+    """Find ``seller_id``'s SKUs by code and lock their stock rows (pk order); return ``(SKUs by
+    code, locked stock rows by SKU id)``, the latter ready for ``stock_reserve_lines(stocks=...)``.
+
+    For intake, which knows codes only: the lookup and the lock are one query.
+    Unknown codes are absent from both. A code not found with stock (unknown,
+    or a SKU without a stock row) costs a second query for the SKU alone.
+    Precondition: inside ``transaction.atomic()``, with the order created or
+    locked by the caller (the order first, then stock).
+    """
+    codes = set(codes)
+    stocks = lock_stock_for_sku_codes(seller_id=seller_id, codes=codes)
+    skus = {code: stock.sku for code, stock in stocks.items()}
+    if missing := codes - skus.keys():
+        skus.update((sku.code, sku) for sku in SKU.objects.filter(seller_id=seller_id, code__in=missing))
+    return skus, {stock.sku_id: stock for stock in stocks.values()}
+
+
+def stock_reserve_lines(*, lines, stocks: dict[int, Stock] | None = None) -> bool:
     """Reserve what is available for each order line; return True when every line is fully covered.
 
     Never fails for missing stock (R1): a line gets what is there, possibly 0,
-    and lines without a known SKU get no reservation. Precondition: inside
-    ``transaction.atomic()``, with the order created or locked by the caller.
+    and lines without a known SKU get no reservation. Each line's new
+    reservation is cached on it (``line.reservation``). ``stocks`` are the
+    lines' stock rows keyed by SKU id when the caller has locked them already
+    (``stock_lock_by_code``); otherwise they are locked here. Precondition:
+    inside ``transaction.atomic()``, with the order created or locked by the caller.
     """
-    stocks = lock_stock_for_skus(line.sku_id for line in lines)
+    if stocks is None:
+        stocks = lock_stock_for_skus(line.sku_id for line in lines)
     complete = True
     reservations = []
     taken: dict[int, int] = {}
