@@ -96,7 +96,7 @@ def exception_handler(exc, context):
 class ErrorSerializer(serializers.Serializer):
     """The error body, for the schema only."""
 
-    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid`, `approval_required`.")
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. `invalid`, `already_shipped`.")
     detail = serializers.CharField(help_text="Human-readable explanation.")
     errors = serializers.DictField(
         child=serializers.JSONField(),

@@ -148,6 +148,8 @@ class WebhookEventType(models.TextChoices):
     ORDER_DELIVERED = "order.delivered", "Order delivered"
     ORDER_CANCELLED = "order.cancelled", "Order cancelled"
     ORDER_AT_RISK = "order.at_risk", "Order at risk of missing a deadline"
+    RETURN_STATUS_CHANGED = "return.status_changed", "Return status changed"
+    CANCELLATION_STATUS_CHANGED = "cancellation.status_changed", "Cancellation request created or answered"
 
 
 class WebhookEventStatus(models.TextChoices):

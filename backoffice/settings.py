@@ -5,6 +5,7 @@ The embedded default is SQLite plus the django-q2 ORM broker; setting
 business time window from DOMAIN.md is an environment setting (see README).
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -150,6 +151,22 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="backoffice@localhost")
+# One URL instead of the variables above, e.g. smtp+tls://user:password@smtp.example.com:587; it wins over them.
+_email_url = env.str("EMAIL_URL", default="")
+if _email_url:
+    for _key, _value in env.email_url_config(_email_url).items():
+        if _value not in (None, ""):
+            globals()[_key] = _value
+# Seconds an SMTP connection may block a worker.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# Checkout emails (payments.reminders): a seller paying by hand is reminded of newly waiting orders this long
+# after the first one starts waiting (orders that start waiting meanwhile join the same email); the daily
+# list of every waiting order goes out at this local time.
+CHECKOUT_REMINDER_DELAY = parse_duration(env.str("CHECKOUT_REMINDER_DELAY", default="5m"))
+try:
+    CHECKOUT_DIGEST_TIME = datetime.time.fromisoformat(env.str("CHECKOUT_DIGEST_TIME", default="09:00"))
+except ValueError:
+    raise ImproperlyConfigured("CHECKOUT_DIGEST_TIME is a local time of day written HH:MM, e.g. 09:00.") from None
 
 # --- Security (``manage.py check --deploy`` is clean with DEBUG off) ---------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -184,6 +201,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets that several components share a field name for ("status"), named once each.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "OrderMarketplaceStatusEnum": "returns.api.cancellations.serializers.ORDER_MARKETPLACE_STATUSES",
+        "CancellationStatusEnum": "returns.models.CancellationStatus",
+        "CancellationMarketplaceStatusEnum": "returns.api.cancellations.serializers.CANCELLATION_MARKETPLACE_STATUSES",
+        "ReturnTypeEnum": "returns.models.ReturnType",
+    },
 }
 
 # --- Business time windows (DOMAIN.md); seed defaults in brackets ---------------

@@ -1,12 +1,16 @@
-"""Idempotent set-up run after every ``migrate``: staff groups, the timer schedule and the Stripe rows."""
+"""Idempotent set-up run after every ``migrate``: staff groups, the timer and digest schedules and the Stripe rows."""
 
+import datetime
 import logging
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
 TIMER_SCHEDULE_NAME = "process_due_timers"
+CHECKOUT_DIGEST_SCHEDULE_NAME = "checkout_digests"
 
 # Group → permission codenames ("app_label.codename"). Only additive: a
 # permission staff granted by hand is never taken away here.
@@ -28,6 +32,11 @@ GROUP_PERMISSIONS = {
         "fulfillment.view_carrier",
         "fulfillment.add_carrier",
         "fulfillment.change_carrier",
+        # Returned parcels (R11): receive and inspect them line by line; resellable units go back into stock.
+        "returns.view_returnrequest",
+        "returns.view_returnline",
+        "returns.view_returnevent",
+        "returns.receive_returnrequest",
     ],
     "Support": [
         "orders.view_order",
@@ -46,6 +55,17 @@ GROUP_PERMISSIONS = {
         "fulfillment.view_shipmentevent",
         "fulfillment.view_carrier",
         "fulfillment.record_carrier_event",
+        "payments.view_selleremail",  # "did the seller get the reminder?"
+        # Buyers' cancellation requests after the hold (R5): record them, and answer for a seller.
+        "returns.view_cancellationrequest",
+        "returns.view_cancellationrequestevent",
+        "returns.add_cancellationrequest",
+        "returns.decide_cancellationrequest",
+        # Returns (R11): answer for a seller, create the replacement order, reject after inspection, close.
+        "returns.view_returnrequest",
+        "returns.view_returnline",
+        "returns.view_returnevent",
+        "returns.decide_returnrequest",
     ],
     "Finance": [
         "orders.view_order",
@@ -62,6 +82,12 @@ GROUP_PERMISSIONS = {
         "payments.refund_payment",
         "payments.view_autocheckout",
         "payments.view_paymentevent",
+        "payments.view_selleremail",  # reminders and digests: sent, retrying or failed
+        # Returns (R11): decide the seller's refund once the parcel is inspected (or a refund-only return approved).
+        "returns.view_returnrequest",
+        "returns.view_returnline",
+        "returns.view_returnevent",
+        "returns.refund_returnrequest",
     ],
 }
 
@@ -93,6 +119,23 @@ def ensure_schedules() -> None:
             "repeats": -1,
         },
     )
+    # The daily digest of orders waiting for the seller's payment; a second run the same day sends nothing.
+    Schedule.objects.update_or_create(
+        name=CHECKOUT_DIGEST_SCHEDULE_NAME,
+        defaults={
+            "func": "payments.tasks.checkout_digests_send",
+            "schedule_type": Schedule.DAILY,
+            "repeats": -1,
+            "next_run": _next_local_time(settings.CHECKOUT_DIGEST_TIME),
+        },
+    )
+
+
+def _next_local_time(at: datetime.time) -> datetime.datetime:
+    """The next time the local clock (``TIME_ZONE``) shows ``at``."""
+    now = timezone.localtime()
+    candidate = now.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
+    return candidate if candidate > now else candidate + datetime.timedelta(days=1)
 
 
 def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
@@ -106,6 +149,11 @@ def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
         create_permissions(app_config, verbosity=0, using=using)
     ensure_groups()
     ensure_schedules()
+    # A database with no carriers at all (new, or flushed by a test) starts with the common ones.
+    from fulfillment.carriers import carriers_seed_defaults
+    from fulfillment.models import Carrier
+
+    carriers_seed_defaults(Carrier)
     # The Stripe key/account and webhook endpoint rows dj-stripe needs (no network call).
     from payments.stripe_setup import ensure_stripe
 

@@ -29,9 +29,14 @@ def process_due(
     now: datetime,
     handle: Callable[[models.Model], object],
     batch_size: int | None = None,
+    unless: Q | None = None,
     **due,
 ) -> int:
     """Apply ``handle`` to every row of ``model`` whose ``deadline`` is at or before ``now``.
+
+    ``unless`` holds back rows that are due but must wait (e.g. an order with an
+    open return does not complete): they are left out of the scan and checked
+    again under the lock, and become due again once the condition clears.
 
     Rows are read in small keyset batches ordered by (deadline, pk), each locked
     and handled in its own transaction, so one failure neither blocks the rest
@@ -45,6 +50,8 @@ def process_due(
     handled, after = 0, None
     while True:
         query = model.objects.filter(**still_due)
+        if unless is not None:
+            query = query.exclude(unless)
         if after is not None:
             query = query.filter(Q(**{f"{deadline}__gt": after[0]}) | Q(**{deadline: after[0], "pk__gt": after[1]}))
         batch = list(query.order_by(deadline, "pk").values_list(deadline, "pk")[:batch_size])
@@ -54,7 +61,7 @@ def process_due(
             try:
                 with transaction.atomic():
                     row = lock_if_due(model, pk, **still_due)
-                    if row is None:
+                    if row is None or (unless is not None and model.objects.filter(unless, pk=pk).exists()):
                         continue
                     handle(row)
                     handled += 1
@@ -71,6 +78,7 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     from backoffice.webhooks import process_due_webhooks
     from fulfillment.timers import process_due_fulfillment
     from orders.timers import process_due_orders
+    from payments.reminders import process_due_checkout_reminders
     from payments.timers import process_due_payments
     from returns.timers import process_due_reverse_flows
 
@@ -78,6 +86,8 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     counts = process_due_orders(now=now)
     counts.update(process_due_fulfillment(now=now))
     counts.update(process_due_payments(now=now))
+    # After the order timers: reminds sellers of orders whose hold ended unpaid (batched per seller).
+    counts.update(process_due_checkout_reminders(now=now))
     counts.update(process_due_reverse_flows(now=now))
     counts["idempotency_keys_purged"] = idempotency_purge_expired()
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.

@@ -2,7 +2,9 @@
 
 - a parcel not delivered ``LOST_AFTER`` after labelling, or at its
   ``LOST_AFTER_FAILED_ATTEMPTS``-th failed attempt, is lost (R9);
-- a delivered order completes when its return window ends (R15);
+- a delivered order completes when its return window ends (R15), unless a
+  return of it is still open: it then completes on the first pass after the
+  return is resolved or closed;
 - each SLA clock (R8) sends one ``order.at_risk`` alert when it comes within
   ``AT_RISK_LEAD`` of its deadline (or is found already past it).
 
@@ -17,12 +19,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 
 from backoffice.actors import Actor
 from backoffice.timers import process_due
 from fulfillment.models import SHIPMENT_OUT, ShipmentStatus
 from fulfillment.services import order_complete, order_sla_alert, shipment_mark_lost
 from orders.models import DELIVERY_CLOCK_OPEN, SHIP_CLOCK_OPEN, Order, OrderStatus
+from returns.models import RETURN_OPEN
 
 TIMER = Actor.system("timer")
 
@@ -50,6 +54,7 @@ def process_due_fulfillment(*, now: datetime) -> dict[str, int]:
             now=now,
             handle=lambda order: order_complete(order=order, actor=TIMER),
             status=OrderStatus.DELIVERED,
+            unless=Q(returns__status__in=RETURN_OPEN),
         ),
     }
     # An alert is due once the deadline is within the lead: deadline <= now + lead.

@@ -22,6 +22,10 @@ def order_status_changed(*, order: Order, from_status: str, action: str, actor: 
 
     # Auto Checkout takes orders entering awaiting_checkout; a cancelled paid order is refunded (R4, R7).
     payments_react(order=order, from_status=from_status, action=action, actor=actor)
+    from returns.services.cancellations import cancellation_requests_on_order_status_changed
+
+    # A pending cancellation request (R5) is rejected by labelling, approved by any other cancellation.
+    cancellation_requests_on_order_status_changed(order=order, from_status=from_status, actor=actor)
     from backoffice.webhooks import webhook_order_status_changed
 
     # Partner webhooks (R13): outbox rows in this transaction, sent after commit.

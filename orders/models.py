@@ -75,6 +75,13 @@ def _return_window_over(order) -> bool:
     return order.return_window_ends_at is not None and order.return_window_ends_at <= timezone.now()
 
 
+def _no_open_return(order) -> bool:
+    """R15 waits while a return of the order is still being handled (``returns.models.RETURN_OPEN``)."""
+    from returns.models import RETURN_OPEN
+
+    return not order.returns.filter(status__in=RETURN_OPEN).exists()
+
+
 # Statuses in which each SLA clock (R8) still runs: an alert may fire while the order is in one of them.
 SHIP_CLOCK_OPEN = [S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT]
 DELIVERY_CLOCK_OPEN = [*SHIP_CLOCK_OPEN, S.SHIPPED, S.IN_TRANSIT]
@@ -255,6 +262,16 @@ class Order(ConcurrentTransitionMixin, models.Model):
         """
         self._set_cancelled(by, reason)
 
+    @transition(
+        field=status,
+        source=[S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT],
+        target=S.CANCELLED,
+    )
+    def cancel_on_buyer_request(self, *, reason: str):
+        """After the hold, the buyer's cancellation request was approved, by the seller or
+        automatically when they did not answer in time (R5). Only before labelling."""
+        self._set_cancelled(CancelledBy.BUYER, reason)
+
     # --- fulfilment (the shipment's services move the order along with the parcel) ---
 
     @transition(field=status, source=S.READY_TO_FULFILL, target=S.IN_FULFILLMENT)
@@ -276,9 +293,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.delivered_at = at
         self.return_window_ends_at = at + settings.RETURN_WINDOW
 
-    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED, conditions=[_return_window_over])
+    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED, conditions=[_return_window_over, _no_open_return])
     def complete(self):
-        """Delivered and the return window has passed (R15)."""
+        """Delivered, the return window has passed, and no return is still open (R15)."""
         self.completed_at = timezone.now()
 
     @transition(field=status, source=[S.SHIPPED, S.IN_TRANSIT], target=S.LOST)

@@ -272,6 +272,33 @@ def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> 
     return order
 
 
+# Where an approved buyer's cancellation request (R5) can still cancel the order: after the hold, before the label.
+CANCELLABLE_ON_REQUEST = {S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT}
+
+
+def order_cancel_on_request_locked(*, order: Order, reason: str, actor: Actor) -> Order:
+    """Cancel ``order`` because its buyer's cancellation request was approved (R5), like
+    ``order_cancel_locked``: a parcel being picked or packed is closed and the stock goes back;
+    the status-change effects refund the seller's wholesale payment and tell the partner.
+
+    Precondition: the caller holds the order's lock (``returns.services.cancellations``
+    approves the request in the same transaction). Raises TransitionRefused
+    ``already_shipped`` once the order is labelled.
+    """
+    if order.status not in CANCELLABLE_ON_REQUEST:
+        raise TransitionRefused(
+            f"Order {order.pk} is {order.status}; a cancellation request can no longer cancel it.",
+            code="already_shipped" if order.status not in NOT_SHIPPED and order.status != S.CANCELLED else "not_cancellable",
+        )
+    fields = ["cancelled_at", "cancelled_by", "cancel_reason"]
+    order_transition_apply(
+        order, "cancel_on_buyer_request", actor=actor, fields=fields, reason=reason, args={"reason": reason}
+    )
+    shipment_cancel_for_order(order=order, actor=actor)
+    stock_release_for_order(order=order)
+    return order
+
+
 # --- the seller's wholesale payment, recorded by hand --------------------------------
 
 

@@ -88,6 +88,8 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["respond_by", "id"], name="cancel_req_respond_by_idx", condition=Q(status="pending")),
             models.Index(fields=["seller", "status"], name="cancel_req_seller_status_idx"),
+            # The partner API lists requests most recently changed first (keyset pages on these two).
+            models.Index(fields=["-updated_at", "-id"], name="cancel_req_updated_idx"),
         ]
         permissions = [("decide_cancellationrequest", "Can approve or reject cancellation requests for sellers")]
 
@@ -187,12 +189,41 @@ RETURN_TIKTOK_STATUS = {
 }
 
 
+def _ships_back(ret) -> bool:
+    return ret.ships_back
+
+
+def _is_replacement(ret) -> bool:
+    return ret.type == ReturnType.REPLACEMENT
+
+
+def _refund_decidable(ret) -> bool:
+    """``refund_only`` is refunded once approved; ``return_and_refund`` once inspected; a replacement never."""
+    if ret.type == ReturnType.REFUND_ONLY:
+        return ret.status in (RS.APPROVED, RS.AUTO_APPROVED)
+    return ret.type == ReturnType.RETURN_AND_REFUND and ret.status == RS.INSPECTED
+
+
 class ReturnRequest(ConcurrentTransitionMixin, models.Model):
     """A buyer's return (R11): request, approval, the parcel back, inspection, then the outcome.
 
-    ``refund_only`` skips the parcel: once approved it goes straight to the
-    refund decision. Lines say which order lines and how many units, so a
-    return can cover part of an order.
+    Lines say which order lines and how many units, so a return can cover part
+    of an order. The paths, by type:
+
+    - ``return_and_refund``: requested → approved | auto_approved →
+      awaiting_return_shipment → in_transit → received → inspected →
+      refunded | rejected_after_inspection → closed.
+    - ``replacement``: the same, ending in replaced (a new order ships the
+      received units again) or rejected_after_inspection → closed.
+    - ``refund_only``: nothing is sent back, so there is no parcel to receive or
+      inspect: approved | auto_approved → refunded (Finance decides the amount,
+      possibly 0) → closed.
+
+    Any type may be rejected while requested. A return whose buyer never ships
+    the parcel back may be closed from awaiting_return_shipment, which leaves it
+    unresolved (``resolved_at`` empty): its units count as not returned.
+    Parcels may arrive without the partner having reported them sent, so
+    ``receive`` also starts from awaiting_return_shipment.
     """
 
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="returns")
@@ -230,6 +261,9 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         "orders.Order", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces_return"
     )
     resolved_at = models.DateTimeField(null=True, blank=True, help_text="Refunded, replaced or rejected.")
+    resolution_note = models.CharField(
+        max_length=500, blank=True, help_text="Why it was refunded this way, rejected after inspection, or closed."
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
     timer_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -246,6 +280,8 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["respond_by", "id"], name="return_respond_by_idx", condition=Q(status="requested")),
             models.Index(fields=["seller", "status"], name="return_seller_status_idx"),
             models.Index(fields=["status"], name="return_status_idx"),
+            # The partner API lists returns most recently changed first.
+            models.Index(fields=["-updated_at", "-id"], name="return_updated_idx"),
         ]
         permissions = [
             ("decide_returnrequest", "Can approve or reject returns for sellers"),
@@ -263,6 +299,98 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in RETURN_OPEN
+
+    @property
+    def ships_back(self) -> bool:
+        """The buyer sends a parcel back (every type but ``refund_only``)."""
+        return self.type != ReturnType.REFUND_ONLY
+
+    # --- transitions (pure: the services in ``returns.services.returns`` lock, save and audit) ---
+
+    @transition(field=status, source=RS.REQUESTED, target=RS.APPROVED)
+    def approve(self, *, by: str, note: str = ""):
+        """The seller (or staff for the seller) accepts the return."""
+        self._decide(by, note)
+
+    @transition(field=status, source=RS.REQUESTED, target=RS.AUTO_APPROVED, conditions=[_respond_by_passed])
+    def auto_approve(self):
+        """Nobody answered by ``respond_by``: the marketplace accepts it (R11)."""
+        self._decide("system:timer", "Not answered in time; approved automatically.")
+
+    @transition(field=status, source=RS.REQUESTED, target=RS.REJECTED)
+    def reject(self, *, by: str, note: str):
+        self._decide(by, note)
+        self.resolved_at = self.decided_at
+
+    @transition(
+        field=status, source=[RS.APPROVED, RS.AUTO_APPROVED], target=RS.AWAITING_RETURN_SHIPMENT,
+        conditions=[_ships_back],
+    )
+    def await_shipment(self):
+        """Accepted, and the buyer has a parcel to send back."""
+
+    @transition(field=status, source=RS.AWAITING_RETURN_SHIPMENT, target=RS.IN_TRANSIT)
+    def mark_in_transit(self, *, carrier, tracking_number: str, at):
+        """The buyer shipped the parcel back with ``carrier`` and ``tracking_number``."""
+        self.return_carrier = carrier
+        self.return_tracking_number = tracking_number
+        self.shipped_back_at = at
+
+    @transition(
+        field=status, source=[RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT], target=RS.RECEIVED, conditions=[_ships_back]
+    )
+    def receive(self, *, at):
+        """The parcel reached the warehouse; the lines' received quantities are set with it."""
+        self.received_at = at
+
+    @transition(field=status, source=RS.RECEIVED, target=RS.INSPECTED)
+    def inspect(self, *, at, note: str = ""):
+        """Every received unit was found resellable or damaged (set on the lines)."""
+        self.inspected_at = at
+        self.inspection_note = note[:1000]
+
+    @transition(
+        field=status, source=[RS.APPROVED, RS.AUTO_APPROVED, RS.INSPECTED], target=RS.REFUNDED,
+        conditions=[_refund_decidable],
+    )
+    def decide_refund(self, *, amount: int, refund=None, note: str = ""):
+        """Finance decided the seller's refund: ``amount`` minor units, 0 meaning none (``refund`` is then None).
+
+        (Named for the decision because ``refund`` is the field holding the payments refund.)"""
+        self.refund_amount = amount
+        self.refund = refund
+        self._resolve(note)
+
+    @transition(field=status, source=RS.INSPECTED, target=RS.REPLACED, conditions=[_is_replacement])
+    def replace(self, *, order, note: str = ""):
+        """A new order (``order``) ships the received units again, at no charge."""
+        self.replacement_order = order
+        self._resolve(note)
+
+    @transition(field=status, source=RS.INSPECTED, target=RS.REJECTED_AFTER_INSPECTION)
+    def reject_after_inspection(self, *, note: str):
+        """What came back does not qualify (wrong item, used, missing parts)."""
+        self._resolve(note)
+
+    @transition(
+        field=status,
+        source=[RS.REFUNDED, RS.REPLACED, RS.REJECTED_AFTER_INSPECTION, RS.AWAITING_RETURN_SHIPMENT],
+        target=RS.CLOSED,
+    )
+    def close(self, *, note: str = ""):
+        """Nothing is left to do. From awaiting_return_shipment: the buyer never sent the parcel."""
+        self.closed_at = timezone.now()
+        if note:
+            self.resolution_note = note[:500]
+
+    def _decide(self, by: str, note: str):
+        self.decided_at = timezone.now()
+        self.decided_by = by[:250]
+        self.decision_note = note[:500]
+
+    def _resolve(self, note: str):
+        self.resolved_at = timezone.now()
+        self.resolution_note = note[:500]
 
 
 class ReturnLine(models.Model):

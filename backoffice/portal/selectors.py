@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from backoffice.models import Seller, SellerMembership
-from orders.models import Order, OrderEvent, OrderLine, OrderStatus
+from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 
 # Order ids are 64-bit integers; a longer run of digits can only be an external id,
 # and passing it to ``pk=`` would overflow the database integer.
@@ -92,17 +92,33 @@ CHART_WEEKS = 13
 
 @dataclass(frozen=True)
 class PeriodPerformance:
-    """Dispatch figures over the last ``days``. An order counts as shipped when it was labelled."""
+    """Dispatch, cancellation and return figures over the last ``days``. An order counts as shipped when
+    it was labelled. Free replacement orders (of a return) are not sales and count nowhere."""
 
     days: int
     shipped: int
     late: int
     average_time_to_ship: timedelta | None
+    placed: int = 0  # orders placed in the period, less those the unpaid timer cancelled (never real sales)
+    cancelled: int = 0  # of those, the ones cancelled since (by the buyer, platform, seller or staff)
+    delivered: int = 0  # orders delivered in the period
+    returned: int = 0  # of those, the ones with a return that was not rejected
 
     @property
     def late_rate(self) -> float | None:
         """Orders labelled after their ship-by deadline ÷ orders labelled in the period (None if none shipped)."""
         return self.late / self.shipped if self.shipped else None
+
+    @property
+    def cancellation_rate(self) -> float | None:
+        """Cancelled ÷ placed in the period, both without unpaid orders the timer cancelled (None if none placed)."""
+        return self.cancelled / self.placed if self.placed else None
+
+    @property
+    def return_rate(self) -> float | None:
+        """Orders delivered in the period with a return not rejected ÷ orders delivered in the period.
+        Recent periods may still rise: a delivered order can be returned until its return window ends."""
+        return self.returned / self.delivered if self.delivered else None
 
 
 @dataclass(frozen=True)
@@ -121,18 +137,47 @@ def _shipped_since(seller: Seller, since: datetime, now: datetime) -> QuerySet[O
 
 
 def seller_performance(*, seller: Seller, now: datetime | None = None) -> list[PeriodPerformance]:
-    """Late dispatch rate and average time to ship (``shipped_at - placed_at``) over the last 7, 30
-    and 90 days, for orders labelled in each period, in one aggregate query."""
+    """Late dispatch rate and average time to ship (``shipped_at - placed_at``) for orders labelled,
+    cancellation rate for orders placed, and return rate for orders delivered, over the last 7, 30
+    and 90 days, in one aggregate query (see ``PeriodPerformance`` for the definitions)."""
+    from returns.models import ReturnRequest
+    from returns.selectors import RETURN_REJECTED
+
     now = now or timezone.now()
+    since = now - timedelta(days=max(PERFORMANCE_PERIODS))
+    orders = (
+        _seller_orders(seller)
+        .filter(
+            Q(shipped_at__gt=since, shipped_at__lte=now)
+            | Q(placed_at__gt=since, placed_at__lte=now)
+            | Q(delivered_at__gt=since, delivered_at__lte=now)
+        )
+        .annotate(
+            is_replacement=Exists(ReturnRequest.objects.filter(replacement_order=OuterRef("pk"))),
+            has_return=Exists(ReturnRequest.objects.filter(order=OuterRef("pk")).exclude(status__in=RETURN_REJECTED)),
+        )
+    )
+    # Sales only: not free replacements, and (for cancellations) not orders the buyer never paid.
+    placed = Q(is_replacement=False, placed_at__lte=now) & ~Q(cancelled_by=CancelledBy.SYSTEM)
+    delivered = Q(is_replacement=False, delivered_at__lte=now)
     aggregates = {}
     for days in PERFORMANCE_PERIODS:
-        window = Q(shipped_at__gt=now - timedelta(days=days))
-        aggregates[f"shipped_{days}"] = Count("pk", filter=window)
-        aggregates[f"late_{days}"] = Count("pk", filter=window & _LATE)
-        aggregates[f"time_{days}"] = Avg(_TIME_TO_SHIP, filter=window)
-    row = _shipped_since(seller, now - timedelta(days=max(PERFORMANCE_PERIODS)), now).aggregate(**aggregates)
+        start = now - timedelta(days=days)
+        shipped = Q(shipped_at__gt=start, shipped_at__lte=now)
+        aggregates[f"shipped_{days}"] = Count("pk", filter=shipped)
+        aggregates[f"late_{days}"] = Count("pk", filter=shipped & _LATE)
+        aggregates[f"time_{days}"] = Avg(_TIME_TO_SHIP, filter=shipped)
+        aggregates[f"placed_{days}"] = Count("pk", filter=placed & Q(placed_at__gt=start))
+        aggregates[f"cancelled_{days}"] = Count("pk", filter=placed & Q(placed_at__gt=start, status=OrderStatus.CANCELLED))
+        aggregates[f"delivered_{days}"] = Count("pk", filter=delivered & Q(delivered_at__gt=start))
+        aggregates[f"returned_{days}"] = Count("pk", filter=delivered & Q(delivered_at__gt=start, has_return=True))
+    row = orders.aggregate(**aggregates)
     return [
-        PeriodPerformance(days=d, shipped=row[f"shipped_{d}"], late=row[f"late_{d}"], average_time_to_ship=row[f"time_{d}"])
+        PeriodPerformance(
+            days=d, shipped=row[f"shipped_{d}"], late=row[f"late_{d}"], average_time_to_ship=row[f"time_{d}"],
+            placed=row[f"placed_{d}"], cancelled=row[f"cancelled_{d}"],
+            delivered=row[f"delivered_{d}"], returned=row[f"returned_{d}"],
+        )
         for d in PERFORMANCE_PERIODS
     ]
 

@@ -27,6 +27,7 @@ from backoffice.portal.forms import OrderFilterForm, PortalAuthenticationForm
 from backoffice.privacy import mask_email, mask_name, mask_phone
 from fulfillment.selectors import SlaState, order_sla_clocks
 from orders.models import Order, OrderStatus
+from payments.selectors import order_checkout
 
 PAGE_SIZE = 25
 
@@ -47,6 +48,23 @@ EVENT_LABELS = {
     "cancel_by_buyer": "Cancelled by the buyer",
     "cancel_by_platform": "Cancelled by the platform",
     "cancel_by_seller": "Cancelled",
+    "cancel_on_buyer_request": "Cancelled at the buyer's request",
+    "cancellation_requested": "Buyer asked to cancel",
+    "cancellation_request_approved": "Cancellation request approved",
+    "cancellation_request_auto_approved": "Cancellation request approved automatically",
+    "cancellation_request_rejected": "Cancellation request rejected",
+    "cancellation_request_withdrawn": "Buyer withdrew the cancellation request",
+    "return_requested": "Buyer asked for a return",
+    "return_approved": "Return approved",
+    "return_auto_approved": "Return approved automatically",
+    "return_rejected": "Return rejected",
+    "return_received": "Returned parcel received",
+    "return_inspected": "Returned items inspected",
+    "return_refunded": "Return settled",
+    "return_replaced": "Replacement order created",
+    "return_rejected_after_inspection": "Return rejected after inspection",
+    "return_closed": "Return closed",
+    "replacement_created": "Replacement order (no charge)",
 }
 
 # ``OrderEvent.actor`` is "kind:label"; sellers see the kind only, never staff
@@ -340,8 +358,19 @@ def order_detail(request, seller, pk: int):
             "area": ", ".join(part for part in (order.ship_city, order.ship_region) if part),
         },
         "back_url": _with_query(reverse("portal:orders"), back_query),
+        "cancellation": _pending_cancellation(order, now=now),
+        "checkout_status": order_checkout(order).status,
     }
     return render(request, "portal/order_detail.html", context)
+
+
+def _pending_cancellation(order: Order, *, now: datetime):
+    """The buyer's pending cancellation request (R5) as the Requests tab shows it, if there is one."""
+    from backoffice.portal.requests import cancellation_row
+    from returns.selectors import order_pending_cancellation_request
+
+    pending = order_pending_cancellation_request(order)
+    return cancellation_row(pending, now=now) if pending is not None else None
 
 
 # --- performance (R14) ------------------------------------------------------------------------
@@ -368,6 +397,12 @@ def performance(request, seller):
             "late": p.late,
             "late_rate": round(p.late_rate * 100, 1) if p.late_rate is not None else None,
             "hours_to_ship": _hours(p.average_time_to_ship),
+            "placed": p.placed,
+            "cancelled": p.cancelled,
+            "cancellation_rate": round(p.cancellation_rate * 100, 1) if p.cancellation_rate is not None else None,
+            "delivered": p.delivered,
+            "returned": p.returned,
+            "return_rate": round(p.return_rate * 100, 1) if p.return_rate is not None else None,
         }
         for p in selectors.seller_performance(seller=seller, now=now)
     ]

@@ -12,6 +12,7 @@ from django.test import Client
 from backoffice.models import Partner, PartnerApiKey, Seller
 from fulfillment.models import Reservation, Shipment, Stock
 from orders.models import Order, OrderEvent
+from returns.models import CancellationRequest, ReturnRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -49,6 +50,10 @@ def test_demo_covers_every_state_through_the_services(tmp_path):
         # Stock left the shelf at labelling: nothing of it is still reserved.
         assert not Reservation.objects.filter(line__order=order, consumed_at__isnull=True).exists()
     assert Order.objects.filter(status="delivered", return_window_ends_at__isnull=False).exists()
+    # Requests waiting for the seller: cancellations after the hold (R5) and returns of delivered orders (R11).
+    assert CancellationRequest.objects.filter(status="pending").count() == 4
+    assert not CancellationRequest.objects.exclude(order__status__in=["awaiting_checkout", "ready_to_fulfill"]).exists()
+    assert ReturnRequest.objects.filter(order__status="delivered").exists()
     assert 150 <= Order.objects.count() <= 250
     cancelled_by = set(Order.objects.filter(status="cancelled").values_list("cancelled_by", flat=True))
     assert cancelled_by == {"buyer", "platform", "system", "seller", "staff"}

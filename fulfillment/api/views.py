@@ -3,13 +3,12 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.actors import Actor
 from backoffice.api_errors import error_responses
-from backoffice.api_pagination import KeysetPagination
+from backoffice.api_pagination import KeysetPagination, filtered_page_response
 from backoffice.errors import NotFound
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from fulfillment.api.filters import StockFilter
@@ -53,12 +52,10 @@ class StockListApi(APIView):
         responses={200: StockOutputSerializer(many=True), **error_responses(400, 401)},
     )
     def get(self, request):
-        filters = StockFilter(request.query_params, queryset=stock_list(partner=request.user))
-        if not filters.is_valid():
-            raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(filters.qs, request, view=self)
-        return paginator.get_paginated_response(StockOutputSerializer(page, many=True).data)
+        return filtered_page_response(
+            self, request, filterset_class=StockFilter, queryset=stock_list(partner=request.user),
+            serializer_class=StockOutputSerializer,
+        )
 
 
 # --- GET /carriers/ ---------------------------------------------------------------------

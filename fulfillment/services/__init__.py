@@ -33,6 +33,7 @@ from fulfillment.services.stock import (
     stock_lock_by_code,
     stock_release_for_order,
     stock_reserve_lines,
+    stock_restock,
     stock_top_up_for_order,
 )
 
@@ -61,5 +62,6 @@ __all__ = [
     "stock_lock_by_code",
     "stock_release_for_order",
     "stock_reserve_lines",
+    "stock_restock",
     "stock_top_up_for_order",
 ]

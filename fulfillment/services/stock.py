@@ -167,6 +167,29 @@ def stock_consume_for_order(*, order) -> int:
     return sum(per_stock.values())
 
 
+def stock_restock(*, quantities: dict[int, int]) -> int:
+    """Put returned units back on the shelf (R11): ``on_hand`` grows by ``quantities[sku_id]`` for each
+    SKU; return the units restocked. A SKU without a stock row gets one.
+
+    Precondition: inside ``transaction.atomic()`` with the order the units came
+    from locked; stock rows are locked here after it, in pk order, like every
+    other stock write.
+    """
+    wanted = {sku_id: quantity for sku_id, quantity in quantities.items() if sku_id is not None and quantity > 0}
+    if not wanted:
+        return 0
+    stocks = lock_stock_for_skus(wanted)
+    now = timezone.now()
+    for sku_id, quantity in sorted(wanted.items()):
+        stock = stocks.get(sku_id)
+        if stock is None:
+            stock, created = Stock.objects.get_or_create(sku_id=sku_id, defaults={"on_hand": quantity})
+            if created:
+                continue
+        Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + quantity, updated_at=now)
+    return sum(wanted.values())
+
+
 # --- CSV import -------------------------------------------------------------------
 
 STOCK_CSV_COLUMNS = ["seller", "sku", "name", "wholesale_cost", "on_hand"]

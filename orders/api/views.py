@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from backoffice.actors import Actor
 from backoffice.api_errors import error_responses
 from backoffice.api_pagination import KeysetPagination
-from backoffice.errors import NotFound
+from backoffice.errors import NotFound, TransitionRefused
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from backoffice.models import Partner
 from orders.api.filters import OrderFilter
@@ -34,6 +34,8 @@ from orders.services import (
     order_intake,
     order_record_buyer_payment,
 )
+from returns.api.cancellations.serializers import CancellationRequestOutputSerializer
+from returns.services.cancellations import cancellation_request_create
 
 # Upper bounds on one request's work; far above any real marketplace order.
 MAX_LINES = 100
@@ -291,13 +293,22 @@ class OrderCancelApi(IdempotentPostMixin, PartnerApiView):
         summary="Cancel an order",
         description=(
             "Cancels where the rules allow it without the seller's approval, and releases the order's "
-            "stock. After the hold a buyer's cancellation needs the seller's approval: 409 "
-            "`approval_required`. Shipped orders cannot be cancelled: 409 `already_shipped`. "
-            "Cancelling a cancelled order changes nothing."
+            "stock: 200 with the order. After the hold a buyer's cancellation needs the seller's approval: "
+            "it becomes a cancellation request, answered 202 with the request (see "
+            "`/cancellation-requests/`); asking again while it is pending answers 202 with the same request. "
+            "Shipped orders cannot be cancelled: 409 `already_shipped`. Cancelling a cancelled order "
+            "changes nothing."
         ),
         request=InputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
-        responses={200: OrderOutputSerializer, **error_responses(400, 401, 404, 409)},
+        responses={
+            200: OpenApiResponse(OrderOutputSerializer, description="Cancelled (or already cancelled): the order."),
+            202: OpenApiResponse(
+                CancellationRequestOutputSerializer,
+                description="A buyer's cancellation after the hold: the request now waiting for the seller.",
+            ),
+            **error_responses(400, 401, 404, 409),
+        },
     )
     def post(self, request, order_id: int):
         partner = request.user
@@ -305,7 +316,19 @@ class OrderCancelApi(IdempotentPostMixin, PartnerApiView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        order_cancel(order_id=order.pk, by=data["by"], reason=data["reason"], actor=Actor.for_partner(partner))
+        actor = Actor.for_partner(partner)
+        try:
+            order_cancel(order_id=order.pk, by=data["by"], reason=data["reason"], actor=actor)
+        except TransitionRefused as exc:
+            if exc.code != "approval_required":
+                raise
+            try:
+                cancel_request, _ = cancellation_request_create(order_id=order.pk, reason=data["reason"], actor=actor)
+            except TransitionRefused as race:
+                if race.code != "already_cancelled":  # cancelled another way in between: as a repeat, 200
+                    raise
+            else:
+                return Response(CancellationRequestOutputSerializer(cancel_request).data, status=status.HTTP_202_ACCEPTED)
         return Response(OrderOutputSerializer(_get_order_or_404(partner, order.pk)).data)
 
 

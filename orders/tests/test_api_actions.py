@@ -154,16 +154,21 @@ def _past_the_hold(partner, seller):
     return order
 
 
-def test_buyer_cancel_after_the_hold_needs_approval(api, partner, seller, sku):
+def test_buyer_cancel_after_the_hold_becomes_a_request_for_the_seller(api, partner, seller, sku):
     order = _past_the_hold(partner, seller)
 
     response = api.post(cancel_url(order), {"by": "buyer", "reason": "too slow"}, format="json")
 
-    assert response.status_code == 409
-    assert response.json()["code"] == "approval_required"
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["order"], body["status"], body["marketplace_status"]) == (order.pk, "pending", "CANCELLATION_REQUEST_PENDING")
     order.refresh_from_db()
     assert order.status == "awaiting_checkout"
     assert Stock.objects.get(sku=sku).reserved == 2
+
+    again = api.post(cancel_url(order), {"by": "buyer", "reason": "too slow"}, format="json")
+    assert again.status_code == 202
+    assert again.json()["id"] == body["id"]
 
 
 def test_buyer_cancel_at_the_last_minute_of_the_hold_is_still_free(api, partner, seller, sku):

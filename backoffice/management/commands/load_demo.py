@@ -51,6 +51,8 @@ from orders.services import (
     order_record_buyer_payment,
     order_record_seller_payment,
 )
+from returns.services.cancellations import cancellation_request_create
+from returns.services.returns import ReturnLineInput, return_approve, return_create
 
 ADMIN = ("admin", "admin")
 # username → admin group; the password is "<username>-pass".
@@ -92,7 +94,8 @@ PLAN = [
     ("unpaid", 20),  # placed more than the payment window ago: the timer cancels it
     ("hold", 20),  # buyer paid within the hold period
     ("hold_prepaid", 5),  # on hold, the seller already paid by bank transfer
-    ("awaiting", 40),  # hold over, waiting for the seller's wholesale payment
+    ("awaiting", 36),  # hold over, waiting for the seller's wholesale payment
+    ("cancel_request", 4),  # hold over, and the buyer asks to cancel: waits for the seller (R5)
     ("ready", 14),  # hold over and the seller paid: in the warehouse queue
     ("picking", 4),  # the warehouse is picking it
     ("packed", 4),  # packed, not labelled yet
@@ -282,6 +285,9 @@ class Command(BaseCommand):
             self._fulfil(accounts, scenario=scenario, order_id=order_id, rng=rng)
         elif scenario == "cancel_buyer":
             order_cancel(order_id=order_id, by="buyer", reason="Buyer changed their mind", actor=accounts.partner_actor)
+        elif scenario == "cancel_request":
+            reason = rng.choice(["Ordered the wrong size", "Found it cheaper elsewhere", "Delivery takes too long"])
+            cancellation_request_create(order_id=order_id, actor=accounts.partner_actor, reason=reason)
         elif scenario == "cancel_platform":
             order_cancel(order_id=order_id, by="platform", reason="Suspected fraud", actor=accounts.partner_actor)
         elif scenario == "cancel_seller":
@@ -318,11 +324,28 @@ class Command(BaseCommand):
         # Carrier events cannot be in the future nor before the label, so they are stamped "now", in order.
         if scenario == "delivered":
             shipment_record_carrier_event(order_id=order_id, type="delivered", at=timezone.now(), actor=carrier_feed)
+            self._maybe_return(accounts, order_id=order_id, rng=rng)
         else:  # lost: the attempts limit makes the lost timer due at once (R9)
             for _ in range(settings.LOST_AFTER_FAILED_ATTEMPTS):
                 shipment_record_carrier_event(
                     order_id=order_id, type="delivery_failed", at=timezone.now(), note="Nobody home", actor=carrier_feed
                 )
+
+    def _maybe_return(self, accounts: Accounts, *, order_id: int, rng: random.Random) -> None:
+        """Most delivered demo orders get a return: some wait for the seller, some are approved (R11)."""
+        roll = rng.random()
+        if roll < 0.2:
+            return
+        order = Order.objects.get(pk=order_id)
+        line = order.lines.order_by("pk").first()
+        kind = rng.choice(["return_and_refund", "refund_only", "replacement"])
+        ret, _ = return_create(
+            order_id=order_id, type=kind, reason=rng.choice(["damaged", "wrong_item", "not_as_described"]),
+            lines=[ReturnLineInput(line_id=line.pk, quantity=1)], actor=accounts.partner_actor,
+            buyer_note="The item arrived scratched.",
+        )
+        if roll > 0.6:
+            return_approve(return_id=ret.pk, actor=accounts.support, note="Sorry about that; please send it back.")
 
     # --- output ------------------------------------------------------------------------
 

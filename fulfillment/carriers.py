@@ -1,0 +1,57 @@
+"""The carriers a new installation starts with (R10). Staff keep the list from then on."""
+
+from __future__ import annotations
+
+DEFAULT_CARRIERS = [
+    {
+        "code": "usps",
+        "name": "USPS",
+        # IMpb (22 or 26 digits, optionally after the 420+ZIP routing prefix) and international S10 numbers.
+        "tracking_pattern": r"^(?:(?:420\d{5}(?:\d{4})?)?9[1-5]\d{20}(?:\d{4})?|[A-Z]{2}\d{9}US)$",
+        "tracking_url": "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking_number}",
+        "handover": "both",
+    },
+    {
+        "code": "ups",
+        "name": "UPS",
+        "tracking_pattern": r"^1Z[0-9A-Z]{16}$",
+        "tracking_url": "https://www.ups.com/track?tracknum={tracking_number}",
+        "handover": "both",
+    },
+    {
+        "code": "fedex",
+        "name": "FedEx",
+        "tracking_pattern": r"^(?:\d{12}|\d{15}|\d{20}|\d{22})$",
+        "tracking_url": "https://www.fedex.com/fedextrack/?trknbr={tracking_number}",
+        "handover": "both",
+    },
+    {
+        "code": "dhl",
+        "name": "DHL Express",
+        "tracking_pattern": r"^(?:\d{10}|JJD\d{18,20})$",
+        "tracking_url": "https://www.dhl.com/us-en/home/tracking/tracking-express.html?tracking-id={tracking_number}",
+        "handover": "both",
+    },
+    {
+        "code": "ontrac",
+        "name": "OnTrac",
+        # A regional carrier without retail counters: it collects from us.
+        "tracking_pattern": r"^[CD]\d{14}$",
+        "tracking_url": "https://www.ontrac.com/tracking/?number={tracking_number}",
+        "handover": "pickup",
+    },
+]
+
+
+def carriers_seed_defaults(carrier_model) -> int:
+    """Create the default carriers when there is no carrier at all; returns how many were created.
+
+    A fresh database (after migrate, or after a test flushed it) gets the common US
+    carriers. Once any carrier exists the list is the staff's: nothing is added back
+    or overwritten. ``carrier_model`` is the model class, so a migration can pass its
+    historical model.
+    """
+    if carrier_model.objects.exists():
+        return 0
+    carrier_model.objects.bulk_create([carrier_model(**carrier) for carrier in DEFAULT_CARRIERS])
+    return len(DEFAULT_CARRIERS)

@@ -1,3 +1,0 @@
-"""Partner API for cancellation requests (R5)."""
-
-urlpatterns: list = []

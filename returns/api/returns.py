@@ -1,3 +1,0 @@
-"""Partner API for returns (R11)."""
-
-urlpatterns: list = []

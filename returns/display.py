@@ -1,0 +1,43 @@
+"""How the reverse flows' deadlines read to people: "in 47 hours", "overdue by 5 minutes".
+
+Used by the seller portal and the admin alike, so both count down the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+def _plural(count: int, unit: str) -> str:
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def span(delta: timedelta) -> str:
+    """A duration in the unit people think of for an answer window: minutes under an hour,
+    hours under three days ("47 hours" rather than "1 day"), then days and hours."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    if minutes < 60:
+        return _plural(max(minutes, 1), "minute")
+    hours = minutes // 60
+    if hours < 72:
+        return _plural(hours, "hour")
+    days, hours = divmod(hours, 24)
+    return _plural(days, "day") + (f" {_plural(hours, 'hour')}" if hours else "")
+
+
+@dataclass(frozen=True)
+class Countdown:
+    at: datetime
+    overdue: bool
+    phrase: str  # "in 47 hours" or "overdue by 5 minutes"
+
+
+def countdown(at: datetime, *, now: datetime) -> Countdown:
+    """Time left until ``at`` (e.g. automatic approval), or how long it is overdue.
+
+    Overdue means the timer has not acted yet; it does on its next pass.
+    """
+    if at > now:
+        return Countdown(at=at, overdue=False, phrase=f"in {span(at - now)}")
+    return Countdown(at=at, overdue=True, phrase=f"overdue by {span(now - at)}")

@@ -1,0 +1,150 @@
+"""Returns in the console: each group's buttons, receiving and inspecting line by line, the refund decision
+with the full share suggested, bulk answers, and the queues — every write through the services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.admin import helpers
+from django.urls import reverse
+
+from backoffice.tests.factories import CarrierFactory, make_sku, make_staff_user
+from fulfillment.models import Stock
+from orders.models import OrderStatus
+from returns.models import ReturnEvent, ReturnRequest, ReturnStatus, ReturnType
+from returns.services.returns import return_approve, return_inspect, return_receive
+from returns.tests.return_support import delivered_order, request_return, staff, to_inspected, to_received, warehouse
+
+pytestmark = pytest.mark.django_db
+RS = ReturnStatus
+CHANGELIST = reverse("admin:returns_returnrequest_changelist")
+
+
+def url(ret, step: str = "") -> str:
+    if not step:
+        return reverse("admin:returns_returnrequest_change", args=[ret.pk])
+    return reverse(f"admin:returns_returnrequest_{step}", args=[ret.pk])
+
+
+@pytest.fixture
+def carrier(db):
+    return CarrierFactory(code="backpost", name="Back Post")
+
+
+@pytest.fixture
+def delivered(partner, seller, sku, carrier):
+    make_sku(seller=seller, code="CAP", on_hand=20, wholesale_cost=400)
+    return delivered_order(partner, seller, carrier, lines=[("TSHIRT-M", 3), ("CAP", 2)])
+
+
+def login(client, group: str):
+    client.force_login(make_staff_user(group))
+    return client
+
+
+def test_the_warehouse_receives_and_inspects_line_by_line(client, delivered, carrier, sku):
+    ret = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 3, "CAP": 2})
+    to_received(ret, carrier)  # through the services: approved, shipped back, received in full
+    warehouse_client = login(client, "Warehouse")
+    tshirt, cap = ret.lines.order_by("pk")
+    on_hand = Stock.objects.get(sku=sku).on_hand
+
+    page = warehouse_client.get(url(ret))
+    assert page.status_code == 200
+    assert [label for label, _ in page.context["return_actions"]] == ["Inspect…"]  # no Support or Finance buttons
+    form = warehouse_client.get(url(ret, "inspect"))
+    assert form.status_code == 200
+    assert f'data-line="{tshirt.pk}"' in form.content.decode()
+
+    wrong = warehouse_client.post(url(ret, "inspect"), {
+        f"resellable_{tshirt.pk}": 3, f"damaged_{tshirt.pk}": 1, f"resellable_{cap.pk}": 2, f"damaged_{cap.pk}": 0,
+    })
+    assert wrong.status_code == 200
+    assert "must be the 3 received" in wrong.content.decode()
+    assert ReturnRequest.objects.get(pk=ret.pk).status == RS.RECEIVED
+
+    done = warehouse_client.post(url(ret, "inspect"), {
+        f"resellable_{tshirt.pk}": 2, f"damaged_{tshirt.pk}": 1, f"resellable_{cap.pk}": 0, f"damaged_{cap.pk}": 2,
+        "note": "cap crushed",
+    })
+    assert done.status_code == 302
+    ret.refresh_from_db()
+    assert (ret.status, ret.inspection_note) == (RS.INSPECTED, "cap crushed")
+    assert Stock.objects.get(sku=sku).on_hand == on_hand + 2
+    event = ReturnEvent.objects.get(return_request=ret, action="inspect")
+    assert event.actor.startswith("staff:") and event.user is not None
+
+
+def test_receiving_records_what_arrived(client, delivered, carrier):
+    ret = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 2})
+    return_approve(return_id=ret.pk, actor=staff("Support"))
+    warehouse_client = login(client, "Warehouse")
+    line = ret.lines.get()
+
+    too_many = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 3})
+    assert too_many.status_code == 200 and ReturnRequest.objects.get(pk=ret.pk).status == RS.AWAITING_RETURN_SHIPMENT
+    answer = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 1, "note": "one missing"})
+
+    assert answer.status_code == 302
+    line.refresh_from_db()
+    assert (line.return_request.status, line.received_quantity) == (RS.RECEIVED, 1)
+
+
+def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_cannot(client, delivered, carrier):
+    ret = to_inspected(request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"CAP": 2}), carrier)
+
+    assert login(client, "Warehouse").get(url(ret, "refund")).status_code == 403
+    finance = login(client, "Finance")
+    page = finance.get(url(ret, "refund"))
+    assert page.status_code == 200
+    # Paid by bank transfer: the page says so; the suggested share is still shown in the field.
+    assert "bank transfer" in page.content.decode()
+    assert page.context["form"]["amount"].value() == "0.00"
+    refused = finance.post(url(ret, "refund"), {"amount": "8.00"})
+    assert refused.status_code == 200 and "cannot be refunded through Stripe" in refused.content.decode()
+    answer = finance.post(url(ret, "refund"), {"amount": "0", "note": "refunded by transfer BT-1"})
+
+    assert answer.status_code == 302
+    ret.refresh_from_db()
+    assert (ret.status, ret.refund_amount, ret.resolution_note) == (RS.REFUNDED, 0, "refunded by transfer BT-1")
+
+
+def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carrier):
+    first = request_return(delivered, type=ReturnType.REFUND_ONLY, units={"CAP": 1})
+    second = request_return(delivered, type=ReturnType.REPLACEMENT, units={"TSHIRT-M": 1})
+    support = login(client, "Support")
+
+    confirm = support.post(CHANGELIST, {"action": "approve_selected", helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk]})
+    assert confirm.status_code == 200 and "Approve the return" in confirm.content.decode()
+    done = support.post(CHANGELIST, {
+        "action": "approve_selected", helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk], "confirm": "yes", "note": "",
+    })
+    assert done.status_code == 302
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (RS.APPROVED, RS.AWAITING_RETURN_SHIPMENT)
+
+    line = second.lines.get()
+    return_receive(return_id=second.pk, received={line.pk: 1}, actor=warehouse())
+    return_inspect(return_id=second.pk, results={line.pk: (1, 0)}, actor=warehouse())
+    assert "Create replacement order…" in [label for label, _ in support.get(url(second)).context["return_actions"]]
+    assert support.post(url(second, "replace"), {"note": ""}).status_code == 302
+    second.refresh_from_db()
+    assert second.status == RS.REPLACED
+    assert second.replacement_order.status == OrderStatus.READY_TO_FULFILL
+    assert support.post(url(second, "close"), {"note": ""}).status_code == 302
+    second.refresh_from_db()
+    assert second.status == RS.CLOSED
+
+
+def test_the_queue_filter_shows_who_each_return_waits_for(client, delivered, carrier):
+    waiting_answer = request_return(delivered, type=ReturnType.REFUND_ONLY, units={"CAP": 1})
+    to_inspect = to_received(request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 1}), carrier)
+    support = login(client, "Support")
+
+    def ids(queue):
+        return {r.pk for r in support.get(CHANGELIST, {"queue": queue}).context["cl"].result_list}
+
+    assert ids("answer") == {waiting_answer.pk}
+    assert ids("inspection") == {to_inspect.pk}
+    assert ids("decision") == set()
+    assert ids("overdue") == set()
