@@ -34,6 +34,7 @@ from backoffice.admin_common import (
 )
 from backoffice.errors import DomainError
 from orders.models import Order
+from returns.admin.common import RequestColumnsMixin
 from returns.display import countdown
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.services.cancellations import (
@@ -165,7 +166,8 @@ class CancellationRequestEventInline(ReadOnlyInline):
 
 
 @admin.register(CancellationRequest)
-class CancellationRequestAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    status_colours = STATUS_COLOURS
     list_display = (
         "id", "order_link", "seller_code", "status_badge", "requested_by", "requested_at", "auto_approval", "decided_at",
     )
@@ -196,29 +198,6 @@ class CancellationRequestAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdm
         return request.user.has_perm(DECIDE_PERMISSION)
 
     # --- columns ----------------------------------------------------------------------------------
-
-    @admin.display(description="order", ordering="order")
-    def order_link(self, obj: CancellationRequest):
-        order = obj.order
-        return format_html(
-            '<a href="{}">#{} {}</a> ({})',
-            reverse("admin:orders_order_change", args=[order.pk]), order.pk, order.external_id, order.get_status_display(),
-        )
-
-    @admin.display(description="seller", ordering="seller__code")
-    def seller_code(self, obj: CancellationRequest):
-        return obj.seller.code
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, obj: CancellationRequest):
-        return format_html(
-            '<strong style="color:{};white-space:nowrap">{}</strong>',
-            STATUS_COLOURS.get(obj.status, "inherit"), obj.get_status_display(),
-        )
-
-    @admin.display(description="marketplace status")
-    def marketplace_status(self, obj: CancellationRequest):
-        return obj.marketplace_status
 
     @admin.display(description="auto-approval", ordering="respond_by")
     def auto_approval(self, obj: CancellationRequest):

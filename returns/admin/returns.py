@@ -42,6 +42,7 @@ from backoffice.admin_common import (
 )
 from backoffice.errors import DomainError
 from returns.admin import return_forms as rf
+from returns.admin.common import RequestColumnsMixin
 from returns.display import countdown
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import return_refund_share
@@ -269,7 +270,8 @@ class ReturnEventInline(ReadOnlyInline):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    status_colours = STATUS_COLOURS
     list_display = ("id", "order_link", "seller_code", "type", "status_badge", "requested_at", "next_step", "refund_display")
     list_filter = (QueueFilter, "status", "type", "seller")
     search_fields = ("order__external_id", "external_id", "return_tracking_number")
@@ -300,29 +302,6 @@ class ReturnRequestAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return request.user.has_perm(DECIDE_PERMISSION)
 
     # --- columns ---------------------------------------------------------------------------------------
-
-    @admin.display(description="order", ordering="order")
-    def order_link(self, ret: ReturnRequest):
-        order = ret.order
-        return format_html(
-            '<a href="{}">#{} {}</a> ({})',
-            reverse("admin:orders_order_change", args=[order.pk]), order.pk, order.external_id, order.get_status_display(),
-        )
-
-    @admin.display(description="seller", ordering="seller__code")
-    def seller_code(self, ret: ReturnRequest):
-        return ret.seller.code
-
-    @admin.display(description="status", ordering="status")
-    def status_badge(self, ret: ReturnRequest):
-        return format_html(
-            '<strong style="color:{};white-space:nowrap">{}</strong>', STATUS_COLOURS.get(ret.status, "inherit"),
-            ret.get_status_display(),
-        )
-
-    @admin.display(description="marketplace status")
-    def marketplace_status(self, ret: ReturnRequest):
-        return ret.marketplace_status
 
     @admin.display(description="next step", ordering="respond_by")
     def next_step(self, ret: ReturnRequest):

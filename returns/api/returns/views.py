@@ -151,7 +151,8 @@ class ReturnListApi(APIView):
     )
     def get(self, request):
         return filtered_page_response(
-            self, request, filterset_class=ReturnFilter, queryset=return_list(partner=request.user), serializer_class=ReturnOutputSerializer
+            self, request, filterset_class=ReturnFilter, queryset=return_list(partner=request.user),
+            serializer_class=ReturnOutputSerializer,
         )
 
 
