@@ -69,6 +69,22 @@ def test_same_external_id_at_once_creates_one_order(shop):
     assert Stock.objects.get(sku=sku).reserved == 2
 
 
+def test_orders_sharing_skus_in_opposite_line_order_do_not_deadlock(shop):
+    """Intake locks stock rows in pk order whatever the order of the lines, so crossing orders wait, never deadlock."""
+    partner, seller = shop
+    first, second = make_sku(seller=seller, code="X1", on_hand=100), make_sku(seller=seller, code="X2", on_hand=100)
+
+    def intake(i):
+        lines = [("X1", 1), ("X2", 2)] if i % 2 else [("X2", 2), ("X1", 1)]
+        return make_order(partner=partner, seller=seller, lines=lines, external_id=f"X-{i}")
+
+    _, errors = run_in_threads(12, intake)
+
+    assert errors == []
+    assert Order.objects.filter(stock_exception=False).count() == 12
+    assert (Stock.objects.get(sku=first).reserved, Stock.objects.get(sku=second).reserved) == (12, 24)
+
+
 def test_parallel_timer_passes_move_each_order_once(shop):
     partner, seller = shop
     make_sku(seller=seller, code="T", on_hand=1000)
