@@ -7,7 +7,10 @@ wait on each other in a cycle.
 
 from collections.abc import Iterable
 
-from fulfillment.models import Shipment, Stock
+from django.db import connection
+
+from backoffice import sql
+from fulfillment.models import SKU, Shipment, Stock
 
 
 def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
@@ -31,16 +34,30 @@ def lock_stock_for_sku_codes(*, seller_id: int, codes: Iterable[str]) -> dict[st
     does. Codes without a SKU, and SKUs without a stock row, are absent from the
     result. Precondition: inside ``transaction.atomic()``.
     """
-    codes = set(codes)
+    codes = sorted(set(codes))
     if not codes:
         return {}
-    rows = (
-        Stock.objects.select_for_update(of=("self",))
-        .select_related("sku")
-        .filter(sku__seller_id=seller_id, sku__code__in=codes)
-        .order_by("pk")
+    # Hand-written: intake runs this for every order, and the ORM's version of
+    # this join cost three times what PostgreSQL spent running it.
+    q = sql.quote
+    stock, sku = Stock._meta, SKU._meta
+    lock = ""
+    if connection.features.has_select_for_update:  # SQLite has no row locks: its writer holds the whole file
+        lock = " " + connection.ops.for_update_sql(of=("st",))
+    rows = sql.fetch_all(
+        f"SELECT {sql.columns(Stock, 'st')}, {sql.columns(SKU, 'k')}"
+        f" FROM {q(stock.db_table)} st JOIN {q(sku.db_table)} k ON k.{q(sku.pk.column)} = st.{q(stock.get_field('sku').column)}"
+        f" WHERE k.{q(sku.get_field('seller').column)} = %s AND k.{q(sku.get_field('code').column)} IN ({sql.placeholders(len(codes))})"
+        f" ORDER BY st.{q(stock.pk.column)}{lock}",
+        [seller_id, *codes],
     )
-    return {stock.sku.code: stock for stock in rows}
+    width = len(stock.concrete_fields)
+    locked = {}
+    for row in rows:
+        row_stock = sql.from_row(Stock, row)
+        row_stock.sku = sql.from_row(SKU, row, width)
+        locked[row_stock.sku.code] = row_stock
+    return locked
 
 
 def lock_shipment(order) -> Shipment | None:

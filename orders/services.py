@@ -17,6 +17,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 from django_fsm_log.helpers import FSMLogDescriptor
 
+from backoffice import sql
 from backoffice.actors import Actor
 from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.models import Partner, Seller
@@ -42,7 +43,7 @@ BEFORE_HOLD_ENDS = {S.PENDING_PAYMENT, S.ON_HOLD}
 
 def order_event_record(*, order: Order, action: str, from_status: str, actor: Actor, reason: str = "") -> OrderEvent:
     """Write the audit row for an action on ``order`` (its status is the 'to' side)."""
-    return OrderEvent.objects.create(
+    event = OrderEvent(
         order=order,
         action=action,
         from_status=from_status,
@@ -51,6 +52,8 @@ def order_event_record(*, order: Order, action: str, from_status: str, actor: Ac
         user=actor.user,
         reason=reason[:500],
     )
+    sql.rows_insert([event])  # every action writes one: the plain INSERT, without the ORM's compiling
+    return event
 
 
 def order_transition_apply(
@@ -141,7 +144,9 @@ def intake_seller_get(*, partner: Partner, code: str) -> Seller | None:
 
 def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
     buyer, address = data.buyer, data.shipping_address
-    order = Order.objects.create(
+    # Orders, lines and their audit rows have no save() logic or signals of their own, so intake
+    # writes them with plain INSERTs (``backoffice.sql``): it is the busiest write path there is.
+    order = Order(
         partner=partner,
         seller=data.seller,
         external_id=data.external_id,
@@ -158,14 +163,14 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ship_postal_code=address.get("postal_code", ""),
         ship_country=address.get("country", ""),
     )
+    sql.rows_insert([order])
     # The SKU lookup and the stock lock are one query; the order row came first (lock order).
     skus, stocks = stock_lock_by_code(seller_id=data.seller.pk, codes=(ln.sku for ln in data.lines))
-    lines = OrderLine.objects.bulk_create(
-        [
-            OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
-            for ln in data.lines
-        ]
-    )
+    lines = [
+        OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
+        for ln in data.lines
+    ]
+    sql.rows_insert(lines)
     fully_reserved = stock_reserve_lines(lines=lines, stocks=stocks)
     # Hand the caller the order with its lines and their reservations as they
     # now stand (as ``prefetch_related("lines__reservation")`` would load them),
