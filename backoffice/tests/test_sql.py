@@ -1,0 +1,87 @@
+"""The hand-written statements of ``backoffice.sql`` store and load rows exactly as the ORM does."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+from django.forms.models import model_to_dict
+
+from backoffice import sql
+from backoffice.models import Seller
+from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
+from fulfillment.locks import lock_stock_for_sku_codes
+from fulfillment.models import SKU, Stock
+from orders.models import Order, OrderEvent
+from orders.selectors import partner_seller_get
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+
+
+def _row(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+
+def test_rows_insert_stores_what_save_would_and_gives_each_row_its_key(partner, seller):
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    events = [
+        OrderEvent(order=order, action=f"note-{i}", from_status="a", to_status="b", actor="system:test", reason="r")
+        for i in range(3)
+    ]
+
+    with time_machine.travel(NOW, tick=False):
+        sql.rows_insert(events)
+
+    assert all(e.pk is not None and not e._state.adding for e in events)
+    stored = {e.pk: e for e in OrderEvent.objects.filter(pk__in=[e.pk for e in events])}
+    assert [stored[e.pk].action for e in events] == ["note-0", "note-1", "note-2"]  # keys match their rows
+    assert all(_row(stored[e.pk]) == _row(e) for e in events)
+
+
+def test_rows_insert_fills_auto_now_fields_as_save_does(partner, seller):
+    order = Order(partner=partner, seller=seller, external_id="RAW-1", placed_at=NOW - timedelta(hours=1))
+
+    with time_machine.travel(NOW, tick=False):
+        sql.rows_insert([order])
+
+    stored = Order.objects.get(pk=order.pk)
+    assert stored.created_at == stored.updated_at == NOW
+    assert _row(stored) == _row(order)
+    assert stored.status == "pending_payment"  # the field's Python default reached the database
+
+
+def test_rows_insert_is_held_to_the_database_constraints(partner, seller):
+    Order.objects.create(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.rows_insert([Order(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)])
+
+    assert Order.objects.filter(external_id="DUP").count() == 1
+
+
+def test_loaded_rows_equal_what_the_orm_loads(seller):
+    with time_machine.travel(NOW, tick=False):
+        make_sku(seller=seller, code="ROW", on_hand=7)
+
+    with transaction.atomic():
+        locked = lock_stock_for_sku_codes(seller_id=seller.pk, codes=["ROW", "ROW", "MISSING"])
+
+    assert list(locked) == ["ROW"]
+    stock = locked["ROW"]
+    assert model_to_dict(stock) == model_to_dict(Stock.objects.get(sku__code="ROW"))
+    assert _row(stock) == _row(Stock.objects.get(pk=stock.pk))
+    assert _row(stock.sku) == _row(SKU.objects.get(pk=stock.sku_id))
+    assert stock.updated_at == NOW and stock.updated_at.tzinfo is not None
+
+
+def test_a_partner_finds_only_its_own_sellers_by_code():
+    mine, other = SellerFactory(code="MINE"), SellerFactory(code="OTHER")
+    partner = PartnerFactory(sellers=[mine])
+
+    found = partner_seller_get(partner=partner, code="MINE")
+
+    assert isinstance(found, Seller) and _row(found) == _row(Seller.objects.get(code="MINE"))
+    assert partner_seller_get(partner=partner, code="OTHER") is None
+    assert partner_seller_get(partner=partner, code="NOBODY") is None
+    assert other.pk  # exists, just not linked
