@@ -85,3 +85,13 @@ def test_a_partner_finds_only_its_own_sellers_by_code():
     assert partner_seller_get(partner=partner, code="OTHER") is None
     assert partner_seller_get(partner=partner, code="NOBODY") is None
     assert other.pk  # exists, just not linked
+
+
+def test_rows_insert_refuses_a_mixed_batch_before_writing_anything(partner, seller):
+    first = Order(partner=partner, seller=seller, external_id="MIX-1", placed_at=NOW)
+    second = Order(pk=10_000, partner=partner, seller=seller, external_id="MIX-2", placed_at=NOW)
+
+    with pytest.raises(ValueError, match="one model"):
+        sql.rows_insert([first, second])
+
+    assert not Order.objects.filter(external_id__startswith="MIX").exists()
