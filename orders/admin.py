@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -38,6 +37,7 @@ from backoffice.admin_common import (
     run_each,
 )
 from backoffice.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
+from backoffice.templatetags.money import money
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import NOT_SHIPPED, order_cancel, order_record_seller_payment
 
@@ -67,9 +67,6 @@ STATUS_COLOURS = {
     S.LOST: "#b3261e",
 }
 
-
-def _money(minor_units: int) -> str:
-    return f"{minor_units / 100:,.2f} {settings.CURRENCY}"
 
 
 # --- forms for the intermediate pages ---------------------------------------------------
@@ -167,7 +164,7 @@ class OrderLineInline(ReadOnlyInline):
 
     @admin.display(description="unit price")
     def unit_price_display(self, line: OrderLine):
-        return _money(line.unit_price)
+        return money(line.unit_price)
 
     @admin.display(description="reservation")
     def reservation_display(self, line: OrderLine):

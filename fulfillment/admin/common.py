@@ -1,4 +1,4 @@
-"""Shared bits of the fulfilment admin: the permissions its screens check, and money.
+"""Shared bits of the fulfilment admin: the permissions its screens check.
 
 Read-only access (``ReadOnlyAdminMixin``) is shared by the whole console: ``backoffice.admin_common``.
 """
@@ -11,5 +11,3 @@ BUYER_DETAILS_PERMISSION = "orders.view_buyer_details"
 TRACKING_ERROR_CODES = {"tracking_number_invalid", "tracking_number_in_use", "tracking_number_required"}
 
 
-def money(minor_units: int) -> str:
-    return f"{minor_units / 100:.2f}"

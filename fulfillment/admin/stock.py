@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from backoffice.actors import Actor
 from backoffice.admin_common import ReadOnlyAdminMixin, admin_page
-from fulfillment.admin.common import money
+from backoffice.templatetags.money import money
 from fulfillment.models import SKU, Reservation, Stock
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
@@ -41,6 +40,7 @@ from backoffice.admin_common import (
     run_each,
 )
 from backoffice.errors import DomainError
+from backoffice.templatetags.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
 from returns.display import countdown
@@ -75,9 +75,6 @@ STATUS_COLOURS = {
 }
 
 
-def _money(minor_units: int) -> str:
-    return f"{minor_units / 100:,.2f} {settings.CURRENCY}"
-
 
 # --- the steps: a button on the return page, a form, a service ----------------------------------------
 
@@ -107,8 +104,8 @@ def _share_intro(ret: ReturnRequest) -> str:
     if share.problem:
         return share.detail
     return (
-        f"Suggested: {_money(share.suggested)}, the wholesale cost of the units {'claimed' if not ret.ships_back else 'received'}. "
-        f"At most {_money(share.refundable)} is left of the order's payment (payment #{share.payment_id})."
+        f"Suggested: {money(share.suggested)}, the wholesale cost of the units {'claimed' if not ret.ships_back else 'received'}. "
+        f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id})."
     )
 
 
@@ -144,7 +141,7 @@ def _run_refund(ret, form, actor):
         return_id=ret.pk, amount=form.amount_minor_units(), note=form.cleaned_data["note"], actor=actor
     )
     if done.refund_amount:
-        return f"{done}: {_money(done.refund_amount)} is being refunded to the seller."
+        return f"{done}: {money(done.refund_amount)} is being refunded to the seller."
     return f"{done}: recorded that nothing is refunded."
 
 
@@ -325,7 +322,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
         if not ret.refund_amount:
             return "none (decided)"
         status = ret.refund.get_status_display().lower() if ret.refund is not None else "?"
-        return f"{_money(ret.refund_amount)} ({status})"
+        return f"{money(ret.refund_amount)} ({status})"
 
     @admin.display(description="replacement order")
     def replacement_link(self, ret: ReturnRequest):

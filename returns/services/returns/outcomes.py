@@ -16,13 +16,13 @@ Auto Checkout never takes it, and no payment row is ever written for it.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
 from backoffice.actors import Actor
 from backoffice.errors import InvalidInput, TransitionRefused
+from backoffice.templatetags.money import money
 from fulfillment.services import stock_reserve_lines
 from orders.effects import order_status_changed
 from orders.models import Order, OrderLine, OrderStatus
@@ -42,9 +42,6 @@ RS = ReturnStatus
 NOTE_MAX = ReturnRequest._meta.get_field("resolution_note").max_length
 ORDER_EXTERNAL_ID_MAX = Order._meta.get_field("external_id").max_length
 
-
-def _money(minor_units: int) -> str:
-    return f"{minor_units / 100:,.2f} {settings.CURRENCY}"
 
 
 # --- the refund decision (Finance) ----------------------------------------------------------------
@@ -88,7 +85,7 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                 raise TransitionRefused(share.detail, code=share.problem)
             if amount > share.refundable:
                 raise InvalidInput(
-                    f"At most {_money(share.refundable)} of order {order.pk}'s payment can still be refunded.",
+                    f"At most {money(share.refundable)} of order {order.pk}'s payment can still be refunded.",
                     code="exceeds_refundable",
                 )
             from payments.services import payment_refund
@@ -97,7 +94,7 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                 payment_id=share.payment_id, amount=amount, actor=actor, order_id=order.pk,
                 reason=f"return #{ret.pk} of order {order.pk}" + (f": {note}" if note else ""),
             )
-        what = f"{_money(amount)} refunded to the seller" if amount else "no refund to the seller"
+        what = f"{money(amount)} refunded to the seller" if amount else "no refund to the seller"
         return_transition_apply(
             ret, "decide_refund", actor=actor, fields=["refund_amount", "refund", "resolved_at", "resolution_note"],
             args={"amount": amount, "refund": refund, "note": note}, note=note or what,
