@@ -50,9 +50,8 @@ def rows_insert(objs: Sequence[Model]) -> None:
     What ``bulk_create`` does, at a fraction of its cost. Each field is
     written as ``save()`` would write it (``auto_now_add`` included); no
     signals are sent. Instances that carry a pk are inserted with it (all of
-    them must, or none).
-    Precondition: the database returns rows from a multi-row INSERT
-    (PostgreSQL, SQLite 3.35+), as ``connection.features.can_return_rows_from_bulk_insert`` tells.
+    them must, or none). A database that cannot return rows from a multi-row
+    INSERT (SQLite before 3.35) gets one ``save()`` per instance instead.
     """
     if not objs:
         return
@@ -61,6 +60,10 @@ def rows_insert(objs: Sequence[Model]) -> None:
     with_pk = objs[0].pk is not None
     if any(type(obj) is not model or (obj.pk is not None) != with_pk for obj in objs):
         raise ValueError("rows_insert takes instances of one model, either all with a pk or all without.")
+    if not db.features.can_return_rows_from_bulk_insert:  # e.g. SQLite before 3.35: no INSERT ... RETURNING
+        for obj in objs:
+            obj.save(force_insert=True, using=db.alias)
+        return
     fields = _insert_fields(model, with_pk)
     sql = _insert_sql(model, with_pk, len(objs), db.vendor)
     params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
