@@ -41,8 +41,7 @@ def process_due(
     Rows are read in small keyset batches ordered by (deadline, pk), each locked
     and handled in its own transaction, so one failure neither blocks the rest
     nor leaves anything half-written; the failure is written to the row's
-    ``timer_error`` (when it has one) and retried on the next pass, and the
-    first pass that handles the row clears it again.
+    ``timer_error`` (when it has one) and retried on the next pass.
     Returns the number of rows handled.
     """
     batch_size = batch_size or settings.TIMER_BATCH_SIZE
@@ -65,8 +64,6 @@ def process_due(
                     if row is None or (unless is not None and model.objects.filter(unless, pk=pk).exists()):
                         continue
                     handle(row)
-                    if has_error_field and row.timer_error:  # an earlier pass failed on this row; it went through now
-                        model.objects.filter(pk=pk).update(timer_error="")
                     handled += 1
             except Exception as exc:  # noqa: BLE001 - one bad row must not stop the pass
                 logger.exception("timer %s.%s failed for pk=%s", model.__name__, deadline, pk)

@@ -114,21 +114,3 @@ def test_schedule_is_created_once_and_runs_every_minute(db):
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
         "backoffice.tasks.process_due_timers", Schedule.MINUTES, 1,
     )
-
-
-def test_a_row_that_failed_once_loses_its_error_when_a_later_pass_handles_it(partner, seller, sku, clock, monkeypatch):
-    from orders import timers
-
-    order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
-    real = timers.order_cancel_locked
-    monkeypatch.setattr(timers, "order_cancel_locked", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("db hiccup")))
-    clock.move_to(START + timedelta(days=1, minutes=1))
-    process_due_timers()
-    order.refresh_from_db()
-    assert "db hiccup" in order.timer_error
-
-    monkeypatch.setattr(timers, "order_cancel_locked", real)
-    assert process_due_timers()["unpaid_cancelled"] == 1
-
-    order.refresh_from_db()
-    assert (order.status, order.timer_error) == (S.CANCELLED, "")

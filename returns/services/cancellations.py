@@ -383,6 +383,9 @@ def _auto_approve_due(request: CancellationRequest) -> None:
         _approve_locked(order, request, actor=TIMER, auto=True)
     else:
         raise TransitionRefused(f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}.")
+    if request.timer_error:
+        request.timer_error = ""
+        request.save(update_fields=["timer_error", "updated_at"])
 
 
 def process_due_cancellation_requests(*, now: datetime) -> int:

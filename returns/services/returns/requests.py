@@ -326,6 +326,9 @@ def _auto_approve_due(ret: ReturnRequest) -> None:
     if not can_proceed(ret.auto_approve):
         raise TransitionRefused(f"Return {ret.pk} is not due until {ret.respond_by:%Y-%m-%d %H:%M}.")
     _approve_locked(order, ret, actor=TIMER, auto=True)
+    if ret.timer_error:
+        ret.timer_error = ""
+        ret.save(update_fields=["timer_error", "updated_at"])
 
 
 def process_due_returns(*, now: datetime) -> int:
