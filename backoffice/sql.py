@@ -11,15 +11,91 @@ field's own ``pre_save`` and ``get_db_prep_save``, as ``save()`` does.
 What they skip is ``save()`` itself and the model signals. They are for
 models that rely on neither: the callers say so. Everything else keeps
 using the ORM.
+
+Statements that do not depend on each other's results can be sent together
+(``run``): on PostgreSQL they then travel in one message and cost one round
+trip, where each would otherwise cost the client, the server and the kernel
+a request and an answer of their own. Elsewhere they run one after another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
+
+try:  # psycopg 3: a client-side binding cursor sends a query as text, several statements at once
+    from psycopg import ClientCursor as _ClientCursor
+except ImportError:  # pragma: no cover - psycopg 3 is a requirement; other drivers run statements singly
+    _ClientCursor = None
+
+
+class Statement:
+    """One statement for ``run``: its SQL, its parameters, and how to read its outcome.
+
+    ``read(cursor)`` is called with the cursor positioned on this statement's
+    result; what it returns becomes ``result`` (by default the row count). A
+    statement without SQL stands for work that cannot be one statement on
+    this database: ``run`` calls ``fallback()`` in its place, in order.
+    """
+
+    __slots__ = ("sql", "params", "read", "fallback", "result")
+
+    def __init__(
+        self,
+        sql: str | None,
+        params: Sequence = (),
+        read: Callable[[Any], Any] | None = None,
+        fallback: Callable[[], Any] | None = None,
+    ):
+        self.sql, self.params, self.read, self.fallback = sql, list(params), read, fallback
+        self.result = None
+
+    def finish(self, cursor) -> None:
+        self.result = self.read(cursor) if self.read is not None else cursor.rowcount
+
+
+def run(*statements: Statement | None) -> None:
+    """Run ``statements`` in order (``None`` entries are skipped) and set each one's ``result``.
+
+    Where the driver can, the statements go to the database as one message
+    (one round trip); otherwise one by one. Either way they run in order,
+    the first error raises as it would have from that statement alone, and
+    the ones after it do not run. Inside ``transaction.atomic()`` they are
+    all part of the caller's transaction. Statements may not depend on each
+    other's results: ``run`` them in turn for that.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    pending: list[Statement] = []
+    with db.cursor() as cursor:
+        for statement in statements:
+            if statement is None:
+                continue
+            if statement.sql is None:
+                _send(cursor, pending)
+                pending = []
+                statement.result = statement.fallback()
+            else:
+                pending.append(statement)
+        _send(cursor, pending)
+
+
+def _send(cursor, statements: list[Statement]) -> None:
+    if len(statements) > 1 and _ClientCursor is not None and isinstance(cursor.cursor, _ClientCursor):
+        # Client-side binding sends plain query text (the simple query protocol), which may
+        # hold several statements; psycopg keeps one result per statement (``nextset``).
+        cursor.execute("; ".join(s.sql for s in statements), [p for s in statements for p in s.params])
+        for index, statement in enumerate(statements):
+            if index:
+                cursor.nextset()
+            statement.finish(cursor)
+        return
+    for statement in statements:
+        cursor.execute(statement.sql, statement.params)
+        statement.finish(cursor)
 
 
 @cache
@@ -53,28 +129,35 @@ def rows_insert(objs: Sequence[Model]) -> None:
     them must, or none). A database that cannot return rows from a multi-row
     INSERT (SQLite before 3.35) gets one ``save()`` per instance instead.
     """
+    run(insert(objs))
+
+
+def insert(objs: Sequence[Model]) -> Statement | None:
+    """``rows_insert(objs)`` as a statement for ``run`` (None when there is nothing to insert).
+
+    Values are taken from the instances now; their pks are set when it runs.
+    """
     if not objs:
-        return
+        return None
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself: every use of the proxy is a lookup
     model = type(objs[0])
     with_pk = objs[0].pk is not None
     if any(type(obj) is not model or (obj.pk is not None) != with_pk for obj in objs):
         raise ValueError("rows_insert takes instances of one model, either all with a pk or all without.")
     if not db.features.can_return_rows_from_bulk_insert:  # e.g. SQLite before 3.35: no INSERT ... RETURNING
-        for obj in objs:
-            obj.save(force_insert=True, using=db.alias)
-        return
+        return Statement(None, fallback=lambda: [obj.save(force_insert=True, using=db.alias) for obj in objs])
     fields = _insert_fields(model, with_pk)
-    sql = _insert_sql(model, with_pk, len(objs), db.vendor)
     params = [f.get_db_prep_save(f.pre_save(obj, True), db) for obj in objs for f in fields]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
+
+    def read(cursor) -> None:
         pks = None if with_pk else cursor.fetchall()
-    for index, obj in enumerate(objs):
-        if pks is not None:
-            obj.pk = pks[index][0]
-        obj._state.adding = False
-        obj._state.db = db.alias
+        for index, obj in enumerate(objs):
+            if pks is not None:
+                obj.pk = pks[index][0]
+            obj._state.adding = False
+            obj._state.db = db.alias
+
+    return Statement(_insert_sql(model, with_pk, len(objs), db.vendor), params, read)
 
 
 def columns(model: type[Model], alias: str) -> str:

@@ -34,9 +34,17 @@ def lock_stock_for_sku_codes(*, seller_id: int, codes: Iterable[str]) -> dict[st
     does. Codes without a SKU, and SKUs without a stock row, are absent from the
     result. Precondition: inside ``transaction.atomic()``.
     """
+    statement = lock_stock_for_sku_codes_statement(seller_id=seller_id, codes=codes)
+    sql.run(statement)
+    return statement.result if statement is not None else {}
+
+
+def lock_stock_for_sku_codes_statement(*, seller_id: int, codes: Iterable[str]) -> sql.Statement | None:
+    """``lock_stock_for_sku_codes`` as a statement for ``sql.run`` (its result is the same dict);
+    None when there are no codes."""
     codes = sorted(set(codes))
     if not codes:
-        return {}
+        return None
     # Hand-written: intake runs this for every order, and the ORM's version of
     # this join cost three times what PostgreSQL spent running it.
     q = sql.quote
@@ -44,20 +52,24 @@ def lock_stock_for_sku_codes(*, seller_id: int, codes: Iterable[str]) -> dict[st
     lock = ""
     if connection.features.has_select_for_update:  # SQLite has no row locks: its writer holds the whole file
         lock = " " + connection.ops.for_update_sql(of=("st",))
-    rows = sql.fetch_all(
+    width = len(stock.concrete_fields)
+
+    def read(cursor) -> dict[str, Stock]:
+        locked = {}
+        for row in cursor.fetchall():
+            row_stock = sql.from_row(Stock, row)
+            row_stock.sku = sql.from_row(SKU, row, width)
+            locked[row_stock.sku.code] = row_stock
+        return locked
+
+    return sql.Statement(
         f"SELECT {sql.columns(Stock, 'st')}, {sql.columns(SKU, 'k')}"
         f" FROM {q(stock.db_table)} st JOIN {q(sku.db_table)} k ON k.{q(sku.pk.column)} = st.{q(stock.get_field('sku').column)}"
         f" WHERE k.{q(sku.get_field('seller').column)} = %s AND k.{q(sku.get_field('code').column)} IN ({sql.placeholders(len(codes))})"
         f" ORDER BY st.{q(stock.pk.column)}{lock}",
         [seller_id, *codes],
+        read,
     )
-    width = len(stock.concrete_fields)
-    locked = {}
-    for row in rows:
-        row_stock = sql.from_row(Stock, row)
-        row_stock.sku = sql.from_row(SKU, row, width)
-        locked[row_stock.sku.code] = row_stock
-    return locked
 
 
 def lock_shipment(order) -> Shipment | None:

@@ -25,7 +25,7 @@ from fulfillment.services import (
     shipment_cancel_for_order,
     stock_lock_by_code,
     stock_release_for_order,
-    stock_reserve_lines,
+    stock_reservation_writes,
 )
 from orders.effects import order_status_changed
 from orders.locks import lock_order
@@ -43,7 +43,13 @@ BEFORE_HOLD_ENDS = {S.PENDING_PAYMENT, S.ON_HOLD}
 
 def order_event_record(*, order: Order, action: str, from_status: str, actor: Actor, reason: str = "") -> OrderEvent:
     """Write the audit row for an action on ``order`` (its status is the 'to' side)."""
-    event = OrderEvent(
+    event = _order_event(order=order, action=action, from_status=from_status, actor=actor, reason=reason)
+    sql.rows_insert([event])  # every action writes one: the plain INSERT, without the ORM's compiling
+    return event
+
+
+def _order_event(*, order: Order, action: str, from_status: str, actor: Actor, reason: str = "") -> OrderEvent:
+    return OrderEvent(
         order=order,
         action=action,
         from_status=from_status,
@@ -52,8 +58,6 @@ def order_event_record(*, order: Order, action: str, from_status: str, actor: Ac
         user=actor.user,
         reason=reason[:500],
     )
-    sql.rows_insert([event])  # every action writes one: the plain INSERT, without the ORM's compiling
-    return event
 
 
 def order_transition_apply(
@@ -163,15 +167,18 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ship_postal_code=address.get("postal_code", ""),
         ship_country=address.get("country", ""),
     )
-    sql.rows_insert([order])
-    # The SKU lookup and the stock lock are one query; the order row came first (lock order).
-    skus, stocks = stock_lock_by_code(seller_id=data.seller.pk, codes=(ln.sku for ln in data.lines))
+    # Three round trips write it all: the order row with the SKU lookup and stock lock (the
+    # order first: lock order), then its lines (which need the order's id), then the
+    # reservations, the stock and the audit row (which need the lines' ids).
+    skus, stocks = stock_lock_by_code(
+        seller_id=data.seller.pk, codes=(ln.sku for ln in data.lines), send_first=sql.insert([order])
+    )
     lines = [
         OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
         for ln in data.lines
     ]
     sql.rows_insert(lines)
-    fully_reserved = stock_reserve_lines(lines=lines, stocks=stocks)
+    fully_reserved, reservation_writes = stock_reservation_writes(lines=lines, stocks=stocks)
     # Hand the caller the order with its lines and their reservations as they
     # now stand (as ``prefetch_related("lines__reservation")`` would load them),
     # so an answer can be built without reading back what was just written.
@@ -186,13 +193,14 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
     if not fully_reserved:
         order.stock_exception = True
         order.save(update_fields=["stock_exception", "updated_at"])
-    order_event_record(
+    event = _order_event(
         order=order,
         action="intake",
         from_status="",
         actor=actor,
         reason="stock exception: not every line could be reserved" if not fully_reserved else "",
     )
+    sql.run(*reservation_writes, sql.insert([event]))
     if data.buyer_paid_at is not None:
         order_transition_apply(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": data.buyer_paid_at})
     return order

@@ -107,3 +107,65 @@ def test_without_insert_returning_rows_are_saved_one_by_one_and_still_get_their_
     sql.rows_insert(events)
 
     assert [OrderEvent.objects.get(pk=e.pk).action for e in events] == ["old-0", "old-1"]
+
+
+def _note(order, action: str) -> OrderEvent:
+    return OrderEvent(order=order, action=action, from_status="", to_status="x", actor="system:test")
+
+
+def test_run_sends_independent_statements_in_one_round_trip_on_postgresql_and_reads_each_result(partner, seller):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sku = make_sku(seller=seller, code="ROW", on_hand=4)
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    events = [_note(order, "first"), _note(order, "second")]
+    inserted = sql.insert(events)
+    lock = sql.Statement(
+        f"SELECT {sql.quote('on_hand')} FROM {sql.quote(Stock._meta.db_table)} WHERE {sql.quote('sku_id')} = %s",
+        [sku.pk],
+        read=lambda cursor: cursor.fetchall(),
+    )
+    touched = sql.Statement(
+        f"UPDATE {sql.quote(Order._meta.db_table)} SET {sql.quote('timer_error')} = %s WHERE {sql.quote('id')} = %s",
+        ["noted", order.pk],
+    )
+
+    with CaptureQueriesContext(connection) as sent:
+        sql.run(inserted, None, lock, touched)
+
+    assert len(sent) == (1 if connection.vendor == "postgresql" else 3)
+    assert [OrderEvent.objects.get(pk=e.pk).action for e in events] == ["first", "second"]
+    assert lock.result == [(4,)]
+    assert touched.result == 1  # a statement without a reader answers its row count
+    assert Order.objects.get(pk=order.pk).timer_error == "noted"
+
+
+def test_run_stops_at_the_first_failing_statement_and_raises_its_error(partner, seller):
+    Order.objects.create(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    duplicate = sql.insert([Order(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)])
+    later = sql.insert([_note(order, "after the failure")])
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.run(duplicate, later)
+
+    assert Order.objects.filter(external_id="DUP").count() == 1
+    assert not OrderEvent.objects.filter(action="after the failure").exists()
+
+
+def test_run_keeps_the_order_of_work_that_cannot_be_a_statement(partner, seller, monkeypatch):
+    from django.db import connection
+
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    before = sql.insert([_note(order, "before")])
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    saved_singly = sql.insert([_note(order, "saved singly")])
+    assert saved_singly.sql is None
+    monkeypatch.undo()
+    after = sql.insert([_note(order, "after")])
+
+    sql.run(before, saved_singly, after)
+
+    ordered = OrderEvent.objects.filter(action__in=["before", "saved singly", "after"]).order_by("pk")
+    assert [e.action for e in ordered] == ["before", "saved singly", "after"]

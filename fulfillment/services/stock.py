@@ -20,24 +20,29 @@ from backoffice import sql
 from backoffice.actors import Actor
 from backoffice.errors import InvalidInput
 from backoffice.models import Seller
-from fulfillment.locks import lock_stock_for_sku_codes, lock_stock_for_skus
+from fulfillment.locks import lock_stock_for_sku_codes_statement, lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock
 
 logger = logging.getLogger(__name__)
 
 
-def stock_lock_by_code(*, seller_id: int, codes) -> tuple[dict[str, SKU], dict[int, Stock]]:
+def stock_lock_by_code(
+    *, seller_id: int, codes, send_first: sql.Statement | None = None
+) -> tuple[dict[str, SKU], dict[int, Stock]]:
     """Find ``seller_id``'s SKUs by code and lock their stock rows (pk order); return ``(SKUs by
     code, locked stock rows by SKU id)``, the latter ready for ``stock_reserve_lines(stocks=...)``.
 
-    For intake, which knows codes only: the lookup and the lock are one query.
+    For intake, which knows codes only: the lookup and the lock are one query,
+    and ``send_first`` (the order's INSERT) travels with it in one round trip.
     Unknown codes are absent from both. A code not found with stock (unknown,
     or a SKU without a stock row) costs a second query for the SKU alone.
     Precondition: inside ``transaction.atomic()``, with the order created or
     locked by the caller (the order first, then stock).
     """
     codes = set(codes)
-    stocks = lock_stock_for_sku_codes(seller_id=seller_id, codes=codes)
+    lock = lock_stock_for_sku_codes_statement(seller_id=seller_id, codes=codes)
+    sql.run(send_first, lock)
+    stocks = lock.result if lock is not None else {}
     skus = {code: stock.sku for code, stock in stocks.items()}
     if missing := codes - skus.keys():
         skus.update((sku.code, sku) for sku in SKU.objects.filter(seller_id=seller_id, code__in=missing))
@@ -56,6 +61,19 @@ def stock_reserve_lines(*, lines, stocks: dict[int, Stock] | None = None) -> boo
     """
     if stocks is None:
         stocks = lock_stock_for_skus(line.sku_id for line in lines)
+    complete, writes = stock_reservation_writes(lines=lines, stocks=stocks)
+    sql.run(*writes)
+    return complete
+
+
+def stock_reservation_writes(*, lines, stocks: dict[int, Stock]) -> tuple[bool, list[sql.Statement]]:
+    """What ``stock_reserve_lines`` writes, as statements for the caller to ``sql.run`` (together with
+    its own, in one round trip); and whether every line is fully covered.
+
+    ``stocks`` must be the lines' stock rows, locked by the caller and keyed by
+    SKU id. The reservations are built (and cached on their lines) now, and
+    written when the statements run.
+    """
     complete = True
     reservations = []
     taken: dict[int, int] = {}
@@ -69,12 +87,12 @@ def stock_reserve_lines(*, lines, stocks: dict[int, Stock] | None = None) -> boo
         complete = complete and quantity == line.quantity
         taken[stock.pk] = taken.get(stock.pk, 0) + quantity
         reservations.append(Reservation(line=line, sku_id=line.sku_id, quantity=quantity))
-    sql.rows_insert(reservations)  # Reservation has no save() logic or signals
+    writes = [sql.insert(reservations)] if reservations else []  # Reservation has no save() logic or signals
     taken = {stock_pk: quantity for stock_pk, quantity in taken.items() if quantity}
     if taken:
         # One UPDATE for every stock row the order draws on (they are locked above).
-        sql.execute(_reserve_sql(len(taken)), [*chain.from_iterable(taken.items()), _stock_now(), *taken])
-    return complete
+        writes.append(sql.Statement(_reserve_sql(len(taken)), [*chain.from_iterable(taken.items()), _stock_now(), *taken]))
+    return complete, writes
 
 
 @cache
