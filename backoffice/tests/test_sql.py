@@ -154,6 +154,18 @@ def test_run_stops_at_the_first_failing_statement_and_raises_its_error(partner, 
     assert not OrderEvent.objects.filter(action="after the failure").exists()
 
 
+def test_run_raises_a_later_statements_error_and_the_transaction_takes_back_the_earlier_ones(partner, seller):
+    Order.objects.create(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    earlier = sql.insert([_note(order, "before the failure")])
+    duplicate = sql.insert([Order(partner=partner, seller=seller, external_id="DUP", placed_at=NOW)])
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.run(earlier, duplicate)
+
+    assert not OrderEvent.objects.filter(action="before the failure").exists()
+
+
 def test_run_keeps_the_order_of_work_that_cannot_be_a_statement(partner, seller, monkeypatch):
     from django.db import connection
 
