@@ -88,8 +88,10 @@ DELIVERY_CLOCK_OPEN = [*SHIP_CLOCK_OPEN, S.SHIPPED, S.IN_TRANSIT]
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
-    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="orders")
+    # No single-column index on either: the unique (partner, external_id) and the (seller, status)
+    # index lead with them and serve every lookup by one; two more would only slow each insert.
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="orders", db_index=False)
     external_id = models.CharField(max_length=100, help_text="The marketplace's order id, unique per partner.")
     status = FSMField(max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT, protected=True)
 
