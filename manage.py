@@ -2,11 +2,28 @@
 import os
 import sys
 
+# Commands that only read the code (models and migrations) and use no secret. Like Django, which
+# asks for SECRET_KEY only where something uses it, they run on a bare checkout: for them alone an
+# unset DEBUG means development, so settings do not demand production secrets.
+CODE_ONLY_COMMANDS = {"makemigrations", "sqlmigrate"}
+# Commands that Django runs without settings.
+NO_SETTINGS_COMMANDS = {"help", "--help", "-h", "version", "--version"}
+
 
 def main():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings")
+    command = sys.argv[1] if len(sys.argv) > 1 else "help"
+    if command in CODE_ONLY_COMMANDS:
+        os.environ.setdefault("DEBUG", "true")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
+    if command not in NO_SETTINGS_COMMANDS:
+        try:
+            settings.INSTALLED_APPS  # load settings now: Django would hide why they refused behind a later error
+        except ImproperlyConfigured as exc:
+            sys.exit(f"Settings refused to load: {exc}")
     execute_from_command_line(sys.argv)
 
 

@@ -32,6 +32,21 @@ def test_production_refuses_missing_default_or_weak_secret_key(key):
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_commands_that_only_read_the_models_run_without_production_secrets():
+    result = run_manage("makemigrations", "--check", "--dry-run")
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "No changes detected" in result.stdout
+
+
+def test_any_other_command_says_why_settings_refused_to_load():
+    result = run_manage("migrate", "--check")
+
+    assert result.returncode != 0
+    assert "Settings refused to load: SECRET_KEY must be set" in result.stderr
+    assert "AppRegistryNotReady" not in result.stderr  # Django's own follow-on error, which hid the cause
+
+
 def test_check_deploy_is_clean_in_production():
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
