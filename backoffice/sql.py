@@ -203,13 +203,6 @@ def fetch_all(sql: str, params: Iterable) -> list[tuple]:
         return cursor.fetchall()
 
 
-def execute(sql: str, params: Iterable) -> int:
-    """Run a write; return the number of rows it touched."""
-    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-        cursor.execute(sql, list(params))
-        return cursor.rowcount
-
-
 def placeholders(count: int) -> str:
     return ", ".join(["%s"] * count)
 

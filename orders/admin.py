@@ -68,7 +68,6 @@ STATUS_COLOURS = {
 }
 
 
-
 # --- forms for the intermediate pages ---------------------------------------------------
 
 

@@ -9,5 +9,3 @@ CARRIER_EVENT_PERMISSION = "fulfillment.record_carrier_event"
 BUYER_DETAILS_PERMISSION = "orders.view_buyer_details"
 # Refusals that are about the tracking number, shown on that field.
 TRACKING_ERROR_CODES = {"tracking_number_invalid", "tracking_number_in_use", "tracking_number_required"}
-
-

@@ -75,7 +75,6 @@ STATUS_COLOURS = {
 }
 
 
-
 # --- the steps: a button on the return page, a form, a service ----------------------------------------
 
 
