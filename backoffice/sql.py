@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
@@ -158,6 +158,80 @@ def insert(objs: Sequence[Model]) -> Statement | None:
             obj._state.db = db.alias
 
     return Statement(_insert_sql(model, with_pk, len(objs), db.vendor), params, read)
+
+
+class Expression(NamedTuple):
+    """A piece of SQL that stands for a value (e.g. a scalar subquery), with its parameters."""
+
+    sql: str
+    params: tuple = ()
+
+
+def insert_from(obj: Model, *, computed: dict[str, str], source: str, params: Sequence) -> Statement:
+    """An INSERT of ``obj``, a new instance, whose ``computed`` fields come from a query.
+
+    ``computed`` maps attnames to SQL expressions over ``source``, the rest of
+    a SELECT (``FROM ... WHERE ...``, with ``params``) that finds at most one
+    row. The statement is ``INSERT ... SELECT``: when ``source`` finds no row,
+    nothing is written. Its ``result`` tells which: True, with the instance's
+    pk and computed fields set, or False. Every other field is written as
+    ``insert`` writes it (``pre_save`` and ``get_db_prep_save``).
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    model = type(obj)
+    if obj.pk is not None:
+        raise ValueError("insert_from takes a new instance without a pk.")
+    fields = _insert_fields(model, False)
+    if unknown := computed.keys() - {f.attname for f in fields}:
+        raise ValueError(f"{model.__name__} has no insertable field(s) {', '.join(sorted(unknown))}.")
+    values = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields if f.attname not in computed]
+    returned = (model._meta.pk, *(f for f in fields if f.attname in computed))
+
+    def store(fields, row) -> None:
+        for field, value in zip(fields, row):
+            for converter in _converters(field, db.vendor):
+                value = converter(value, field, db)
+            setattr(obj, field.attname, value)
+
+    def read(cursor) -> bool:
+        row = cursor.fetchone()
+        if row is None:
+            return False
+        store(returned, row)
+        obj._state.adding = False
+        obj._state.db = db.alias
+        return True
+
+    if db.features.can_return_rows_from_bulk_insert:  # INSERT ... RETURNING
+        return Statement(_insert_from_sql(model, tuple(computed.items()), source, db.vendor), [*values, *params], read)
+
+    def without_returning() -> bool:
+        # Read the computed values first, then save() as ``rows_insert`` does without RETURNING.
+        computed_fields = returned[1:]
+        select = ", ".join(computed[f.attname] for f in computed_fields)
+        with db.cursor() as cursor:
+            cursor.execute(f"SELECT {select} {source}", list(params))
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        store(computed_fields, row)
+        obj.save(force_insert=True, using=db.alias)
+        return True
+
+    return Statement(None, fallback=without_returning)
+
+
+@cache
+def _insert_from_sql(model: type[Model], computed: tuple, source: str, vendor: str) -> str:
+    qn = connection.ops.quote_name
+    expressions = dict(computed)
+    fields = _insert_fields(model, False)
+    returned = (model._meta.pk, *(f for f in fields if f.attname in expressions))
+    return (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
+        f" SELECT {', '.join(expressions.get(f.attname, '%s') for f in fields)} {source}"
+        f" RETURNING {', '.join(qn(f.column) for f in returned)}"
+    )
 
 
 def columns(model: type[Model], alias: str) -> str:

@@ -144,7 +144,7 @@ def provision(emulator_url: str, orders: int) -> dict:
         order_intake(
             partner=partner,
             data=IntakeData(
-                external_id=f"BENCH-{number:06d}", seller=seller, placed_at=paid_at, buyer_paid_at=paid_at,
+                external_id=f"BENCH-{number:06d}", seller_code=SELLER, placed_at=paid_at, buyer_paid_at=paid_at,
                 lines=[IntakeLine(sku=f"SKU-{number % 10}", quantity=1 + number % 3, unit_price=1999)],
                 buyer={"name": "Jane Doe"}, shipping_address={"city": "Austin", "region": "TX", "country": "US"},
             ),

@@ -39,9 +39,10 @@ def lock_stock_for_sku_codes(*, seller_id: int, codes: Iterable[str]) -> dict[st
     return statement.result if statement is not None else {}
 
 
-def lock_stock_for_sku_codes_statement(*, seller_id: int, codes: Iterable[str]) -> sql.Statement | None:
+def lock_stock_for_sku_codes_statement(*, seller_id: int | sql.Expression, codes: Iterable[str]) -> sql.Statement | None:
     """``lock_stock_for_sku_codes`` as a statement for ``sql.run`` (its result is the same dict);
-    None when there are no codes."""
+    None when there are no codes. ``seller_id`` may be an expression, e.g. a subquery that finds
+    the seller in the same round trip."""
     codes = sorted(set(codes))
     if not codes:
         return None
@@ -53,6 +54,7 @@ def lock_stock_for_sku_codes_statement(*, seller_id: int, codes: Iterable[str]) 
     if connection.features.has_select_for_update:  # SQLite has no row locks: its writer holds the whole file
         lock = " " + connection.ops.for_update_sql(of=("st",))
     width = len(stock.concrete_fields)
+    seller_sql, seller_params = (seller_id.sql, list(seller_id.params)) if isinstance(seller_id, sql.Expression) else ("%s", [seller_id])
 
     def read(cursor) -> dict[str, Stock]:
         locked = {}
@@ -65,9 +67,9 @@ def lock_stock_for_sku_codes_statement(*, seller_id: int, codes: Iterable[str]) 
     return sql.Statement(
         f"SELECT {sql.columns(Stock, 'st')}, {sql.columns(SKU, 'k')}"
         f" FROM {q(stock.db_table)} st JOIN {q(sku.db_table)} k ON k.{q(sku.pk.column)} = st.{q(stock.get_field('sku').column)}"
-        f" WHERE k.{q(sku.get_field('seller').column)} = %s AND k.{q(sku.get_field('code').column)} IN ({sql.placeholders(len(codes))})"
+        f" WHERE k.{q(sku.get_field('seller').column)} = {seller_sql} AND k.{q(sku.get_field('code').column)} IN ({sql.placeholders(len(codes))})"
         f" ORDER BY st.{q(stock.pk.column)}{lock}",
-        [seller_id, *codes],
+        [*seller_params, *codes],
         read,
     )
 

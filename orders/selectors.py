@@ -37,19 +37,39 @@ def partner_seller_get(*, partner: Partner, code: str) -> Seller | None:
     """The seller with ``code`` if ``partner`` may act for it, else None.
 
     Unknown and unlinked sellers look the same, so a partner cannot probe which seller codes exist.
-    Every order a partner pushes asks this, so it is one hand-written join
-    (``partner.sellers.filter(code=code)`` cost several times more to build than to run).
     """
-    rows = sql.fetch_all(_partner_seller_sql(), [partner.pk, code])
+    rows = sql.fetch_all(f"SELECT {sql.columns(Seller, 's')} {_partner_seller_source()}", [partner.pk, code])
     return sql.from_row(Seller, rows[0]) if rows else None
 
 
+def partner_seller_source(*, partner_id: int, code: str) -> tuple[str, list, str]:
+    """``(FROM ... WHERE ..., params, id)``: the rest of a SELECT that finds the seller
+    ``partner_seller_get`` finds (at most one row), and the SQL of that seller's id in it.
+
+    For statements that look the seller up as part of their own work (order
+    intake's INSERT and stock lock) instead of asking for it first.
+    """
+    return _partner_seller_source(), [partner_id, code], _seller_id()
+
+
+def partner_seller_id(*, partner_id: int, code: str) -> sql.Expression:
+    """The id of the seller ``partner_seller_get`` finds, as a scalar subquery (NULL when there is none)."""
+    return sql.Expression(f"(SELECT {_seller_id()} {_partner_seller_source()})", (partner_id, code))
+
+
 @cache
-def _partner_seller_sql() -> str:
+def _seller_id() -> str:
+    return f"s.{sql.quote(Seller._meta.pk.column)}"
+
+
+@cache
+def _partner_seller_source() -> str:
+    # Hand-written: every order a partner pushes needs it, and the ORM's
+    # ``partner.sellers.filter(code=code)`` cost several times more to build than to run.
     link = Partner._meta.get_field("sellers")
     q = sql.quote
     return (
-        f"SELECT {sql.columns(Seller, 's')} FROM {q(Seller._meta.db_table)} s"
+        f"FROM {q(Seller._meta.db_table)} s"
         f" JOIN {q(link.m2m_db_table())} l ON l.{q(link.m2m_reverse_name())} = s.{q(Seller._meta.pk.column)}"
         f" WHERE l.{q(link.m2m_column_name())} = %s AND s.{q(Seller._meta.get_field('code').column)} = %s"
     )

@@ -30,10 +30,12 @@ from fulfillment.services import (
 from orders.effects import order_status_changed
 from orders.locks import lock_order
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
-from orders.selectors import partner_seller_get
+from orders.selectors import partner_seller_id, partner_seller_source
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
+
+UNKNOWN_SELLER = "Unknown seller, or not one this partner may act for."
 
 # Statuses in which nothing has left the warehouse, so the seller may still cancel (R6).
 NOT_SHIPPED = {S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT}
@@ -94,7 +96,7 @@ class IntakeLine:
 @dataclass
 class IntakeData:
     external_id: str
-    seller: Seller
+    seller_code: str
     placed_at: datetime
     buyer_paid_at: datetime | None
     lines: list[IntakeLine]
@@ -107,9 +109,9 @@ def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[O
 
     Repeating an ``external_id`` returns the existing order untouched. Intake
     never fails for stock (R1): it reserves what is there and flags the rest.
+    The seller must be one ``partner`` may act for (``partner_seller_get``):
+    else InvalidInput with code ``unknown_seller``, and nothing is written.
     """
-    if data.seller.pk not in _linked_seller_ids(partner) and not partner.sellers.filter(pk=data.seller.pk).exists():
-        raise InvalidInput(f"Partner {partner} may not act for seller {data.seller.code}.", code="seller_not_allowed")
     if not data.lines:
         raise InvalidInput("An order needs at least one line.", code="no_lines")
 
@@ -127,32 +129,12 @@ def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[O
     return order, True
 
 
-def _linked_seller_ids(partner: Partner) -> set[int]:
-    """Sellers this partner instance was seen linked to in the database by ``intake_seller_get``."""
-    return partner.__dict__.setdefault("_intake_linked_seller_ids", set())
-
-
-def intake_seller_get(*, partner: Partner, code: str) -> Seller | None:
-    """The seller with ``code`` if ``partner`` may act for it, else None (as ``partner_seller_get``).
-
-    The link it finds is remembered on this ``partner`` instance, so that
-    ``order_intake`` for the same instance (e.g. within one API request) does
-    not query it a second time. Only a row read from the database here ever
-    marks a link as known; any other caller of ``order_intake`` is checked there.
-    """
-    seller = partner_seller_get(partner=partner, code=code)
-    if seller is not None:
-        _linked_seller_ids(partner).add(seller.pk)
-    return seller
-
-
 def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
     buyer, address = data.buyer, data.shipping_address
     # Orders, lines and their audit rows have no save() logic or signals of their own, so intake
     # writes them with plain INSERTs (``backoffice.sql``): it is the busiest write path there is.
     order = Order(
         partner=partner,
-        seller=data.seller,
         external_id=data.external_id,
         placed_at=data.placed_at,
         payment_due_at=data.placed_at + settings.PAYMENT_WINDOW,
@@ -167,12 +149,21 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ship_postal_code=address.get("postal_code", ""),
         ship_country=address.get("country", ""),
     )
-    # Three round trips write it all: the order row with the SKU lookup and stock lock (the
-    # order first: lock order), then its lines (which need the order's id), then the
-    # reservations, the stock and the audit row (which need the lines' ids).
+    # Three round trips write it all: the order row with the seller, SKU lookup and stock lock
+    # (the order first: lock order), then its lines (which need the order's id), then the
+    # reservations, the stock and the audit row (which need the lines' ids). The seller is
+    # looked up by both statements of the first, rather than asked for in a round trip of its own.
+    source, params, seller_id = partner_seller_source(partner_id=partner.pk, code=data.seller_code)
+    insert = sql.insert_from(order, computed={"seller_id": seller_id}, source=source, params=params)
     skus, stocks = stock_lock_by_code(
-        seller_id=data.seller.pk, codes=(ln.sku for ln in data.lines), send_first=sql.insert([order])
+        seller_id=partner_seller_id(partner_id=partner.pk, code=data.seller_code),
+        codes=(ln.sku for ln in data.lines),
+        send_first=insert,
     )
+    if not insert.result:  # nothing was written: the transaction has nothing to take back
+        raise InvalidInput(UNKNOWN_SELLER, code="unknown_seller")
+    # What the answer shows of the seller; anything else is loaded when asked for.
+    order.seller = Seller.from_db(order._state.db, ["id", "code"], [order.seller_id, data.seller_code])
     lines = [
         OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
         for ln in data.lines

@@ -95,7 +95,7 @@ def make_order(*, partner, seller, lines, external_id=None, placed_at=None, paid
     make_order.counter += 1
     data = IntakeData(
         external_id=external_id or f"EXT-{make_order.counter}-{timezone.now().timestamp()}",
-        seller=seller,
+        seller_code=seller.code,
         placed_at=placed_at,
         buyer_paid_at=paid_at,
         lines=[IntakeLine(sku=ln[0], quantity=ln[1], unit_price=ln[2] if len(ln) > 2 else 1999) for ln in lines],

@@ -181,3 +181,49 @@ def test_run_keeps_the_order_of_work_that_cannot_be_a_statement(partner, seller,
 
     ordered = OrderEvent.objects.filter(action__in=["before", "saved singly", "after"]).order_by("pk")
     assert [e.action for e in ordered] == ["before", "saved singly", "after"]
+
+
+def _linked_seller_source(partner, code):
+    from orders.selectors import partner_seller_source
+
+    return partner_seller_source(partner_id=partner.pk, code=code)
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["insert-returning", "without-returning"])
+def test_insert_from_takes_its_computed_fields_from_the_source_row(partner, seller, monkeypatch, returning):
+    from django.db import connection
+
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", returning)
+    order = Order(partner=partner, external_id="FROM-1", placed_at=NOW - timedelta(hours=1), buyer_name="Ann")
+    source, params, seller_id = _linked_seller_source(partner, seller.code)
+
+    with time_machine.travel(NOW, tick=False), transaction.atomic():
+        statement = sql.insert_from(order, computed={"seller_id": seller_id}, source=source, params=params)
+        sql.run(statement)
+
+    assert statement.result is True
+    assert order.pk is not None and order.seller_id == seller.pk and not order._state.adding
+    assert _row(Order.objects.get(pk=order.pk)) == _row(order)
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["insert-returning", "without-returning"])
+def test_insert_from_writes_nothing_when_the_source_finds_no_row(partner, monkeypatch, returning):
+    from django.db import connection
+
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", returning)
+    SellerFactory(code="NOT-LINKED")
+    order = Order(partner=partner, external_id="FROM-2", placed_at=NOW)
+    source, params, seller_id = _linked_seller_source(partner, "NOT-LINKED")
+
+    with transaction.atomic():
+        statement = sql.insert_from(order, computed={"seller_id": seller_id}, source=source, params=params)
+        sql.run(statement)
+
+    assert statement.result is False
+    assert order.pk is None and order._state.adding
+    assert not Order.objects.exists()
+
+
+def test_insert_from_refuses_a_field_the_model_cannot_insert(partner):
+    with pytest.raises(ValueError, match="no insertable field"):
+        sql.insert_from(Order(partner=partner), computed={"nope": "1"}, source="", params=[])

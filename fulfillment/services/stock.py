@@ -14,6 +14,7 @@ from itertools import chain
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from backoffice import sql
@@ -27,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 def stock_lock_by_code(
-    *, seller_id: int, codes, send_first: sql.Statement | None = None
+    *, seller_id: int | sql.Expression, codes, send_first: sql.Statement | None = None
 ) -> tuple[dict[str, SKU], dict[int, Stock]]:
     """Find ``seller_id``'s SKUs by code and lock their stock rows (pk order); return ``(SKUs by
     code, locked stock rows by SKU id)``, the latter ready for ``stock_reserve_lines(stocks=...)``.
@@ -36,6 +37,7 @@ def stock_lock_by_code(
     and ``send_first`` (the order's INSERT) travels with it in one round trip.
     Unknown codes are absent from both. A code not found with stock (unknown,
     or a SKU without a stock row) costs a second query for the SKU alone.
+    ``seller_id`` may be an expression (``orders.selectors.partner_seller_id``).
     Precondition: inside ``transaction.atomic()``, with the order created or
     locked by the caller (the order first, then stock).
     """
@@ -45,6 +47,8 @@ def stock_lock_by_code(
     stocks = lock.result if lock is not None else {}
     skus = {code: stock.sku for code, stock in stocks.items()}
     if missing := codes - skus.keys():
+        if isinstance(seller_id, sql.Expression):
+            seller_id = RawSQL(*seller_id)
         skus.update((sku.code, sku) for sku in SKU.objects.filter(seller_id=seller_id, code__in=missing))
     return skus, {stock.sku_id: stock for stock in stocks.values()}
 

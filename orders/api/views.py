@@ -9,27 +9,30 @@ are invalid input (400). Request bodies are validated by the view's own
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backoffice.actors import Actor
 from backoffice.api_errors import error_responses
 from backoffice.api_pagination import KeysetPagination
-from backoffice.errors import NotFound, TransitionRefused
+from backoffice.errors import InvalidInput, NotFound, TransitionRefused
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from backoffice.models import Partner
 from orders.api.filters import OrderFilter
 from orders.api.serializers import MinorUnitsField, OrderOutputSerializer, SharedFieldsMixin, not_in_future
 from orders.models import CancelledBy, Order, OrderStatus
-from orders.selectors import order_get, order_list
+from orders.selectors import order_get, order_list, partner_seller_get
 from orders.services import (
+    UNKNOWN_SELLER,
     IntakeData,
     IntakeLine,
-    intake_seller_get,
     order_cancel,
     order_intake,
     order_record_buyer_payment,
@@ -130,7 +133,10 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
             unit_price = MinorUnitsField(help_text='The buyer\'s unit price as a decimal string, e.g. "19.99".')
 
         external_id = serializers.CharField(max_length=100, help_text="The marketplace's order id; unique per partner.")
-        seller = serializers.CharField(max_length=32, help_text="Code of a seller this partner may act for.")
+        seller = serializers.CharField(
+            max_length=32,
+            help_text="Code of a seller this partner may act for; any other is refused with `unknown_seller`.",
+        )
         placed_at = serializers.DateTimeField(validators=[not_in_future])
         buyer_payment = serializers.ChoiceField(choices=["pending", "paid"])
         paid_at = serializers.DateTimeField(
@@ -141,13 +147,14 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
         shipping_address = AddressInputSerializer()
         lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
-        def validate_seller(self, code: str):
-            seller = intake_seller_get(partner=self.context["partner"], code=code)
-            if seller is None:
-                raise serializers.ValidationError(
-                    "Unknown seller, or not one this partner may act for.", code="unknown_seller"
-                )
-            return seller
+        def validated_seller_code(self) -> str | None:
+            """After ``is_valid()``: the seller code if that field is valid, whatever the rest holds."""
+            if "seller" in self.errors or not isinstance(self.initial_data, Mapping):
+                return None
+            try:
+                return self.fields["seller"].run_validation(self.initial_data.get("seller", empty))
+            except ValidationError:
+                return None
 
         def validate(self, attrs):
             paid_at = attrs.get("paid_at")
@@ -180,25 +187,31 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
     )
     def post(self, request):
         partner = request.user
-        serializer = self.InputSerializer(data=request.data, context={"partner": partner})
-        serializer.is_valid(raise_exception=True)
+        serializer = self.InputSerializer(data=request.data)
+        if not serializer.is_valid():
+            raise ValidationError(self._with_seller_error(serializer, partner))
         data = serializer.validated_data
-        order, created = order_intake(
-            partner=partner,
-            data=IntakeData(
-                external_id=data["external_id"],
-                seller=data["seller"],
-                placed_at=data["placed_at"],
-                buyer_paid_at=data["paid_at"],
-                lines=[
-                    IntakeLine(sku=line["sku"], quantity=line["quantity"], unit_price=line["unit_price"])
-                    for line in data["lines"]
-                ],
-                buyer=dict(data["buyer"]),
-                shipping_address=dict(data["shipping_address"]),
-            ),
-            actor=Actor.for_partner(partner),
-        )
+        try:
+            order, created = order_intake(
+                partner=partner,
+                data=IntakeData(
+                    external_id=data["external_id"],
+                    seller_code=data["seller"],
+                    placed_at=data["placed_at"],
+                    buyer_paid_at=data["paid_at"],
+                    lines=[
+                        IntakeLine(sku=line["sku"], quantity=line["quantity"], unit_price=line["unit_price"])
+                        for line in data["lines"]
+                    ],
+                    buyer=dict(data["buyer"]),
+                    shipping_address=dict(data["shipping_address"]),
+                ),
+                actor=Actor.for_partner(partner),
+            )
+        except InvalidInput as exc:
+            if exc.code != "unknown_seller":
+                raise
+            raise ValidationError({"seller": [ErrorDetail(exc.detail, code=exc.code)]}) from None
         if created and order.status == OrderStatus.PENDING_PAYMENT:
             # Nothing but intake has touched it: no status change ran (so no effects), no parcel,
             # no payment. Answer from the rows just written, which intake returns with the lines
@@ -209,6 +222,20 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
             order = _get_order_or_404(partner, order.pk)
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(OrderOutputSerializer(order).data, status=answer)
+
+    @staticmethod
+    def _with_seller_error(serializer, partner) -> dict:
+        """The body's field errors, with an unknown seller among them in its place.
+
+        Intake checks the seller while it writes the order, so a valid body
+        costs no lookup of its own; an invalid one still hears of every bad field.
+        """
+        errors = serializer.errors
+        code = serializer.validated_seller_code()
+        if code is None or partner_seller_get(partner=partner, code=code) is not None:
+            return errors
+        unknown = [ErrorDetail(UNKNOWN_SELLER, code="unknown_seller")]
+        return {name: unknown if name == "seller" else errors[name] for name in serializer.fields if name in errors or name == "seller"}
 
 
 class OrderCollectionApi(OrderCreateApi, OrderListApi):

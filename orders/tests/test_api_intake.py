@@ -126,7 +126,42 @@ def test_seller_the_partner_is_not_linked_to_is_a_field_error(api, sku):
         assert response.status_code == 400
         assert response.json()["code"] == "invalid"
         assert list(response.json()["errors"]) == ["seller"]
+        assert response.json()["errors"]["seller"] == ["Unknown seller, or not one this partner may act for."]
     assert not Order.objects.exists()
+    assert not OrderEvent.objects.exists()
+    assert Stock.objects.get(sku=sku).reserved == 0
+
+
+def test_an_unknown_seller_is_reported_with_the_other_bad_fields_in_body_order(api, sku):
+    body = order_request_body(external_id="", seller="NOPE", lines=[{"sku": "TSHIRT-M", "quantity": 0, "unit_price": "1.00"}])
+
+    response = post(api, body)
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert list(errors) == ["external_id", "seller", "lines"]
+    assert errors["seller"] == ["Unknown seller, or not one this partner may act for."]
+    assert not Order.objects.exists()
+
+
+def test_a_known_seller_is_not_reported_when_other_fields_are_bad(api, sku):
+    response = post(api, order_request_body(external_id="", seller=" ACME "))
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["external_id"]
+
+
+def test_an_unknown_seller_is_refused_even_for_an_external_id_already_taken(api, sku):
+    first = post(api, order_request_body(external_id="TT-SAME"))
+    SellerFactory(code="OTHER")
+
+    again = post(api, order_request_body(external_id="TT-SAME", seller="OTHER"))
+
+    assert first.status_code == 201
+    assert again.status_code == 400
+    assert list(again.json()["errors"]) == ["seller"]
+    assert Order.objects.count() == 1
+    assert Stock.objects.get(sku=sku).reserved == 2
 
 
 @pytest.mark.parametrize(

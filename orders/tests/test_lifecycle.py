@@ -89,7 +89,7 @@ def test_partner_cannot_order_for_unlinked_seller(partner, clock):
     other = SellerFactory(code="OTHER")
     with pytest.raises(InvalidInput) as err:
         make_order(partner=partner, seller=other, lines=[("X", 1)])
-    assert err.value.code == "seller_not_allowed"
+    assert err.value.code == "unknown_seller"
     assert not Order.objects.exists()
 
 

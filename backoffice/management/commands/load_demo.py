@@ -249,7 +249,7 @@ class Command(BaseCommand):
         seller = rng.choice(accounts.sellers)
         data = IntakeData(
             external_id=f"57{number:08d}",
-            seller=seller,
+            seller_code=seller.code,
             placed_at=placed_at,
             buyer_paid_at=None if pay_later else paid_at,
             # Orders the warehouse works on are fully reserved: a stock exception blocks labelling.
