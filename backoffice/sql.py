@@ -234,6 +234,25 @@ def _insert_from_sql(model: type[Model], computed: tuple, source: str, vendor: s
     )
 
 
+def next_pks(model: type[Model], count: int) -> Statement | None:
+    """``count`` new primary keys for ``model`` drawn from its sequence, as a statement for ``run``.
+
+    Its ``result`` is the list of keys, for instances that ``insert`` then
+    writes with their keys: they can travel with statements that refer to
+    them, instead of waiting for an INSERT ... RETURNING. None on a database
+    without sequences (SQLite): there, insert without keys and read them back.
+    """
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or count < 1:
+        return None
+    meta = model._meta
+    return Statement(
+        "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+        [connection.ops.quote_name(meta.db_table), meta.pk.column, count],
+        lambda cursor: [row[0] for row in cursor.fetchall()],
+    )
+
+
 def columns(model: type[Model], alias: str) -> str:
     """``alias.column, ...`` for every concrete field of ``model``, in ``from_row``'s order."""
     return _columns(model, alias, connection.vendor)

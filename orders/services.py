@@ -149,16 +149,18 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         ship_postal_code=address.get("postal_code", ""),
         ship_country=address.get("country", ""),
     )
-    # Three round trips write it all: the order row with the seller, SKU lookup and stock lock
-    # (the order first: lock order), then its lines (which need the order's id), then the
-    # reservations, the stock and the audit row (which need the lines' ids). The seller is
-    # looked up by both statements of the first, rather than asked for in a round trip of its own.
+    # The order row goes first, with the seller and the SKU lookup and stock lock (the order first:
+    # lock order), rather than the seller being asked for in a round trip of its own. On
+    # PostgreSQL the lines' keys are drawn in that same round trip, so the lines travel with the
+    # reservations, the stock and the audit row in a second one; elsewhere the lines are a round
+    # trip of their own in between (the reservations need their keys).
     source, params, seller_id = partner_seller_source(partner_id=partner.pk, code=data.seller_code)
     insert = sql.insert_from(order, computed={"seller_id": seller_id}, source=source, params=params)
+    line_pks = sql.next_pks(OrderLine, len(data.lines))
     skus, stocks = stock_lock_by_code(
         seller_id=partner_seller_id(partner_id=partner.pk, code=data.seller_code),
         codes=(ln.sku for ln in data.lines),
-        send_first=insert,
+        send_first=(insert, line_pks),
     )
     if not insert.result:  # nothing was written: the transaction has nothing to take back
         raise InvalidInput(UNKNOWN_SELLER, code="unknown_seller")
@@ -168,7 +170,13 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         OrderLine(order=order, sku=skus.get(ln.sku), sku_code=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price)
         for ln in data.lines
     ]
-    sql.rows_insert(lines)
+    if line_pks is None:
+        sql.rows_insert(lines)
+        lines_insert = None
+    else:
+        for line, pk in zip(lines, line_pks.result, strict=True):
+            line.pk = pk
+        lines_insert = sql.insert(lines)
     fully_reserved, reservation_writes = stock_reservation_writes(lines=lines, stocks=stocks)
     # Hand the caller the order with its lines and their reservations as they
     # now stand (as ``prefetch_related("lines__reservation")`` would load them),
@@ -191,7 +199,7 @@ def _create_order(*, partner: Partner, data: IntakeData, actor: Actor) -> Order:
         actor=actor,
         reason="stock exception: not every line could be reserved" if not fully_reserved else "",
     )
-    sql.run(*reservation_writes, sql.insert([event]))
+    sql.run(lines_insert, *reservation_writes, sql.insert([event]))
     if data.buyer_paid_at is not None:
         order_transition_apply(order, "mark_buyer_paid", actor=actor, fields=["buyer_paid_at", "hold_until"], args={"paid_at": data.buyer_paid_at})
     return order

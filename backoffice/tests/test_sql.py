@@ -227,3 +227,25 @@ def test_insert_from_writes_nothing_when_the_source_finds_no_row(partner, monkey
 def test_insert_from_refuses_a_field_the_model_cannot_insert(partner):
     with pytest.raises(ValueError, match="no insertable field"):
         sql.insert_from(Order(partner=partner), computed={"nope": "1"}, source="", params=[])
+
+
+def test_next_pks_draws_keys_that_rows_can_be_inserted_with(partner, seller):
+    from django.db import connection
+
+    from orders.models import OrderLine
+
+    statement = sql.next_pks(OrderLine, 3)
+    if connection.vendor != "postgresql":
+        assert statement is None  # no sequences: callers insert without keys and read them back
+        return
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    with transaction.atomic():
+        sql.run(statement)
+        keys = statement.result
+        lines = [OrderLine(pk=key, order=order, sku_code=f"K-{key}", quantity=1, unit_price=100) for key in keys]
+        sql.rows_insert(lines)
+
+    assert len(set(keys)) == 3 and keys == sorted(keys)
+    assert sorted(OrderLine.objects.filter(sku_code__startswith="K-").values_list("pk", flat=True)) == keys
+    # The sequence moved past them: the next line the database numbers itself does not collide.
+    assert make_order(partner=partner, seller=seller, lines=[("NOPE", 1)]).lines.get().pk > keys[-1]

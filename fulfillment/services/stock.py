@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -28,13 +29,13 @@ logger = logging.getLogger(__name__)
 
 
 def stock_lock_by_code(
-    *, seller_id: int | sql.Expression, codes, send_first: sql.Statement | None = None
+    *, seller_id: int | sql.Expression, codes, send_first: Sequence[sql.Statement | None] = ()
 ) -> tuple[dict[str, SKU], dict[int, Stock]]:
     """Find ``seller_id``'s SKUs by code and lock their stock rows (pk order); return ``(SKUs by
     code, locked stock rows by SKU id)``, the latter ready for ``stock_reserve_lines(stocks=...)``.
 
     For intake, which knows codes only: the lookup and the lock are one query,
-    and ``send_first`` (the order's INSERT) travels with it in one round trip.
+    and the statements of ``send_first`` (the order's INSERT) travel with it in one round trip.
     Unknown codes are absent from both. A code not found with stock (unknown,
     or a SKU without a stock row) costs a second query for the SKU alone.
     ``seller_id`` may be an expression (``orders.selectors.partner_seller_id``).
@@ -43,7 +44,7 @@ def stock_lock_by_code(
     """
     codes = set(codes)
     lock = lock_stock_for_sku_codes_statement(seller_id=seller_id, codes=codes)
-    sql.run(send_first, lock)
+    sql.run(*send_first, lock)
     stocks = lock.result if lock is not None else {}
     skus = {code: stock.sku for code, stock in stocks.items()}
     if missing := codes - skus.keys():

@@ -54,6 +54,23 @@ def test_a_new_order_costs_the_same_few_queries_however_many_lines(api, seller, 
         assert [line["reserved"] for line in response.json()["lines"]] == [1] * count
 
 
+def test_on_postgresql_a_new_order_is_written_in_two_round_trips(api, seller):
+    """Key, (savepoint), [order with the seller, stock lock, line keys], [lines, reservations, stock,
+    audit row], (release): the two bracketed batches are all intake sends."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("statements are batched on PostgreSQL only")
+    codes = [make_sku(seller=seller, code=f"R-{i}", on_hand=100).code for i in range(3)]
+
+    with CaptureQueriesContext(connection) as captured:
+        response = api.post(URL, order_request_body(lines=_lines(codes)), format="json")
+
+    assert response.status_code == 201
+    assert len(captured) == 5, [q["sql"][:80] for q in captured]
+
+
 def _generic(order) -> dict:
     """What DRF renders from the declared fields (the schema's contract) for ``order``."""
     return serializers.Serializer.to_representation(OrderOutputSerializer(), order)
