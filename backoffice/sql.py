@@ -185,7 +185,7 @@ def insert_from(obj: Model, *, computed: dict[str, str], source: str, params: Se
     if unknown := computed.keys() - {f.attname for f in fields}:
         raise ValueError(f"{model.__name__} has no insertable field(s) {', '.join(sorted(unknown))}.")
     values = [f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields if f.attname not in computed]
-    returned = (model._meta.pk, *(f for f in fields if f.attname in computed))
+    returned = _insert_from_returned(model, frozenset(computed))
 
     def store(fields, row) -> None:
         for field, value in zip(fields, row):
@@ -222,11 +222,17 @@ def insert_from(obj: Model, *, computed: dict[str, str], source: str, params: Se
 
 
 @cache
+def _insert_from_returned(model: type[Model], computed: frozenset) -> tuple:
+    """What ``insert_from`` reads back: the pk, then the computed fields in column order."""
+    return (model._meta.pk, *(f for f in _insert_fields(model, False) if f.attname in computed))
+
+
+@cache
 def _insert_from_sql(model: type[Model], computed: tuple, source: str, vendor: str) -> str:
     qn = connection.ops.quote_name
     expressions = dict(computed)
     fields = _insert_fields(model, False)
-    returned = (model._meta.pk, *(f for f in fields if f.attname in expressions))
+    returned = _insert_from_returned(model, frozenset(expressions))
     return (
         f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)})"
         f" SELECT {', '.join(expressions.get(f.attname, '%s') for f in fields)} {source}"
