@@ -74,3 +74,17 @@ def test_parse_duration():
     for bad in ("", "soon", "-1h", "1w"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize(("setting", "threshold"), [(None, "5"), ("false", "None")])
+def test_postgresql_connections_allow_prepared_statements_unless_turned_off(setting, threshold):
+    env = {"DEBUG": "true", "DATABASE_URL": "postgres://user@db.example.com:5432/backoffice"}
+    if setting is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = setting
+    result = run_manage(
+        "shell", "-v", "0", "-c",
+        "from django.conf import settings as s; print(s.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [threshold]

@@ -166,6 +166,91 @@ def test_run_raises_a_later_statements_error_and_the_transaction_takes_back_the_
     assert not OrderEvent.objects.filter(action="before the failure").exists()
 
 
+def _prepared_statements() -> list[str]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _on_hand_of(sku_code: str) -> sql.Statement:
+    return sql.Statement(
+        f"SELECT st.{sql.quote('on_hand')} FROM {sql.quote(Stock._meta.db_table)} st"
+        f" JOIN {sql.quote(SKU._meta.db_table)} k ON k.{sql.quote('id')} = st.{sql.quote('sku_id')}"
+        f" WHERE k.{sql.quote('code')} = %s",
+        [sku_code],
+        read=lambda cursor: cursor.fetchone()[0],
+    )
+
+
+def test_on_postgresql_run_prepares_a_statement_once_the_connection_has_run_it_often_enough(partner, seller):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL matter")
+    threshold = connection.settings_dict["OPTIONS"]["prepare_threshold"]
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    stock = {f"P-{i}": 10 + i for i in range(3)}
+    for code, on_hand in stock.items():
+        make_sku(seller=seller, code=code, on_hand=on_hand)
+    for index, code in enumerate(list(stock) * threshold):
+        lookup, note = _on_hand_of(code), sql.insert([_note(order, f"note {index}")])
+        with CaptureQueriesContext(connection) as sent:
+            sql.run(lookup, note)
+        assert len(sent) == 1  # one round trip, prepared or not
+        assert lookup.result == stock[code]  # the answer to this run's parameters
+
+    prepared = _prepared_statements()
+    assert any(p.startswith("SELECT st.") and "$1" in p for p in prepared), prepared
+    assert any(p.startswith(f'INSERT INTO "{OrderEvent._meta.db_table}"') for p in prepared), prepared
+    for _ in range(threshold + 1):
+        assert OrderEvent.objects.filter(order=order, action__startswith="note ").count() == 3 * threshold
+    assert not any(p.startswith("SELECT COUNT(*)") for p in _prepared_statements())  # the ORM binds on the client
+
+
+def test_with_prepared_statements_off_run_sends_query_text_and_prepares_nothing(partner, seller, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL matter")
+    connection.ensure_connection()
+    monkeypatch.setattr(connection.connection, "prepare_threshold", None)  # DATABASE_PREPARED_STATEMENTS=false
+    make_sku(seller=seller, code="TEXT", on_hand=7)
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    before = set(_prepared_statements())
+
+    for index in range(10):
+        lookup, note = _on_hand_of("TEXT"), sql.insert([_note(order, f"text {index}")])
+        with CaptureQueriesContext(connection) as sent:
+            sql.run(lookup, note)
+        assert len(sent) == 1
+        assert lookup.result == 7
+
+    assert set(_prepared_statements()) == before
+    assert OrderEvent.objects.filter(order=order, action__startswith="text ").count() == 10
+
+
+def test_run_raises_the_error_of_a_prepared_statement_and_runs_nothing_after_it(partner, seller):
+    from django.db import connection
+
+    threshold = connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") or 1
+    order = make_order(partner=partner, seller=seller, lines=[("NOPE", 1)])
+    for index in range(threshold + 1):  # the INSERT's shape is prepared by now (on PostgreSQL)
+        sql.run(sql.insert([Order(partner=partner, seller=seller, external_id=f"WARM-{index}", placed_at=NOW)]))
+    duplicate = sql.insert([Order(partner=partner, seller=seller, external_id="WARM-0", placed_at=NOW)])
+    later = sql.insert([_note(order, "after the prepared failure")])
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sql.run(duplicate, later)
+
+    assert Order.objects.filter(external_id="WARM-0").count() == 1
+    assert not OrderEvent.objects.filter(action="after the prepared failure").exists()
+    assert Order.objects.filter(external_id__startswith="WARM-").count() == threshold + 1  # the connection still works
+
+
 def test_run_keeps_the_order_of_work_that_cannot_be_a_statement(partner, seller, monkeypatch):
     from django.db import connection
 
