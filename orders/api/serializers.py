@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from backoffice.privacy import masked_buyer, masked_shipping_address
@@ -49,8 +50,10 @@ class MinorUnitsField(serializers.DecimalField):
         kwargs.setdefault("max_value", self.MAX)
         super().__init__(max_digits=9, decimal_places=2, coerce_to_string=True, **kwargs)
 
-    def to_internal_value(self, data) -> int:
-        return int(super().to_internal_value(data).scaleb(2))
+    def run_validation(self, data=empty):
+        # The bounds are written in major units, so they are checked before the conversion.
+        value = super().run_validation(data)
+        return int(value.scaleb(2)) if isinstance(value, Decimal) else value
 
     def to_representation(self, value: int) -> str:
         return super().to_representation(Decimal(value).scaleb(-2))

@@ -164,6 +164,17 @@ def test_an_unknown_seller_is_refused_even_for_an_external_id_already_taken(api,
     assert Stock.objects.get(sku=sku).reserved == 2
 
 
+def test_unit_prices_up_to_the_documented_maximum_are_accepted_in_full(api, sku):
+    """The bounds are in major units: "9999999.99" is the most, not 99,999.99."""
+    lines = [{"sku": "TSHIRT-M", "quantity": 1, "unit_price": price} for price in ("0.00", "100000.00", "9999999.99")]
+
+    response = post(api, order_request_body(lines=lines))
+
+    assert response.status_code == 201, response.content
+    assert [line["unit_price"] for line in response.json()["lines"]] == ["0.00", "100000.00", "9999999.99"]
+    assert sorted(Order.objects.get().lines.values_list("unit_price", flat=True)) == [0, 10_000_000, 999_999_999]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -173,6 +184,7 @@ def test_an_unknown_seller_is_refused_even_for_an_external_id_already_taken(api,
         ({"lines": [{"sku": "TSHIRT-M", "quantity": -2, "unit_price": "1.00"}]}, "lines"),
         ({"lines": [{"sku": "TSHIRT-M", "quantity": 1, "unit_price": "-1.00"}]}, "lines"),
         ({"lines": [{"sku": "TSHIRT-M", "quantity": 1, "unit_price": "1.999"}]}, "lines"),
+        ({"lines": [{"sku": "TSHIRT-M", "quantity": 1, "unit_price": "10000000.00"}]}, "lines"),
         ({"placed_at": "yesterday"}, "placed_at"),
         ({"placed_at": "2024-02-30T10:00:00Z"}, "placed_at"),
         ({"placed_at": "2999-01-01T00:00:00Z"}, "placed_at"),
