@@ -26,7 +26,7 @@ from backoffice.errors import InvalidInput, NotFound, TransitionRefused
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from backoffice.models import Partner
 from orders.api.filters import OrderFilter
-from orders.api.serializers import MinorUnitsField, OrderOutputSerializer, SharedFieldsMixin, not_in_future
+from orders.api.serializers import CompiledValidationMixin, MinorUnitsField, OrderOutputSerializer, not_in_future
 from orders.models import CancelledBy, Order, OrderStatus
 from orders.selectors import order_get, order_list, partner_seller_get
 from orders.services import (
@@ -104,7 +104,7 @@ class OrderListApi(PartnerApiView):
 
 class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
     @extend_schema_serializer(component_name="OrderCreateRequest")
-    class InputSerializer(SharedFieldsMixin, serializers.Serializer):
+    class InputSerializer(CompiledValidationMixin, serializers.Serializer):
         class BuyerInputSerializer(serializers.Serializer):
             name = serializers.CharField(max_length=200)
             phone = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
