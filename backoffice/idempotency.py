@@ -38,7 +38,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from backoffice.errors import DomainError, InvalidInput
+from core.errors import DomainError, InvalidInput
 from backoffice.models import IdempotencyRecord, Partner
 
 HEADER = "Idempotency-Key"

@@ -17,8 +17,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound
 from backoffice.models import Partner, PartnerApiKey, Seller, SellerMembership, seller_code_validator
 
 logger = logging.getLogger(__name__)

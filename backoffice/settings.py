@@ -11,7 +11,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from backoffice.durations import parse_duration, parse_duration_list
+from core.durations import parse_duration, parse_duration_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_q",
     "django_fsm_log",
     "djstripe",
+    "core",
     "backoffice",
     "fulfillment",
     "orders",
@@ -190,10 +191,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["backoffice.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["backoffice.api_auth.IsPartner"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["backoffice.api_errors.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.api.errors.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "backoffice.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)

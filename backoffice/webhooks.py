@@ -50,12 +50,12 @@ from django_fsm import can_proceed
 from django_fsm_log.helpers import FSMLogDescriptor
 from django_fsm_log.models import StateLog
 
-from backoffice.errors import InvalidInput, NotFound, TransitionRefused
-from backoffice.locks import lock_if_due
+from core.errors import InvalidInput, NotFound, TransitionRefused
+from core.timers import lock_if_due
 from backoffice.models import Partner, WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 
 if TYPE_CHECKING:
-    from backoffice.actors import Actor
+    from core.actors import Actor
     from orders.models import Order
 
 logger = logging.getLogger(__name__)

@@ -110,7 +110,7 @@ def provision(emulator_url: str, orders: int) -> dict:
     """Seller, stock, a saved card, Auto Checkout on, and ``orders`` orders awaiting checkout (none due yet)."""
     from django.db import transaction
 
-    from backoffice.actors import Actor
+    from core.actors import Actor
     from backoffice.models import Seller
     from backoffice.services import partner_create, seller_create
     from backoffice.timers import process_due_timers

@@ -21,8 +21,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Q
 
-from backoffice.actors import Actor
-from backoffice.timers import process_due
+from core.actors import Actor
+from core.timers import process_due
 from fulfillment.models import SHIPMENT_OUT, ShipmentStatus
 from fulfillment.services import order_complete, order_sla_alert, shipment_mark_lost
 from orders.models import DELIVERY_CLOCK_OPEN, SHIP_CLOCK_OPEN, Order, OrderStatus

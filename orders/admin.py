@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -36,8 +36,8 @@ from backoffice.admin_common import (
     object_action_urls,
     run_each,
 )
-from backoffice.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
-from backoffice.templatetags.money import money
+from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
+from core.templatetags.money import money
 from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import NOT_SHIPPED, order_cancel, order_record_seller_payment
 

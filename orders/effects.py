@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backoffice.actors import Actor
+    from core.actors import Actor
     from orders.models import Order
 
 

@@ -18,8 +18,8 @@ from django_fsm import can_proceed
 from django_fsm_log.helpers import FSMLogDescriptor
 
 from backoffice import sql
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.models import Partner, Seller
 from fulfillment.services import (
     shipment_cancel_for_order,

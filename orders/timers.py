@@ -2,8 +2,8 @@
 
 from datetime import datetime
 
-from backoffice.actors import Actor
-from backoffice.timers import process_due
+from core.actors import Actor
+from core.timers import process_due
 from orders.models import CancelledBy, Order, OrderStatus
 from orders.services import order_cancel_locked, order_end_hold
 

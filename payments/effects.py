@@ -10,12 +10,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from orders.models import Order, OrderStatus
 from payments.locks import lock_payment
 from payments.models import AutoCheckout, PaymentOrder, PaymentStatus, RefundKind
 from payments.reminders import checkout_reminder_schedule
-from payments.services.common import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 from payments.services.refunds import refund_request
 
 S = OrderStatus

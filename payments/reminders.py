@@ -31,12 +31,12 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from backoffice.models import Seller
-from backoffice.timers import process_due
+from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
 from payments.notifications.checkout import digest_message, reminder_message
 from payments.notifications.emails import SellerMessage
-from payments.services.common import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 E = SellerEmailStatus

@@ -2,7 +2,7 @@
 
 import logging
 
-from backoffice.actors import Actor
+from core.actors import Actor
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from datetime import datetime
 
 from django.conf import settings
 
-from backoffice.timers import process_due
+from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import AutoCheckout, Payment, PaymentStatus, Refund, RefundStatus
-from payments.services.common import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 
 
 # Due Auto Checkout orders are charged in tasks of this many: one task per order would cost more

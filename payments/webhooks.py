@@ -14,7 +14,7 @@ import logging
 
 from djstripe.signals import WEBHOOK_SIGNALS
 
-from backoffice.actors import Actor
+from core.actors import Actor
 
 logger = logging.getLogger(__name__)
 STRIPE = Actor.system("stripe_webhook")

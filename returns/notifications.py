@@ -12,7 +12,7 @@ import logging
 from django.utils import timezone
 
 from payments.notifications import SellerMessage, portal_url, seller_message
-from returns.display import span
+from core.display import span
 from returns.models import CancellationRequest, CancellationStatus, ReturnRequest, ReturnStatus
 
 logger = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     ConfirmForm,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -27,7 +27,7 @@ from backoffice.admin_common import (
     confirmation_page,
     object_action_urls,
 )
-from backoffice.errors import DomainError
+from core.errors import DomainError
 from backoffice.models import Partner, PartnerApiKey
 from backoffice.services import (
     partner_api_key_issue,

@@ -10,8 +10,8 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
-from backoffice.actors import Actor
-from backoffice.admin_common import adopt_saved
+from core.actors import Actor
+from core.admin_tools import adopt_saved
 from backoffice.models import Seller, SellerMembership
 from backoffice.services import seller_create, seller_membership_add, seller_membership_remove, seller_update
 from payments.admin import SellerPaymentsAdminMixin

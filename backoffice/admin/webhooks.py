@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     ConfirmForm,
     IdSearchMixin,
     ReadOnlyAdminMixin,
@@ -24,7 +24,7 @@ from backoffice.admin_common import (
     confirmation_page,
     object_action_urls,
 )
-from backoffice.errors import DomainError
+from core.errors import DomainError
 from backoffice.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from backoffice.webhooks import webhook_event_body, webhook_event_redeliver
 

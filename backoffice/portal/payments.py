@@ -29,8 +29,8 @@ from django.utils.http import urlencode
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from backoffice.portal.payment_forms import (
     NEW_CARD,
     AutoCheckoutForm,
@@ -40,7 +40,7 @@ from backoffice.portal.payment_forms import (
     parse_order_ids,
 )
 from backoffice.portal.views import current_deadline, seller_required, status_label
-from backoffice.templatetags.money import money
+from core.templatetags.money import money
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus, PaymentTrigger
 from payments.selectors import (

@@ -19,12 +19,12 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from backoffice.portal.views import seller_required, status_label
 from orders.models import Order
 from payments.selectors import order_checkout
-from returns.display import Countdown, countdown
+from core.display import Countdown, countdown
 from returns.models import CancellationRequest, ReturnRequest
 from returns.selectors import seller_pending_cancellation_requests, seller_pending_returns
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_reject

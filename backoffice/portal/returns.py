@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from backoffice.portal.views import seller_required
-from returns.display import Countdown, countdown
+from core.display import Countdown, countdown
 from returns.models import ReturnRequest, ReturnStatus
 from returns.selectors import seller_returns
 

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice.portal import selectors
 from backoffice.portal.forms import OrderFilterForm, PortalAuthenticationForm
-from backoffice.privacy import mask_email, mask_name, mask_phone
+from core.privacy import mask_email, mask_name, mask_phone
 from fulfillment.selectors import SlaState, order_sla_clocks
 from orders.models import Order, OrderStatus
 from payments.selectors import order_checkout

@@ -6,7 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import Partner, PartnerApiKey, Seller, SellerMembership
 from fulfillment.models import SKU, Stock
 

@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.portal.selectors import order_status_counts
 from backoffice.portal.views import PAGE_SIZE
 from backoffice.tests.factories import (

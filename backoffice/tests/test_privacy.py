@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from backoffice.privacy import mask_address, mask_email, mask_name, mask_phone, masked_buyer, masked_shipping_address
+from core.privacy import mask_address, mask_email, mask_name, mask_phone, masked_buyer, masked_shipping_address
 
 
 @pytest.mark.parametrize(

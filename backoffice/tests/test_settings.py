@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backoffice.durations import parse_duration, parse_duration_list
+from core.durations import parse_duration, parse_duration_list
 
 ROOT = Path(__file__).resolve().parents[2]
 STRONG_KEY = "k" * 20 + "-a-long-random-production-secret-0123456789"

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.urls import reverse
 from django_fsm_log.models import StateLog
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, TransitionRefused
 from backoffice.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from backoffice.services import partner_webhook_configure, partner_webhook_secret_rotate
 from backoffice.tests.factories import make_order, make_staff_user

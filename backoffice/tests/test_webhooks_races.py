@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from backoffice.services import partner_webhook_configure
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
@@ -15,7 +15,7 @@ from backoffice.timers import process_due_timers
 from backoffice.webhooks import webhook_event_create, webhook_event_deliver
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -1,6 +1,6 @@
 """Shared bits of the fulfilment admin: the permissions its screens check.
 
-Read-only access (``ReadOnlyAdminMixin``) is shared by the whole console: ``backoffice.admin_common``.
+Read-only access (``ReadOnlyAdminMixin``) is shared by the whole console: ``core.admin_tools``.
 """
 
 CONSOLE_VIEW_PERMISSION = "fulfillment.view_shipment"

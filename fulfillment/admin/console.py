@@ -20,10 +20,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from backoffice.models import Seller
-from backoffice.privacy import mask_name, mask_phone, masked_shipping_address
+from core.privacy import mask_name, mask_phone, masked_shipping_address
 from fulfillment.admin.common import (
     BUYER_DETAILS_PERMISSION,
     CONSOLE_VIEW_PERMISSION,

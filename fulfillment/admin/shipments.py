@@ -13,9 +13,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.actors import Actor
-from backoffice.admin_common import ReadOnlyAdminMixin, admin_page
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.admin_tools import ReadOnlyAdminMixin, admin_page
+from core.errors import DomainError
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
     TRACKING_ERROR_CODES,

@@ -18,9 +18,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.actors import Actor
-from backoffice.admin_common import ReadOnlyAdminMixin, admin_page
-from backoffice.templatetags.money import money
+from core.actors import Actor
+from core.admin_tools import ReadOnlyAdminMixin, admin_page
+from core.templatetags.money import money
 from fulfillment.models import SKU, Reservation, Stock
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,

@@ -12,8 +12,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from fulfillment.locks import lock_shipment
 from fulfillment.models import CARRIER_EVENT_TYPES, SHIPMENT_OUT, Carrier, Handover, Shipment, ShipmentEvent
 from fulfillment.models import ShipmentEventType as SET

@@ -19,8 +19,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from backoffice import sql
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput
+from core.actors import Actor
+from core.errors import InvalidInput
 from backoffice.models import Seller
 from fulfillment.locks import lock_stock_for_sku_codes_statement, lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock

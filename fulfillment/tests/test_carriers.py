@@ -2,8 +2,8 @@
 
 import pytest
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused
 from backoffice.tests.factories import CarrierFactory, UserFactory, make_staff_user
 from fulfillment.models import Carrier
 from fulfillment.services import carrier_create, carrier_update

@@ -157,7 +157,7 @@ def test_start_picking_moves_orders_and_shows_one_pick_list_grouped_by_sku(clien
     first = _ready(partner, seller, ("A-SHIRT", 2), ("B-MUG", 1))
     second = _ready(partner, seller, ("A-SHIRT", 3))
     cancelled = _ready(partner, seller, ("B-MUG", 4))
-    from backoffice.actors import Actor
+    from core.actors import Actor
     from orders.models import CancelledBy
     from orders.services import order_cancel
 

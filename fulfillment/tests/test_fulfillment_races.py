@@ -6,8 +6,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import TransitionRefused
+from core.actors import Actor
+from core.errors import TransitionRefused
 from backoffice.tests.factories import (
     CarrierFactory,
     PartnerFactory,
@@ -29,7 +29,7 @@ from fulfillment.services import (
 )
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_cancel
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 S = OrderStatus

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import SellerFactory, make_sku
 from fulfillment.models import SKU, Stock
 from fulfillment.services import StockImportError, stock_export_csv, stock_import_csv

@@ -7,8 +7,8 @@ import pytest
 import time_machine
 from django.db import transaction
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.tests.factories import (
     CarrierFactory,
     make_labelled_order,

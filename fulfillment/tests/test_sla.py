@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import WebhookEvent
 from backoffice.services import partner_webhook_configure
 from backoffice.tests.factories import CarrierFactory, make_order, make_ready_order, tracking_number, warehouse_actor

@@ -23,7 +23,7 @@ from rest_framework.fields import Field, SkipField, empty
 from rest_framework.utils.serializer_helpers import BindingDict
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from backoffice.privacy import masked_buyer, masked_shipping_address
+from core.privacy import masked_buyer, masked_shipping_address
 from fulfillment.api.serializers import ShipmentOutputSerializer, SlaOutputSerializer
 from fulfillment.selectors import order_sla_clocks
 from orders.models import MARKETPLACE_STATUS, CancelledBy, Order, OrderLine, OrderStatus

@@ -19,10 +19,10 @@ from rest_framework.fields import empty
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.actors import Actor
-from backoffice.api_errors import error_responses
-from backoffice.api_pagination import KeysetPagination
-from backoffice.errors import InvalidInput, NotFound, TransitionRefused
+from core.actors import Actor
+from core.api.errors import error_responses
+from core.api.pagination import KeysetPagination
+from core.errors import InvalidInput, NotFound, TransitionRefused
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from backoffice.models import Partner
 from orders.api.filters import OrderFilter

@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.admin_site import order_queues
 from backoffice.tests.factories import SellerFactory, make_order, make_sku, make_staff_user
 from backoffice.timers import process_due_timers

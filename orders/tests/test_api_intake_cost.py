@@ -8,7 +8,7 @@ import time_machine
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import (
     CarrierFactory,
     PartnerFactory,

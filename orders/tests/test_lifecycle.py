@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.tests.factories import PartnerFactory, SellerFactory, UserFactory, make_order, make_sku
 from backoffice.timers import process_due_timers
 from fulfillment.models import Reservation

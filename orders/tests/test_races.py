@@ -1,40 +1,18 @@
 """Concurrency on PostgreSQL: real threads, real row locks. Skipped on SQLite (no row locks there)."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.testing import run_in_threads
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from orders.models import Order, OrderEvent, OrderStatus
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def run_in_threads(count, target):
-    """Start ``count`` threads on a barrier so they really collide; return results and errors."""
-    barrier = threading.Barrier(count)
-    results, errors = [None] * count, []
-
-    def worker(i):
-        try:
-            barrier.wait()
-            results[i] = target(i)
-        except Exception as exc:  # noqa: BLE001 - reported to the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results, errors
 
 
 @pytest.fixture
@@ -110,8 +88,8 @@ def test_parallel_timer_passes_move_each_order_once(shop):
 
 def test_cancel_racing_the_hold_end_leaves_one_outcome(shop):
     """A buyer's cancel and the timer's hold end collide: exactly one wins, stock stays consistent."""
-    from backoffice.actors import Actor
-    from backoffice.errors import TransitionRefused
+    from core.actors import Actor
+    from core.errors import TransitionRefused
     from orders.services import order_cancel
 
     partner, seller = shop

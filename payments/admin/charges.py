@@ -18,16 +18,16 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
     action_object,
     object_action_urls,
 )
-from backoffice.errors import DomainError
-from backoffice.templatetags.money import ZERO_DECIMAL_CURRENCIES, money
+from core.errors import DomainError
+from core.templatetags.money import ZERO_DECIMAL_CURRENCIES, money
 from payments.admin.common import REFUND_PERMISSION, REFUNDABLE, action_page, amount, badge, refund_committed
 from payments.models import Payment, PaymentEvent, PaymentOrder, Refund, RefundStatus
 from payments.services import payment_refund

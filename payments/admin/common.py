@@ -1,6 +1,6 @@
 """Bits shared by the payments admin pages: money, status badges, the confirmation page.
 
-Read-only inlines and admins, and the page helpers, are the console's: ``backoffice.admin_common``.
+Read-only inlines and admins, and the page helpers, are the console's: ``core.admin_tools``.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from django.db.models import Sum
 from django.utils.html import format_html
 
-from backoffice.admin_common import admin_page
-from backoffice.templatetags.money import money
+from core.admin_tools import admin_page
+from core.templatetags.money import money
 from payments.models import Payment, PaymentStatus, RefundStatus
 
 P = PaymentStatus

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from backoffice.admin_common import ReadOnlyAdminMixin
+from core.admin_tools import ReadOnlyAdminMixin
 from payments.models import SellerEmail, SellerEmailStatus
 
 EMAIL_STATUS_COLOURS = {

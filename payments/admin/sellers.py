@@ -19,11 +19,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from backoffice.actors import Actor
-from backoffice.admin_common import object_action_urls
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.admin_tools import object_action_urls
+from core.errors import DomainError
 from backoffice.models import Seller
-from backoffice.templatetags.money import money
+from core.templatetags.money import money
 from orders.models import OrderStatus
 from payments.admin.common import action_page, badge
 from payments.selectors import seller_default_card, seller_payments

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import date
 
 from backoffice.models import Seller
-from backoffice.templatetags.money import money
+from core.templatetags.money import money
 from payments.notifications.emails import SellerMessage, portal_url, seller_message
 from payments.notifications.waiting import WaitingOrders, waiting_orders
 

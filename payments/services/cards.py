@@ -16,15 +16,16 @@ from django.db import transaction
 from django.utils import timezone
 from djstripe.models import Customer, PaymentMethod
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound
 from backoffice.models import Seller
 from orders.models import Order, OrderStatus
 from payments import stripe_client
 from payments.locks import lock_seller
 from payments.models import AutoCheckout
 from payments.selectors import Card, seller_cards, seller_customer
-from payments.services.common import enqueue_on_commit, payment_event_record, require_seller_access
+from core.tasks import enqueue_on_commit
+from payments.services.common import payment_event_record, require_seller_access
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
 

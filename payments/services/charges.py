@@ -27,8 +27,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound, TransitionRefused
 from backoffice.models import Seller
 from orders.models import Order, OrderStatus
 from orders.services import order_event_record, order_transition_apply
@@ -45,7 +45,8 @@ from payments.selectors import (
     seller_customer,
     seller_default_card_ids,
 )
-from payments.services.common import enqueue_on_commit, payment_event_record, require_seller_access, transition_apply
+from core.tasks import enqueue_on_commit
+from payments.services.common import payment_event_record, require_seller_access, transition_apply
 from payments.services.refunds import refund_request
 from payments.stripe_client import ChargeRequest, StripeDeclined, StripeUnavailable
 

@@ -7,8 +7,8 @@ import logging
 from django.db import transaction
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import PermissionRefused, TransitionRefused
 from backoffice.models import Seller
 from payments.models import Payment, PaymentEvent, Refund
 
@@ -78,18 +78,3 @@ def transition_apply(obj: Payment | Refund, name: str, *, actor: Actor, fields: 
         to_status=obj.status,
         detail=detail,
     )
-
-
-def enqueue_on_commit(func: str, *args) -> None:
-    """Queue a django-q2 task once the current transaction commits (at once outside one).
-
-    ``robust``: a broker hiccup must not fail the request that committed; every
-    task here has a timer that picks its work up again from the database.
-    """
-
-    def send():
-        from django_q.tasks import async_task
-
-        async_task(func, *args)
-
-    transaction.on_commit(send, robust=True)

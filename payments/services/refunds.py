@@ -17,12 +17,13 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
 from payments.models import Payment, PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus
-from payments.services.common import enqueue_on_commit, payment_event_record, transition_apply
+from core.tasks import enqueue_on_commit
+from payments.services.common import payment_event_record, transition_apply
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
 logger = logging.getLogger(__name__)

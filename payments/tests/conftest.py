@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
 from orders.locks import lock_order
 from orders.services import order_end_hold

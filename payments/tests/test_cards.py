@@ -3,9 +3,9 @@
 import pytest
 from djstripe.models import Customer, PaymentMethod
 
-from backoffice.errors import InvalidInput, NotFound, PermissionRefused
+from core.errors import InvalidInput, NotFound, PermissionRefused
 from backoffice.tests.factories import SellerFactory, SellerUserFactory
-from backoffice.actors import Actor
+from core.actors import Actor
 from orders.models import OrderStatus
 from payments.models import AutoCheckout, PaymentEvent
 from payments.selectors import seller_cards, seller_default_card

@@ -7,7 +7,7 @@ import requests
 import time_machine
 from django.utils import timezone
 
-from backoffice.errors import InvalidInput
+from core.errors import InvalidInput
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
 from backoffice.timers import process_due_timers
 from orders.models import OrderStatus

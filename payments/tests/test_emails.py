@@ -14,13 +14,13 @@ from django.urls import NoReverseMatch, reverse
 from django_q.models import Schedule
 
 from backoffice import setup
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import Seller
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_sku, make_staff_user
 from backoffice.timers import process_due_timers
 from orders.models import Order
 from orders.services import order_cancel, order_record_seller_payment
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 from payments.models import AutoCheckout, CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
 from payments.notifications import notify_auto_checkout_failed, portal_url
 from payments.reminders import process_due_checkout_reminders, seller_email_send

@@ -11,7 +11,7 @@ from django.utils import timezone
 from backoffice.timers import process_due_timers
 from backoffice.models import Seller
 from orders.models import OrderStatus
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus
 from payments.selectors import seller_customer
 from payments.services import auto_checkout_charge, checkout_orders

@@ -8,8 +8,8 @@ import stripe
 import time_machine
 from django.conf import settings
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from backoffice.tests.factories import make_staff_user
 from backoffice.timers import process_due_timers
 from orders.services import order_cancel

@@ -21,8 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -32,10 +32,10 @@ from backoffice.admin_common import (
     object_action_urls,
     run_each,
 )
-from backoffice.errors import DomainError
+from core.errors import DomainError
 from orders.models import Order
 from returns.admin.common import RequestColumnsMixin
-from returns.display import countdown
+from core.display import countdown
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.services.cancellations import (
     CREATE_PERMISSION,

@@ -28,8 +28,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.admin_common import (
+from core.actors import Actor
+from core.admin_tools import (
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -39,11 +39,11 @@ from backoffice.admin_common import (
     object_action_urls,
     run_each,
 )
-from backoffice.errors import DomainError
-from backoffice.templatetags.money import money
+from core.errors import DomainError
+from core.templatetags.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
-from returns.display import countdown
+from core.display import countdown
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import return_refund_share
 from returns.services.returns import (

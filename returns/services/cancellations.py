@@ -32,9 +32,9 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError, InvalidInput, NotFound, PermissionRefused, TransitionRefused
-from backoffice.timers import process_due
+from core.actors import Actor
+from core.errors import DomainError, InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.timers import process_due
 from orders.locks import lock_order
 from orders.models import Order, OrderStatus
 from orders.services import (
@@ -44,7 +44,7 @@ from orders.services import (
     order_cancel_on_request_locked,
     order_event_record,
 )
-from payments.services.common import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 from returns.locks import lock_cancellation_request, lock_pending_cancellation_requests
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.webhooks import webhook_cancellation_status_changed

@@ -6,7 +6,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import Partner
 from backoffice.tests.factories import CarrierFactory, make_order, make_ready_order, warehouse_actor
 from orders.locks import lock_order

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import make_labelled_order, make_staff_user, tracking_number
 from fulfillment.services import shipment_record_carrier_event
 from returns.models import ReturnRequest

@@ -8,7 +8,7 @@ from django.contrib.admin import helpers
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import make_order, make_staff_user
 from orders.models import OrderStatus
 from returns.models import CancellationRequest, CancellationStatus

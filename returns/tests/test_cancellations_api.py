@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import PartnerFactory, SellerFactory, make_api_key, make_order, make_sku
 from fulfillment.models import Stock
 from returns.models import CancellationRequest

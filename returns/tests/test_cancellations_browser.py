@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import SellerUserFactory
 from payments.models import PaymentStatus, Refund, RefundStatus
 from payments.services import checkout_orders

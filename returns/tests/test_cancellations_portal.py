@@ -7,7 +7,7 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.tests.factories import CarrierFactory, PartnerFactory, SellerFactory, SellerUserFactory, make_sku
 from orders.models import OrderStatus
 from returns.models import CancellationStatus, ReturnStatus, ReturnType

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from backoffice.tests.factories import (
     CarrierFactory,
     PartnerFactory,
@@ -21,7 +21,7 @@ from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_create
 from returns.tests.conftest import past_hold

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from orders.models import OrderStatus

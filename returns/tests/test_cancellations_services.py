@@ -7,8 +7,8 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from backoffice.models import WebhookEvent
 from backoffice.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory, make_order
 from fulfillment.models import ShipmentStatus, Stock

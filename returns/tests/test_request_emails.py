@@ -3,7 +3,7 @@
 import pytest
 from django.core import mail
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_create
 from returns.services.returns import return_approve
 from returns.tests.conftest import past_hold

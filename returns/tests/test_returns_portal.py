@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.portal.selectors import seller_performance
 from backoffice.tests.factories import (
     CarrierFactory,

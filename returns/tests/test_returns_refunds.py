@@ -7,14 +7,14 @@ import pytest
 import requests
 from django.conf import settings
 
-from backoffice.errors import InvalidInput, TransitionRefused
+from core.errors import InvalidInput, TransitionRefused
 from backoffice.models import Seller
 from backoffice.tests.factories import CarrierFactory, tracking_number
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
 from orders.models import OrderStatus
-from orders.tests.test_races import run_in_threads
+from core.testing import run_in_threads
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus, Refund, RefundStatus
 from payments.selectors import seller_customer
 from returns.models import ReturnRequest, ReturnStatus, ReturnType

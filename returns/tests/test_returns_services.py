@@ -9,8 +9,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from backoffice.models import WebhookEvent
 from backoffice.tests.factories import (
     CarrierFactory,

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError
+from core.actors import Actor
+from core.errors import DomainError
 from backoffice.services import seller_create
 
 

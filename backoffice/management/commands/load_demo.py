@@ -28,7 +28,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from backoffice.models import Seller
 from backoffice.services import partner_api_key_issue, partner_create, seller_create, seller_user_create
 from backoffice.setup import ensure_groups

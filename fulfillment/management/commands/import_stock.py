@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from backoffice.actors import Actor
+from core.actors import Actor
 from fulfillment.services import STOCK_CSV_COLUMNS, StockImportError, stock_import_csv
 
 

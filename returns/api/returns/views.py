@@ -13,10 +13,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backoffice.actors import Actor
-from backoffice.api_errors import error_responses
-from backoffice.api_pagination import KeysetPagination, filtered_page_response
-from backoffice.errors import NotFound
+from core.actors import Actor
+from core.api.errors import error_responses
+from core.api.pagination import KeysetPagination, filtered_page_response
+from core.errors import NotFound
 from backoffice.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from backoffice.models import Partner
 from orders.api.serializers import not_in_future

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import NotFound, PermissionRefused, TransitionRefused
+from core.actors import Actor
+from core.errors import NotFound, PermissionRefused, TransitionRefused
 from orders.locks import lock_order
 from orders.models import Order
 from returns.locks import lock_return

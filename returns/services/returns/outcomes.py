@@ -20,9 +20,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, TransitionRefused
-from backoffice.templatetags.money import money
+from core.actors import Actor
+from core.errors import InvalidInput, TransitionRefused
+from core.templatetags.money import money
 from fulfillment.services import stock_reserve_lines
 from orders.effects import order_status_changed
 from orders.models import Order, OrderLine, OrderStatus

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from backoffice.actors import Actor
-from backoffice.errors import InvalidInput, TransitionRefused
+from core.actors import Actor
+from core.errors import InvalidInput, TransitionRefused
 from fulfillment.models import Carrier
 from fulfillment.services import carrier_resolve, stock_restock
 from returns.models import ReturnLine, ReturnRequest, ReturnStatus

@@ -19,12 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from backoffice.actors import Actor
-from backoffice.errors import DomainError, InvalidInput, NotFound, TransitionRefused
-from backoffice.timers import process_due
+from core.actors import Actor
+from core.errors import DomainError, InvalidInput, NotFound, TransitionRefused
+from core.timers import process_due
 from orders.locks import lock_order
 from orders.models import Order, OrderStatus
-from payments.services.common import enqueue_on_commit
+from core.tasks import enqueue_on_commit
 from returns.locks import lock_order_unless_busy
 from returns.models import RequestedBy, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import returned_quantities

@@ -23,7 +23,7 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from backoffice.errors import DomainError
+from core.errors import DomainError
 
 # The largest id the search box tries as an id: a longer number cannot be a bigint, and would be a database error.
 MAX_ID_DIGITS = 18

@@ -18,7 +18,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from backoffice.errors import DomainError
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
