@@ -3,9 +3,10 @@
 import os
 
 import pytest
-from django.db import connection
 
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_api_key, make_sku
+from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+
+from fulfillment.tests.factories import make_sku
 
 
 @pytest.fixture
@@ -63,10 +64,6 @@ def browser_type_launch_args():
         "executable_path": "/usr/bin/chromium",
         "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
     }
-
-
-def _is_postgres():
-    return connection.vendor == "postgresql"
 
 
 def pytest_collection_modifyitems(config, items):

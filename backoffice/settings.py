@@ -33,7 +33,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "backoffice.admin_apps.BackofficeAdminConfig",
+    "console.admin_config.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -44,14 +44,19 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
-    "django_fsm_log",
     "djstripe",
+    # Ours, bottom layer first (see the README's architecture section).
     "core",
-    "backoffice",
-    "fulfillment",
+    "accounts",
+    "webhooks",
     "orders",
+    "fulfillment",
     "payments",
     "returns",
+    "api",
+    "portal",
+    "console",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -188,8 +193,8 @@ if not DEBUG:
 
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["backoffice.api_auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["backoffice.api_auth.IsPartner"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.authentication.IsPartner"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["core.api.errors.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -211,9 +216,9 @@ SPECTACULAR_SETTINGS = {
     # Choice sets that several components share a field name for ("status"), named once each.
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
-        "OrderMarketplaceStatusEnum": "returns.api.cancellations.serializers.ORDER_MARKETPLACE_STATUSES",
+        "OrderMarketplaceStatusEnum": "api.cancellations.serializers.ORDER_MARKETPLACE_STATUSES",
         "CancellationStatusEnum": "returns.models.CancellationStatus",
-        "CancellationMarketplaceStatusEnum": "returns.api.cancellations.serializers.CANCELLATION_MARKETPLACE_STATUSES",
+        "CancellationMarketplaceStatusEnum": "api.cancellations.serializers.CANCELLATION_MARKETPLACE_STATUSES",
         "ReturnTypeEnum": "returns.models.ReturnType",
     },
 }
@@ -267,21 +272,19 @@ STRIPE_JS_URL = env.str(
 # The signing secret of the webhook endpoint registered at Stripe (whsec_...); stored by setup.
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
-DJSTRIPE_SUBSCRIBER_MODEL = "backoffice.Seller"
+DJSTRIPE_SUBSCRIBER_MODEL = "accounts.Seller"
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # Our fee per order on top of the wholesale cost, in minor units of CURRENCY.
 FULFILMENT_FEE = env.int("FULFILMENT_FEE", default=0)
 # A payment left in ``processing`` this long (a worker died mid-call) is settled by the timer.
 PAYMENT_STALE_AFTER = parse_duration(env.str("PAYMENT_STALE_AFTER", default="10m"))
-# Payments and refunds keep their own audit table (payments.PaymentEvent); no second copy in django-fsm-log.
-DJANGO_FSM_LOG_IGNORED_MODELS = ["payments.models.Payment", "payments.models.Refund"]
 
 # How many due rows one timer batch locks at a time.
 TIMER_BATCH_SIZE = env.int("TIMER_BATCH_SIZE", default=100)
 # How long a stored Idempotency-Key response is replayed.
 IDEMPOTENCY_KEY_TTL = parse_duration(env.str("IDEMPOTENCY_KEY_TTL", default="24h"))
 
-# --- Outbound partner webhooks (R13, backoffice.webhooks) ---------------------------
+# --- Outbound partner webhooks (R13, webhooks.services) ---------------------------
 # Wait after each failed attempt; when the list runs out the event is parked.
 WEBHOOK_RETRY_BACKOFF = parse_duration_list(env.str("WEBHOOK_RETRY_BACKOFF", default="1m,5m,30m,2h,12h"))
 # Connect and read timeout of one POST.

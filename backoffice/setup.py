@@ -3,9 +3,16 @@
 import datetime
 import logging
 
+from django.apps import apps as global_apps
 from django.conf import settings
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
+from django_q.models import Schedule
+
+from fulfillment.carriers import carriers_seed_defaults
+from fulfillment.models import Carrier
+from payments.stripe_setup import ensure_stripe
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +50,11 @@ GROUP_PERMISSIONS = {
         "orders.view_orderline",
         "orders.view_orderevent",
         "orders.cancel_order",
-        "backoffice.view_seller",
-        "backoffice.view_partner",
-        "backoffice.view_webhookevent",  # partner webhooks: attempts, parked events, redelivery
-        "backoffice.view_webhookdelivery",
-        "backoffice.redeliver_webhookevent",
+        "accounts.view_seller",
+        "accounts.view_partner",
+        "webhooks.view_webhookevent",  # partner webhooks: attempts, parked events, redelivery
+        "webhooks.view_webhookdelivery",
+        "webhooks.redeliver_webhookevent",
         "fulfillment.view_sku",
         "fulfillment.view_stock",
         # Lost parcels and late deliveries land with support: they see shipments and may enter a carrier event.
@@ -72,7 +79,7 @@ GROUP_PERMISSIONS = {
         "orders.view_orderline",
         "orders.view_orderevent",
         "orders.record_seller_payment",
-        "backoffice.view_seller",
+        "accounts.view_seller",
         "fulfillment.view_sku",
         "fulfillment.change_sku",
         # Seller payments (Stripe): charge history, refunds, Auto Checkout state.
@@ -108,8 +115,6 @@ def ensure_groups() -> None:
 
 def ensure_schedules() -> None:
     """One schedule runs every timer; never one schedule per order."""
-    from django_q.models import Schedule
-
     Schedule.objects.update_or_create(
         name=TIMER_SCHEDULE_NAME,
         defaults={
@@ -139,9 +144,6 @@ def _next_local_time(at: datetime.time) -> datetime.datetime:
 
 
 def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     if using != "default":
         return
     # Our post_migrate runs before later apps have had their permissions created.
@@ -150,11 +152,6 @@ def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
     ensure_groups()
     ensure_schedules()
     # A database with no carriers at all (new, or flushed by a test) starts with the common ones.
-    from fulfillment.carriers import carriers_seed_defaults
-    from fulfillment.models import Carrier
-
     carriers_seed_defaults(Carrier)
     # The Stripe key/account and webhook endpoint rows dj-stripe needs (no network call).
-    from payments.stripe_setup import ensure_stripe
-
     ensure_stripe()

@@ -1,36 +1,32 @@
-"""Timers are data, not jobs: every deadline is an indexed column, and one pass moves what is due.
+"""The timer pass: every app's deadlines, one after the other (timers are data, not jobs).
 
 ``process_due_timers()`` is run every minute by a django-q2 schedule and by
-``manage.py process_timers``. It is safe to run late (it catches up on
-everything overdue), twice, or on many workers at once: each due row is locked
-with ``SKIP LOCKED`` and re-checked under the lock, so each transition happens once.
+``manage.py process_timers``. Each app's ``timers.py`` owns its loops, all
+built on ``core.timers.process_due``: it is safe to run late (it catches up on
+everything overdue), twice, or on many workers at once, since each due row is
+locked with ``SKIP LOCKED`` and re-checked under the lock.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
-from django.conf import settings
-from django.db import models, transaction
-from django.db.models import Q
 from django.utils import timezone
 
+from accounts.idempotency import idempotency_purge_expired
+from fulfillment.timers import process_due_fulfillment
+from orders.timers import process_due_orders
+from payments.reminders import process_due_checkout_reminders
+from payments.timers import process_due_payments
+from returns.timers import process_due_reverse_flows
+from webhooks.timers import process_due_webhooks
 
 logger = logging.getLogger(__name__)
 
 
 def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     """One pass over every kind of deadline; returns how many rows each timer moved."""
-    from backoffice.idempotency import idempotency_purge_expired
-    from backoffice.webhooks import process_due_webhooks
-    from fulfillment.timers import process_due_fulfillment
-    from orders.timers import process_due_orders
-    from payments.reminders import process_due_checkout_reminders
-    from payments.timers import process_due_payments
-    from returns.timers import process_due_reverse_flows
-
     now = now or timezone.now()
     counts = process_due_orders(now=now)
     counts.update(process_due_fulfillment(now=now))

@@ -4,8 +4,8 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("api/v1/", include("backoffice.api_urls")),
-    path("portal/", include("backoffice.portal.urls")),
+    path("api/v1/", include("api.urls")),
+    path("portal/", include("portal.urls")),
     # Stripe webhooks: dj-stripe's endpoint, /stripe/webhook/<uuid>/ (signatures verified).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
     path("", RedirectView.as_view(pattern_name="portal:orders", permanent=False)),

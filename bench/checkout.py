@@ -111,8 +111,8 @@ def provision(emulator_url: str, orders: int) -> dict:
     from django.db import transaction
 
     from core.actors import Actor
-    from backoffice.models import Seller
-    from backoffice.services import partner_create, seller_create
+    from accounts.models import Seller
+    from accounts.services import partner_create, seller_create
     from backoffice.timers import process_due_timers
     from fulfillment.services import stock_import_csv
     from orders.models import Order, OrderStatus

@@ -46,7 +46,7 @@ SELLER = "BENCH"
 def provision() -> str:
     """Create the seller, partner, key and stock through the services; return the raw API key."""
     from core.actors import Actor
-    from backoffice.services import partner_api_key_issue, partner_create, seller_create
+    from accounts.services import partner_api_key_issue, partner_create, seller_create
     from fulfillment.services import stock_import_csv
 
     actor = Actor.system("bench")

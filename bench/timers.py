@@ -58,7 +58,7 @@ ACTIVE = ("pending_payment", "on_hold", "awaiting_checkout", "ready_to_fulfill",
 def provision() -> tuple[int, int]:
     """Create the seller, partner and SKUs through the services; return (partner id, seller id)."""
     from core.actors import Actor
-    from backoffice.services import partner_create, seller_create
+    from accounts.services import partner_create, seller_create
     from fulfillment.services import stock_import_csv
 
     actor = Actor.system("bench")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
 
-    from backoffice.models import Partner
+    from accounts.models import Partner
 
 ActorKind = Literal["system", "partner", "staff", "seller"]
 

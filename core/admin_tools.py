@@ -6,7 +6,7 @@
   button on an object's page (``<object_id>/<slug>/``);
 - ``admin_page``: a page of our own (a confirmation, a form) with the admin's
   header, sidebar and breadcrumbs; ``confirmation_page`` renders the plain one,
-  ``admin/backoffice/confirm_form.html``, which the other such pages extend;
+  ``admin/console/confirm_form.html``, which the other such pages extend;
 - ``bulk_selection`` and ``run_each``: a list action that calls a service per row;
 - ``adopt_saved``: let the admin log and redirect to a row a service created.
 """
@@ -106,7 +106,7 @@ def confirmation_page(model_admin: admin.ModelAdmin, request, *, title: str, int
                       back_url: str) -> TemplateResponse:
     """What the action will do (``intro``), its form if it has fields, and the submit and back buttons."""
     return admin_page(
-        model_admin, request, "admin/backoffice/confirm_form.html",
+        model_admin, request, "admin/console/confirm_form.html",
         title=title, intro=intro, form=form, submit_label=submit_label, back_url=back_url,
     )
 

@@ -10,7 +10,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from backoffice.models import Seller
+from accounts.models import Seller
+from core.models import AuditEvent
 
 
 class SKU(models.Model):
@@ -166,9 +167,8 @@ class ShipmentStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled (put stock back)"
 
 
-SS = ShipmentStatus
 # The parcel is with us or the carrier and has no final outcome yet: the lost timer watches these.
-SHIPMENT_OUT = [SS.LABELLED, SS.IN_TRANSIT, SS.DELIVERY_FAILED]
+SHIPMENT_OUT = [ShipmentStatus.LABELLED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED]
 
 
 def _lost_deadline_passed(shipment) -> bool:
@@ -186,7 +186,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
     """
 
     order = models.OneToOneField("orders.Order", on_delete=models.CASCADE, related_name="shipment")
-    status = FSMField(max_length=20, choices=ShipmentStatus.choices, default=SS.PICKING, protected=True)
+    status = FSMField(max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.PICKING, protected=True)
     carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, null=True, blank=True, related_name="shipments")
     tracking_number = models.CharField(max_length=64, blank=True)
     handover_method = models.CharField(max_length=8, choices=Handover.choices, blank=True)
@@ -220,7 +220,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
             ),
             # A parcel past packing always has its carrier, tracking number and label time.
             models.CheckConstraint(
-                condition=Q(status__in=[SS.PICKING, SS.PACKED, SS.CANCELLED])
+                condition=Q(status__in=[ShipmentStatus.PICKING, ShipmentStatus.PACKED, ShipmentStatus.CANCELLED])
                 | (Q(carrier__isnull=False, labelled_at__isnull=False) & ~Q(tracking_number="") & ~Q(handover_method="")),
                 name="shipment_labelled_has_tracking",
             ),
@@ -230,7 +230,7 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
             models.Index(
                 fields=["collect_by", "id"],
                 name="shipment_collect_alert_idx",
-                condition=Q(status=SS.LABELLED, collect_alerted_at__isnull=True),
+                condition=Q(status=ShipmentStatus.LABELLED, collect_alerted_at__isnull=True),
             ),
             models.Index(fields=["status"], name="shipment_status_idx"),
         ]
@@ -248,33 +248,32 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
 
     # --- transitions (pure: set fields, no I/O) ----------------------------------------
 
-    @transition(field=status, source=SS.PICKING, target=SS.PACKED)
+    @transition(field=status, source=ShipmentStatus.PICKING, target=ShipmentStatus.PACKED)
     def pack(self):
         self.packed_at = timezone.now()
 
-    @transition(field=status, source=SS.PACKED, target=SS.LABELLED)
-    def label(self, *, carrier: Carrier, tracking_number: str, handover_method: str):
-        """Carrier, tracking and handover fixed; the collection and lost clocks start now."""
-        now = timezone.now()
+    @transition(field=status, source=ShipmentStatus.PACKED, target=ShipmentStatus.LABELLED)
+    def label(self, *, carrier: Carrier, tracking_number: str, handover_method: str, at, collect_by):
+        """Carrier, tracking and handover fixed at ``at``; the collection clock (R8, ``fulfillment.sla``)
+        runs to ``collect_by`` and the lost clock (R9) starts."""
         self.carrier = carrier
         self.tracking_number = tracking_number
         self.handover_method = handover_method
-        self.labelled_at = now
-        window = settings.COLLECTION_WINDOW_PICKUP if handover_method == Handover.PICKUP else settings.COLLECTION_WINDOW_DROPOFF
-        self.collect_by = now + window
-        self.lost_deadline = now + settings.LOST_AFTER
+        self.labelled_at = at
+        self.collect_by = collect_by
+        self.lost_deadline = at + settings.LOST_AFTER
 
-    @transition(field=status, source=SS.LABELLED, target=SS.IN_TRANSIT)
+    @transition(field=status, source=ShipmentStatus.LABELLED, target=ShipmentStatus.IN_TRANSIT)
     def hand_over(self, *, at):
         """The carrier has it: collected at our door, dropped at its counter, or first scanned."""
         self.picked_up_at = at
 
-    @transition(field=status, source=SS.DELIVERY_FAILED, target=SS.IN_TRANSIT)
+    @transition(field=status, source=ShipmentStatus.DELIVERY_FAILED, target=ShipmentStatus.IN_TRANSIT)
     def resume_transit(self, *, at):
         """Back on its way after a failed attempt (a redelivery is scheduled)."""
         self.last_event_at = at
 
-    @transition(field=status, source=[SS.IN_TRANSIT, SS.DELIVERY_FAILED], target=SS.DELIVERY_FAILED)
+    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED], target=ShipmentStatus.DELIVERY_FAILED)
     def fail_delivery(self, *, at):
         """A delivery attempt failed. At the attempts limit (R9) the lost timer is due at once."""
         self.failed_attempts += 1
@@ -282,16 +281,16 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         if self.failed_attempts >= settings.LOST_AFTER_FAILED_ATTEMPTS:
             self.lost_deadline = min(filter(None, [self.lost_deadline, at]))
 
-    @transition(field=status, source=[SS.IN_TRANSIT, SS.DELIVERY_FAILED], target=SS.DELIVERED)
+    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED], target=ShipmentStatus.DELIVERED)
     def deliver(self, *, at):
         self.delivered_at = at
         self.last_event_at = at
 
-    @transition(field=status, source=SHIPMENT_OUT, target=SS.LOST, conditions=[_lost_deadline_passed])
+    @transition(field=status, source=SHIPMENT_OUT, target=ShipmentStatus.LOST, conditions=[_lost_deadline_passed])
     def mark_lost(self):
         self.lost_at = timezone.now()
 
-    @transition(field=status, source=[SS.PICKING, SS.PACKED], target=SS.CANCELLED)
+    @transition(field=status, source=[ShipmentStatus.PICKING, ShipmentStatus.PACKED], target=ShipmentStatus.CANCELLED)
     def cancel(self):
         """The order was cancelled before labelling: the picked items go back on the shelf."""
 
@@ -320,34 +319,27 @@ CARRIER_EVENT_TYPES = [
 ]
 
 
-class ShipmentEvent(models.Model):
-    """The shipment's history: each of our steps and each carrier event, with who reported it.
+class ShipmentEvent(AuditEvent):
+    """The shipment's history: each of our steps and each carrier event (``action``), with who reported it.
 
     ``at`` is when it happened (the carrier's time for carrier events);
     ``created_at`` is when we recorded it. A carrier event is unique by
-    (type, at): the same event sent twice is the same row.
+    (action, at): the same event sent twice is the same row.
     """
 
     shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
-    type = models.CharField(max_length=20, choices=ShipmentEventType.choices)
+    action = models.CharField(max_length=20, choices=ShipmentEventType.choices)
     at = models.DateTimeField()
-    from_status = models.CharField(max_length=20)
-    to_status = models.CharField(max_length=20)
-    note = models.CharField(max_length=500, blank=True)
-    data = models.JSONField(default=dict, blank=True, help_text="Details, e.g. old and new tracking number.")
-    actor = models.CharField(max_length=250)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
+    class Meta(AuditEvent.Meta):
         ordering = ["at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["shipment", "type", "at"],
-                condition=Q(type__in=CARRIER_EVENT_TYPES),
+                fields=["shipment", "action", "at"],
+                condition=Q(action__in=CARRIER_EVENT_TYPES),
                 name="shipment_carrier_event_unique",
             )
         ]
 
     def __str__(self):
-        return f"{self.get_type_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"

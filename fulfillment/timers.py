@@ -1,12 +1,9 @@
-"""Fulfilment deadlines, moved by ``backoffice.timers.process_due_timers()``:
+"""Fulfilment deadlines, moved by the project's timer pass (``backoffice.timers``):
 
 - a parcel not delivered ``LOST_AFTER`` after labelling, or at its
   ``LOST_AFTER_FAILED_ATTEMPTS``-th failed attempt, is lost (R9);
-- a delivered order completes when its return window ends (R15), unless a
-  return of it is still open: it then completes on the first pass after the
-  return is resolved or closed;
-- each SLA clock (R8) sends one ``order.at_risk`` alert when it comes within
-  ``AT_RISK_LEAD`` of its deadline (or is found already past it).
+- each SLA clock (R8, ``fulfillment.sla``) sends one ``order.at_risk`` alert
+  when it comes within ``AT_RISK_LEAD`` of its deadline (or is found already past it).
 
 Every pass runs over ``Order`` rows, even for deadlines kept on the shipment,
 so the timer takes the order's lock first like every service does (order, then
@@ -19,14 +16,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Q
 
 from core.actors import Actor
 from core.timers import process_due
 from fulfillment.models import SHIPMENT_OUT, ShipmentStatus
-from fulfillment.services import order_complete, order_sla_alert, shipment_mark_lost
+from fulfillment.services import shipment_mark_lost
+from fulfillment.sla import SlaClockName, order_sla_alert
 from orders.models import DELIVERY_CLOCK_OPEN, SHIP_CLOCK_OPEN, Order, OrderStatus
-from returns.models import RETURN_OPEN
 
 TIMER = Actor.system("timer")
 
@@ -48,32 +44,24 @@ def process_due_fulfillment(*, now: datetime) -> dict[str, int]:
             status__in=[OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT],
             shipment__status__in=SHIPMENT_OUT,
         ),
-        "orders_completed": process_due(
-            model=Order,
-            deadline="return_window_ends_at",
-            now=now,
-            handle=lambda order: order_complete(order=order, actor=TIMER),
-            status=OrderStatus.DELIVERED,
-            unless=Q(returns__status__in=RETURN_OPEN),
-        ),
     }
     # An alert is due once the deadline is within the lead: deadline <= now + lead.
     alert_at = now + settings.AT_RISK_LEAD
     alerts = [
         process_due(
-            model=Order, deadline="ship_by", now=alert_at, handle=_alert("ship_by", now),
+            model=Order, deadline="ship_by", now=alert_at, handle=_alert(SlaClockName.SHIP_BY, now),
             status__in=SHIP_CLOCK_OPEN, ship_by_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="tracking_due", now=alert_at, handle=_alert("tracking_due", now),
+            model=Order, deadline="tracking_due", now=alert_at, handle=_alert(SlaClockName.TRACKING_DUE, now),
             status__in=SHIP_CLOCK_OPEN, tracking_due_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="shipment__collect_by", now=alert_at, handle=_alert("collect_by", now),
+            model=Order, deadline="shipment__collect_by", now=alert_at, handle=_alert(SlaClockName.COLLECT_BY, now),
             status=OrderStatus.SHIPPED, shipment__status=ShipmentStatus.LABELLED, shipment__collect_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="deliver_by", now=alert_at, handle=_alert("deliver_by", now),
+            model=Order, deadline="deliver_by", now=alert_at, handle=_alert(SlaClockName.DELIVER_BY, now),
             status__in=DELIVERY_CLOCK_OPEN, deliver_by_alerted_at=None,
         ),
     ]

@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from backoffice.models import Partner, Seller
+from accounts.models import Partner, Seller
+from core.models import AuditEvent
 
 
 class OrderStatus(models.TextChoices):
@@ -27,22 +28,35 @@ class OrderStatus(models.TextChoices):
     LOST = "lost", "Lost"
 
 
-S = OrderStatus
-
 # DOMAIN.md "Order status vocabulary": our status → TikTok Shop order status.
 MARKETPLACE_STATUS = {
-    S.PENDING_PAYMENT: "UNPAID",
-    S.ON_HOLD: "ON_HOLD",
-    S.AWAITING_CHECKOUT: "AWAITING_SHIPMENT",
-    S.READY_TO_FULFILL: "AWAITING_SHIPMENT",
-    S.IN_FULFILLMENT: "AWAITING_SHIPMENT",
-    S.SHIPPED: "AWAITING_COLLECTION",
-    S.IN_TRANSIT: "IN_TRANSIT",
-    S.DELIVERED: "DELIVERED",
-    S.COMPLETED: "COMPLETED",
-    S.CANCELLED: "CANCELLED",
-    S.LOST: None,
+    OrderStatus.PENDING_PAYMENT: "UNPAID",
+    OrderStatus.ON_HOLD: "ON_HOLD",
+    OrderStatus.AWAITING_CHECKOUT: "AWAITING_SHIPMENT",
+    OrderStatus.READY_TO_FULFILL: "AWAITING_SHIPMENT",
+    OrderStatus.IN_FULFILLMENT: "AWAITING_SHIPMENT",
+    OrderStatus.SHIPPED: "AWAITING_COLLECTION",
+    OrderStatus.IN_TRANSIT: "IN_TRANSIT",
+    OrderStatus.DELIVERED: "DELIVERED",
+    OrderStatus.COMPLETED: "COMPLETED",
+    OrderStatus.CANCELLED: "CANCELLED",
+    OrderStatus.LOST: None,
 }
+
+# Nothing has left the warehouse, so the seller may still cancel (R6).
+NOT_SHIPPED = frozenset(
+    {
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.ON_HOLD,
+        OrderStatus.AWAITING_CHECKOUT,
+        OrderStatus.READY_TO_FULFILL,
+        OrderStatus.IN_FULFILLMENT,
+    }
+)
+# The buyer or the platform may cancel without approval (R3).
+BEFORE_HOLD_ENDS = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD})
+# After the hold and before the label: an approved buyer's cancellation request can still cancel the order (R5).
+CANCELLABLE_ON_REQUEST = NOT_SHIPPED - BEFORE_HOLD_ENDS
 
 
 class CancelledBy(models.TextChoices):
@@ -51,6 +65,57 @@ class CancelledBy(models.TextChoices):
     SELLER = "seller", "Seller"
     STAFF = "staff", "Staff"
     SYSTEM = "system", "System (unpaid timer)"
+
+
+class OrderAction(models.TextChoices):
+    """Everything the order's history records, with the words a seller or staff member reads.
+
+    Transitions are recorded under their method's name, so a transition's
+    member has the same value as the ``Order`` method it runs.
+    """
+
+    INTAKE = "intake", "Order received"
+    MARK_BUYER_PAID = "mark_buyer_paid", "Buyer paid"
+    BUYER_PAYMENT_FAILED = "buyer_payment_failed", "Buyer's payment failed"
+    END_HOLD = "end_hold", "Hold ended"
+    CONFIRM_SELLER_PAYMENT = "confirm_seller_payment", "Wholesale payment confirmed"
+    SELLER_PAYMENT_RECORDED = "seller_payment_recorded", "Wholesale payment recorded"
+    CANCEL_UNPAID = "cancel_unpaid", "Cancelled: buyer did not pay in time"
+    CANCEL_BY_BUYER = "cancel_by_buyer", "Cancelled by the buyer"
+    CANCEL_BY_PLATFORM = "cancel_by_platform", "Cancelled by the platform"
+    CANCEL_BY_SELLER = "cancel_by_seller", "Cancelled"
+    CANCEL_ON_BUYER_REQUEST = "cancel_on_buyer_request", "Cancelled at the buyer's request"
+    START_FULFILLMENT = "start_fulfillment", "Picking started"
+    SHIPMENT_PACKED = "shipment_packed", "Packed"
+    MARK_SHIPPED = "mark_shipped", "Labelled and waiting for the carrier"
+    TRACKING_UPDATED = "tracking_updated", "Tracking corrected"
+    MARK_IN_TRANSIT = "mark_in_transit", "With the carrier"
+    CARRIER_PICKED_UP = "carrier_picked_up", "Carrier confirmed the pickup"
+    CARRIER_IN_TRANSIT = "carrier_in_transit", "Carrier scan on the way"
+    CARRIER_DELIVERY_FAILED = "carrier_delivery_failed", "Delivery attempt failed"
+    MARK_DELIVERED = "mark_delivered", "Delivered"
+    MARK_LOST = "mark_lost", "Declared lost"
+    COMPLETE = "complete", "Completed"
+    SLA_AT_RISK = "sla_at_risk", "Deadline at risk"
+    CANCELLATION_REQUESTED = "cancellation_requested", "Buyer asked to cancel"
+    CANCELLATION_REQUEST_APPROVED = "cancellation_request_approved", "Cancellation request approved"
+    CANCELLATION_REQUEST_AUTO_APPROVED = (
+        "cancellation_request_auto_approved",
+        "Cancellation request approved automatically",
+    )
+    CANCELLATION_REQUEST_REJECTED = "cancellation_request_rejected", "Cancellation request rejected"
+    CANCELLATION_REQUEST_WITHDRAWN = "cancellation_request_withdrawn", "Buyer withdrew the cancellation request"
+    RETURN_REQUESTED = "return_requested", "Buyer asked for a return"
+    RETURN_APPROVED = "return_approved", "Return approved"
+    RETURN_AUTO_APPROVED = "return_auto_approved", "Return approved automatically"
+    RETURN_REJECTED = "return_rejected", "Return rejected"
+    RETURN_RECEIVED = "return_received", "Returned parcel received"
+    RETURN_INSPECTED = "return_inspected", "Returned items inspected"
+    RETURN_REFUNDED = "return_refunded", "Return settled"
+    RETURN_REPLACED = "return_replaced", "Replacement order created"
+    RETURN_REJECTED_AFTER_INSPECTION = "return_rejected_after_inspection", "Return rejected after inspection"
+    RETURN_CLOSED = "return_closed", "Return closed"
+    REPLACEMENT_CREATED = "replacement_created", "Replacement order (no charge)"
 
 
 # Conditions: each takes the order and reads the clock, so tests can move time.
@@ -75,16 +140,15 @@ def _return_window_over(order) -> bool:
     return order.return_window_ends_at is not None and order.return_window_ends_at <= timezone.now()
 
 
-def _no_open_return(order) -> bool:
-    """R15 waits while a return of the order is still being handled (``returns.models.RETURN_OPEN``)."""
-    from returns.models import RETURN_OPEN
-
-    return not order.returns.filter(status__in=RETURN_OPEN).exists()
-
-
 # Statuses in which each SLA clock (R8) still runs: an alert may fire while the order is in one of them.
-SHIP_CLOCK_OPEN = [S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT]
-DELIVERY_CLOCK_OPEN = [*SHIP_CLOCK_OPEN, S.SHIPPED, S.IN_TRANSIT]
+SHIP_CLOCK_OPEN = [
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.ON_HOLD,
+    OrderStatus.AWAITING_CHECKOUT,
+    OrderStatus.READY_TO_FULFILL,
+    OrderStatus.IN_FULFILLMENT,
+]
+DELIVERY_CLOCK_OPEN = [*SHIP_CLOCK_OPEN, OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT]
 
 
 class Order(ConcurrentTransitionMixin, models.Model):
@@ -93,7 +157,7 @@ class Order(ConcurrentTransitionMixin, models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders", db_index=False)
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="orders", db_index=False)
     external_id = models.CharField(max_length=100, help_text="The marketplace's order id, unique per partner.")
-    status = FSMField(max_length=32, choices=OrderStatus.choices, default=S.PENDING_PAYMENT, protected=True)
+    status = FSMField(max_length=32, choices=OrderStatus.choices, default=OrderStatus.PENDING_PAYMENT, protected=True)
 
     placed_at = models.DateTimeField()
     buyer_paid_at = models.DateTimeField(null=True, blank=True)
@@ -201,18 +265,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def marketplace_status(self) -> str | None:
         return MARKETPLACE_STATUS.get(self.status)
 
-    @staticmethod
-    def sla_deadlines(placed_at) -> dict:
-        """The R8 deadlines that follow from the placement time alone (intake sets them once)."""
-        return {
-            "ship_by": placed_at + settings.SHIP_BY_WINDOW,
-            "tracking_due": placed_at + settings.TRACKING_WINDOW,
-            "deliver_by": placed_at + settings.DELIVERY_WINDOW,
-        }
-
     # --- transitions -------------------------------------------------------------
 
-    @transition(field=status, source=S.PENDING_PAYMENT, target=S.ON_HOLD)
+    @transition(field=status, source=OrderStatus.PENDING_PAYMENT, target=OrderStatus.ON_HOLD)
     def mark_buyer_paid(self, *, paid_at):
         """The buyer paid (R3): hold for the cancellation window, counted from payment."""
         self.buyer_paid_at = paid_at
@@ -220,42 +275,42 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=S.ON_HOLD,
-        target=RETURN_VALUE(S.AWAITING_CHECKOUT, S.READY_TO_FULFILL),
+        source=OrderStatus.ON_HOLD,
+        target=RETURN_VALUE(OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL),
         conditions=[_hold_over],
     )
     def end_hold(self):
         """The hold is over (R4): wait for the seller's payment, unless it came during the hold."""
-        return S.READY_TO_FULFILL if self.seller_paid_at else S.AWAITING_CHECKOUT
+        return OrderStatus.READY_TO_FULFILL if self.seller_paid_at else OrderStatus.AWAITING_CHECKOUT
 
     @transition(
         field=status,
-        source=S.AWAITING_CHECKOUT,
-        target=S.READY_TO_FULFILL,
+        source=OrderStatus.AWAITING_CHECKOUT,
+        target=OrderStatus.READY_TO_FULFILL,
         conditions=[_seller_paid],
     )
     def confirm_seller_payment(self):
         """The seller's wholesale payment is in: the warehouse may start."""
 
-    @transition(field=status, source=S.PENDING_PAYMENT, target=S.CANCELLED, conditions=[_payment_overdue])
+    @transition(field=status, source=OrderStatus.PENDING_PAYMENT, target=OrderStatus.CANCELLED, conditions=[_payment_overdue])
     def cancel_unpaid(self):
         """The buyer did not pay within the payment window (R2)."""
         self._set_cancelled(CancelledBy.SYSTEM, "unpaid")
 
-    @transition(field=status, source=[S.PENDING_PAYMENT, S.ON_HOLD], target=S.CANCELLED)
+    @transition(field=status, source=[OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD], target=OrderStatus.CANCELLED)
     def cancel_by_buyer(self, *, reason: str):
         """Before the hold ends the buyer may cancel for any reason (R3)."""
         self._set_cancelled(CancelledBy.BUYER, reason)
 
-    @transition(field=status, source=[S.PENDING_PAYMENT, S.ON_HOLD], target=S.CANCELLED)
+    @transition(field=status, source=[OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD], target=OrderStatus.CANCELLED)
     def cancel_by_platform(self, *, reason: str):
         """Before the hold ends the platform may cancel, e.g. for fraud (R3)."""
         self._set_cancelled(CancelledBy.PLATFORM, reason)
 
     @transition(
         field=status,
-        source=[S.PENDING_PAYMENT, S.ON_HOLD, S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT],
-        target=S.CANCELLED,
+        source=[OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT],
+        target=OrderStatus.CANCELLED,
     )
     def cancel_by_seller(self, *, by: str, reason: str):
         """The seller, or staff for the seller, may cancel anything not yet shipped (R6).
@@ -266,8 +321,8 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[S.AWAITING_CHECKOUT, S.READY_TO_FULFILL, S.IN_FULFILLMENT],
-        target=S.CANCELLED,
+        source=[OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT],
+        target=OrderStatus.CANCELLED,
     )
     def cancel_on_buyer_request(self, *, reason: str):
         """After the hold, the buyer's cancellation request was approved, by the seller or
@@ -276,31 +331,31 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     # --- fulfilment (the shipment's services move the order along with the parcel) ---
 
-    @transition(field=status, source=S.READY_TO_FULFILL, target=S.IN_FULFILLMENT)
+    @transition(field=status, source=OrderStatus.READY_TO_FULFILL, target=OrderStatus.IN_FULFILLMENT)
     def start_fulfillment(self):
         """The warehouse started picking the order."""
 
-    @transition(field=status, source=S.IN_FULFILLMENT, target=S.SHIPPED, conditions=[_fully_reserved])
+    @transition(field=status, source=OrderStatus.IN_FULFILLMENT, target=OrderStatus.SHIPPED, conditions=[_fully_reserved])
     def mark_shipped(self, *, at):
         """Labelled with carrier and tracking (TikTok AWAITING_COLLECTION): the ship-by clock stops."""
         self.shipped_at = at
 
-    @transition(field=status, source=S.SHIPPED, target=S.IN_TRANSIT)
+    @transition(field=status, source=OrderStatus.SHIPPED, target=OrderStatus.IN_TRANSIT)
     def mark_in_transit(self):
         """The carrier has the parcel (collected, dropped off, or first scanned)."""
 
-    @transition(field=status, source=S.IN_TRANSIT, target=S.DELIVERED)
+    @transition(field=status, source=OrderStatus.IN_TRANSIT, target=OrderStatus.DELIVERED)
     def mark_delivered(self, *, at):
         """The carrier delivered at ``at``; the return window (R15) counts from then."""
         self.delivered_at = at
         self.return_window_ends_at = at + settings.RETURN_WINDOW
 
-    @transition(field=status, source=S.DELIVERED, target=S.COMPLETED, conditions=[_return_window_over, _no_open_return])
+    @transition(field=status, source=OrderStatus.DELIVERED, target=OrderStatus.COMPLETED, conditions=[_return_window_over])
     def complete(self):
-        """Delivered, the return window has passed, and no return is still open (R15)."""
+        """Delivered and the return window has passed (R15); the completion timer also waits for open returns."""
         self.completed_at = timezone.now()
 
-    @transition(field=status, source=[S.SHIPPED, S.IN_TRANSIT], target=S.LOST)
+    @transition(field=status, source=[OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT], target=OrderStatus.LOST)
     def mark_lost(self):
         """Not delivered in time, or too many failed attempts (R9); the shipment's timer decides."""
         self.lost_at = timezone.now()
@@ -329,20 +384,9 @@ class OrderLine(models.Model):
         return f"{self.quantity} × {self.sku_code}"
 
 
-class OrderEvent(models.Model):
-    """One audit row per order transition or audited action: who, from, to, why, when."""
+class OrderEvent(AuditEvent):
+    """The order's history: one row per transition or audited action (``OrderAction``)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=64)
-    from_status = models.CharField(max_length=32)
-    to_status = models.CharField(max_length=32)
-    actor = models.CharField(max_length=250, help_text="kind:label, e.g. partner:Acme, staff:alice, system:timer")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    reason = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=64, choices=OrderAction.choices)
 
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self):
-        return f"{self.action}: {self.from_status} → {self.to_status}"

@@ -6,7 +6,8 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self):
-        from payments import webhooks
+        # Imported here, not at the top: the receivers' module imports models, which only exist once apps are loaded.
+        from payments import stripe_events
 
         # Stripe's webhooks reconcile our payments (dj-stripe verifies and de-duplicates them first).
-        webhooks.connect()
+        stripe_events.connect()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backoffice.models import Seller
+from accounts.models import Seller
 from orders.models import Order
 from payments.models import AutoCheckout, Payment, Refund
 

@@ -13,7 +13,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
-from backoffice.models import Seller
+from accounts.models import Seller
+from core.models import AuditEvent
 from orders.models import Order
 
 
@@ -27,9 +28,8 @@ class PaymentStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
-P = PaymentStatus
 # Money has been (or is being) taken: these payments keep their orders' allocations active.
-MONEY_TAKEN = (P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED)
+MONEY_TAKEN = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 
 
 class PaymentTrigger(models.TextChoices):
@@ -46,7 +46,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="payments")
     trigger = models.CharField(max_length=16, choices=PaymentTrigger.choices)
-    status = FSMField(max_length=24, choices=PaymentStatus.choices, default=P.PENDING, protected=True)
+    status = FSMField(max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, protected=True)
     amount = models.PositiveIntegerField(help_text="Total charged, in minor units of the currency.")
     currency = models.CharField(max_length=3, help_text="ISO code, lower case as Stripe writes it.")
     amount_refunded = models.PositiveIntegerField(default=0)
@@ -103,12 +103,12 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     # --- transitions -------------------------------------------------------------
 
-    @transition(field=status, source=P.PENDING, target=P.PROCESSING)
+    @transition(field=status, source=PaymentStatus.PENDING, target=PaymentStatus.PROCESSING)
     def start(self, *, now):
         """About to call Stripe: from here the payment counts as taking money until Stripe says otherwise."""
         self.reconcile_at = now + settings.PAYMENT_STALE_AFTER
 
-    @transition(field=status, source=[P.PROCESSING, P.REQUIRES_ACTION], target=P.SUCCEEDED)
+    @transition(field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.SUCCEEDED)
     def succeed(self, *, intent_id: str, charge_id: str, now):
         self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
         self.stripe_charge_id = charge_id or self.stripe_charge_id
@@ -117,7 +117,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.client_secret = ""
         self.failure_code = self.failure_message = ""
 
-    @transition(field=status, source=[P.PROCESSING, P.REQUIRES_ACTION], target=P.FAILED)
+    @transition(field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.FAILED)
     def fail(self, *, intent_id: str, code: str, message: str):
         self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
         self.failure_code = code[:64]
@@ -125,7 +125,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.reconcile_at = None
         self.client_secret = ""
 
-    @transition(field=status, source=P.PROCESSING, target=P.REQUIRES_ACTION)
+    @transition(field=status, source=PaymentStatus.PROCESSING, target=PaymentStatus.REQUIRES_ACTION)
     def require_action(self, *, intent_id: str, client_secret: str, code: str, message: str):
         """The seller's bank wants the seller present (3-D Secure)."""
         self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
@@ -136,13 +136,13 @@ class Payment(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[P.SUCCEEDED, P.PARTIALLY_REFUNDED],
-        target=RETURN_VALUE(P.PARTIALLY_REFUNDED, P.REFUNDED),
+        source=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED],
+        target=RETURN_VALUE(PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED),
     )
     def record_refund(self, *, amount: int):
         """Money went back to the seller's card."""
         self.amount_refunded += amount
-        return P.REFUNDED if _fully_refunded(self) else P.PARTIALLY_REFUNDED
+        return PaymentStatus.REFUNDED if _fully_refunded(self) else PaymentStatus.PARTIALLY_REFUNDED
 
 
 class PaymentOrder(models.Model):
@@ -185,7 +185,6 @@ class RefundKind(models.TextChoices):
     EXTERNAL = "external", "Refunded at Stripe"
 
 
-R = RefundStatus
 
 
 class Refund(ConcurrentTransitionMixin, models.Model):
@@ -197,7 +196,7 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         help_text="The order whose share this gives back, if it is for one order.",
     )
     kind = models.CharField(max_length=16, choices=RefundKind.choices)
-    status = FSMField(max_length=16, choices=RefundStatus.choices, default=R.PENDING, protected=True)
+    status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
     amount = models.PositiveIntegerField()
     reason = models.CharField(max_length=500, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
@@ -238,25 +237,25 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     def idempotency_key(self) -> str:
         return f"refund-{self.pk}"
 
-    @transition(field=status, source=R.PENDING, target=R.PROCESSING)
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.PROCESSING)
     def start(self, *, now):
         self.attempts += 1
         self.next_attempt_at = now + settings.PAYMENT_STALE_AFTER
 
-    @transition(field=status, source=R.PROCESSING, target=R.PENDING)
+    @transition(field=status, source=RefundStatus.PROCESSING, target=RefundStatus.PENDING)
     def retry_later(self, *, at, error: str):
         """Stripe could not be reached; try again at ``at``."""
         self.next_attempt_at = at
         self.last_error = error[:500]
 
-    @transition(field=status, source=[R.PENDING, R.PROCESSING], target=R.SUCCEEDED)
+    @transition(field=status, source=[RefundStatus.PENDING, RefundStatus.PROCESSING], target=RefundStatus.SUCCEEDED)
     def succeed(self, *, refund_id: str, now):
         self.stripe_refund_id = refund_id or self.stripe_refund_id
         self.completed_at = now
         self.next_attempt_at = None
         self.last_error = ""
 
-    @transition(field=status, source=[R.PENDING, R.PROCESSING], target=R.FAILED)
+    @transition(field=status, source=[RefundStatus.PENDING, RefundStatus.PROCESSING], target=RefundStatus.FAILED)
     def fail(self, *, error: str, now):
         self.last_error = error[:500]
         self.completed_at = now
@@ -298,25 +297,12 @@ class AutoCheckout(models.Model):
         return f"Auto Checkout for {self.order}"
 
 
-class PaymentEvent(models.Model):
-    """Audit row for every payment action: cards, Auto Checkout switches, charges, refunds."""
+class PaymentEvent(AuditEvent):
+    """The seller's money history: cards, Auto Checkout switches, charges and refunds."""
 
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="payment_events")
     payment = models.ForeignKey(Payment, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
     refund = models.ForeignKey(Refund, on_delete=models.CASCADE, null=True, blank=True, related_name="events")
-    action = models.CharField(max_length=64)
-    from_status = models.CharField(max_length=24, blank=True)
-    to_status = models.CharField(max_length=24, blank=True)
-    actor = models.CharField(max_length=250)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    detail = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self):
-        return f"{self.action} ({self.actor})"
 
 
 # --- emails to sellers about checkout (R13) --------------------------------------------------------
@@ -334,7 +320,6 @@ class SellerEmailStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-E = SellerEmailStatus
 
 
 class SellerEmail(ConcurrentTransitionMixin, models.Model):
@@ -351,7 +336,7 @@ class SellerEmail(ConcurrentTransitionMixin, models.Model):
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="checkout_emails")
     kind = models.CharField(max_length=24, choices=SellerEmailKind.choices)
     digest_date = models.DateField(null=True, blank=True, help_text="The day a digest is for (local time).")
-    status = FSMField(max_length=16, choices=SellerEmailStatus.choices, default=E.PENDING, protected=True)
+    status = FSMField(max_length=16, choices=SellerEmailStatus.choices, default=SellerEmailStatus.PENDING, protected=True)
     recipient = models.CharField(max_length=254, blank=True, help_text="The address it went to.")
     subject = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -389,7 +374,7 @@ class SellerEmail(ConcurrentTransitionMixin, models.Model):
     def __str__(self):
         return f"{self.get_kind_display().lower()} to {self.seller.code} ({self.get_status_display().lower()})"
 
-    @transition(field=status, source=E.PENDING, target=E.SENT)
+    @transition(field=status, source=SellerEmailStatus.PENDING, target=SellerEmailStatus.SENT)
     def mark_sent(self, *, at, recipient: str, subject: str):
         self.sent_at = at
         self.recipient = recipient[:254]
@@ -397,13 +382,13 @@ class SellerEmail(ConcurrentTransitionMixin, models.Model):
         self.next_attempt_at = self.claimed_at = None
         self.last_error = ""
 
-    @transition(field=status, source=E.PENDING, target=E.SKIPPED)
+    @transition(field=status, source=SellerEmailStatus.PENDING, target=SellerEmailStatus.SKIPPED)
     def skip(self, *, why: str):
         """Nothing is left to tell: every order it was about got paid or cancelled."""
         self.next_attempt_at = self.claimed_at = None
         self.last_error = why[:500]
 
-    @transition(field=status, source=E.PENDING, target=E.FAILED)
+    @transition(field=status, source=SellerEmailStatus.PENDING, target=SellerEmailStatus.FAILED)
     def fail(self, *, error: str):
         """The mail server kept refusing; staff see it in the admin."""
         self.next_attempt_at = self.claimed_at = None

@@ -3,7 +3,7 @@
 Timers are data, not jobs:
 
 * When a hold ends unpaid for a seller without Auto Checkout,
-  ``checkout_reminder_schedule`` (called from ``payments.effects``, in the
+  ``checkout_reminder_schedule`` (called from ``payments.reactions``, in the
   transaction that moved the order) writes a ``CheckoutReminder`` row due
   ``CHECKOUT_REMINDER_DELAY`` later.
 * ``process_due_checkout_reminders`` (every timer pass) takes each seller with
@@ -30,16 +30,15 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from backoffice.models import Seller
+from accounts.models import Seller
 from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
-from payments.notifications.checkout import digest_message, reminder_message
-from payments.notifications.emails import SellerMessage
+from payments.notify.checkout import digest_message, reminder_message
+from accounts.emails import SellerMessage
 from core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
-E = SellerEmailStatus
 
 # A worker sending an email holds it this long; if it dies, the timer sends the email again after that.
 SEND_LEASE = timedelta(minutes=10)
@@ -94,7 +93,7 @@ def process_due_checkout_reminders(*, now: datetime) -> dict[str, int]:
         email.save(update_fields=["next_attempt_at"])
         enqueue_on_commit(SEND_TASK, email.pk)
 
-    resent = process_due(model=SellerEmail, deadline="next_attempt_at", now=now, handle=resend, status=E.PENDING)
+    resent = process_due(model=SellerEmail, deadline="next_attempt_at", now=now, handle=resend, status=SellerEmailStatus.PENDING)
     return {"checkout_reminder_emails": reminded, "seller_emails_resent": resent}
 
 
@@ -197,7 +196,7 @@ def seller_email_send(*, email_id: int) -> str:
     now = timezone.now()
     with transaction.atomic():
         email = SellerEmail.objects.select_for_update(of=("self",)).select_related("seller").filter(pk=email_id).first()
-        if email is None or email.status != E.PENDING:
+        if email is None or email.status != SellerEmailStatus.PENDING:
             return "done"
         if email.claimed_at is not None and email.claimed_at > now - SEND_LEASE:
             return "in_progress"
@@ -232,7 +231,7 @@ def _record_failure(email_id: int, *, error: str) -> str:
     """Schedule the next attempt, or give up once the backoff is used up."""
     with transaction.atomic():
         email = SellerEmail.objects.select_for_update(of=("self",)).get(pk=email_id)
-        if email.status != E.PENDING:
+        if email.status != SellerEmailStatus.PENDING:
             return email.status
         if email.attempts > len(SEND_RETRY_BACKOFF):
             email.fail(error=error)

@@ -15,13 +15,12 @@ from django.conf import settings
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 from djstripe.models import Customer, PaymentMethod
 
-from backoffice.models import Seller
+from accounts.models import Seller
 from orders.models import Order, OrderLine, OrderStatus
 from payments.models import MONEY_TAKEN, AutoCheckout, Payment, PaymentOrder, PaymentStatus
 
-S = OrderStatus
 # Orders a seller can pay for: the buyer has paid, and nothing is shipped (R4).
-PAYABLE_STATUSES = (S.ON_HOLD, S.AWAITING_CHECKOUT)
+PAYABLE_STATUSES = (OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT)
 
 PROBLEM_MESSAGES = {
     "not_found": "This order is not one of yours.",
@@ -179,7 +178,7 @@ def order_payment_problem(order: Order, *, seller: Seller, allocation: PaymentOr
         return "already_paid"
     if allocation is not None:
         return "already_paid" if allocation.payment.status in MONEY_TAKEN else "in_progress"
-    if order.status == S.PENDING_PAYMENT:
+    if order.status == OrderStatus.PENDING_PAYMENT:
         return "buyer_not_paid"
     if order.status not in PAYABLE_STATUSES:
         return "not_payable"
@@ -225,7 +224,7 @@ def auto_checkout_failures(*, seller: Seller) -> QuerySet[AutoCheckout]:
     """Orders Auto Checkout gave up on that still wait for the seller's payment, with the reason."""
     return (
         AutoCheckout.objects.filter(
-            seller=seller, gave_up_at__isnull=False, order__status=S.AWAITING_CHECKOUT, order__seller_paid_at__isnull=True
+            seller=seller, gave_up_at__isnull=False, order__status=OrderStatus.AWAITING_CHECKOUT, order__seller_paid_at__isnull=True
         )
         .select_related("order", "last_payment")
         .order_by("-gave_up_at")

@@ -38,20 +38,3 @@ def lock_return(return_id: int) -> ReturnRequest | None:
     Precondition: inside ``transaction.atomic()`` with the return's order already locked.
     """
     return ReturnRequest.objects.select_for_update(of=("self",)).select_related("return_carrier").filter(pk=return_id).first()
-
-
-def lock_order_unless_busy(order_id: int):
-    """For a timer that already holds a request's lock: the request's order, locked with SKIP LOCKED,
-    or None when another transaction holds it. Taking the order after the request is the one
-    reversal of the lock order, and it is safe because this never waits.
-
-    Precondition: inside ``transaction.atomic()``.
-    """
-    from orders.models import Order
-
-    return (
-        Order.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("seller", "partner")
-        .filter(pk=order_id)
-        .first()
-    )

@@ -12,7 +12,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
-from backoffice.models import Seller
+from accounts.models import Seller
+from core.models import AuditEvent
 
 
 class RequestedBy(models.TextChoices):
@@ -32,16 +33,15 @@ class CancellationStatus(models.TextChoices):
     WITHDRAWN = "withdrawn", "Withdrawn by the buyer"
 
 
-CS = CancellationStatus
 
 # What a partner sees: TikTok Shop's cancellation vocabulary. A request is
 # COMPLETE once the order is cancelled (and its refund, if any, is under way).
 CANCELLATION_TIKTOK_STATUS = {
-    CS.PENDING: "CANCELLATION_REQUEST_PENDING",
-    CS.APPROVED: "CANCELLATION_REQUEST_COMPLETE",
-    CS.AUTO_APPROVED: "CANCELLATION_REQUEST_COMPLETE",
-    CS.REJECTED: "CANCELLATION_REQUEST_CANCELLED",
-    CS.WITHDRAWN: "CANCELLATION_REQUEST_CANCELLED",
+    CancellationStatus.PENDING: "CANCELLATION_REQUEST_PENDING",
+    CancellationStatus.APPROVED: "CANCELLATION_REQUEST_COMPLETE",
+    CancellationStatus.AUTO_APPROVED: "CANCELLATION_REQUEST_COMPLETE",
+    CancellationStatus.REJECTED: "CANCELLATION_REQUEST_CANCELLED",
+    CancellationStatus.WITHDRAWN: "CANCELLATION_REQUEST_CANCELLED",
 }
 
 
@@ -61,13 +61,13 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     external_id = models.CharField(
         max_length=100, blank=True, help_text="The marketplace's id for this request, if the partner sent one."
     )
-    status = FSMField(max_length=16, choices=CancellationStatus.choices, default=CS.PENDING, protected=True)
+    status = FSMField(max_length=16, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, protected=True)
     requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
     reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
     requested_at = models.DateTimeField(default=timezone.now)
     respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R5).")
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.CharField(max_length=250, blank=True, help_text="kind:label of whoever answered.")
+    decided_by = models.CharField(max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name.")
     decision_note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, or a note.")
     timer_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -100,19 +100,19 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     def marketplace_status(self) -> str:
         return CANCELLATION_TIKTOK_STATUS[self.status]
 
-    @transition(field=status, source=CS.PENDING, target=CS.APPROVED)
+    @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.APPROVED)
     def approve(self, *, by: str, note: str = ""):
         self._decide(by, note)
 
-    @transition(field=status, source=CS.PENDING, target=CS.AUTO_APPROVED, conditions=[_respond_by_passed])
+    @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.AUTO_APPROVED, conditions=[_respond_by_passed])
     def auto_approve(self):
         self._decide("system:timer", "Not answered in time; approved automatically.")
 
-    @transition(field=status, source=CS.PENDING, target=CS.REJECTED)
+    @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.REJECTED)
     def reject(self, *, by: str, note: str):
         self._decide(by, note)
 
-    @transition(field=status, source=CS.PENDING, target=CS.WITHDRAWN)
+    @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.WITHDRAWN)
     def withdraw(self, *, by: str, note: str = ""):
         self._decide(by, note)
 
@@ -122,23 +122,10 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
         self.decision_note = note[:500]
 
 
-class CancellationRequestEvent(models.Model):
-    """Audit row per transition of a cancellation request: who, from, to, why, when."""
+class CancellationRequestEvent(AuditEvent):
+    """The request's history: one row per transition (requested, approved, rejected, withdrawn)."""
 
     request = models.ForeignKey(CancellationRequest, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=16)
-    to_status = models.CharField(max_length=16)
-    actor = models.CharField(max_length=250)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    note = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self):
-        return f"{self.action}: {self.from_status} → {self.to_status}"
 
 
 # --- returns (R11) ---------------------------------------------------------------
@@ -165,27 +152,26 @@ class ReturnStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
-RS = ReturnStatus
 
 # Still needs someone: the order must not complete (R15) while one of these is open.
 RETURN_OPEN = [
-    RS.REQUESTED, RS.APPROVED, RS.AUTO_APPROVED, RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT, RS.RECEIVED, RS.INSPECTED,
+    ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED, ReturnStatus.INSPECTED,
 ]
 
 # TikTok Shop's ``return_status`` vocabulary, for partners.
 RETURN_TIKTOK_STATUS = {
-    RS.REQUESTED: "RETURN_OR_REFUND_REQUEST_PENDING",
-    RS.APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
-    RS.AUTO_APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
-    RS.REJECTED: "RETURN_OR_REFUND_REQUEST_REJECT",
-    RS.AWAITING_RETURN_SHIPMENT: "AWAITING_BUYER_SHIP",
-    RS.IN_TRANSIT: "BUYER_SHIPPED_ITEM",
-    RS.RECEIVED: "RECEIVE_REJECTED_PENDING",
-    RS.INSPECTED: "RECEIVE_REJECTED_PENDING",
-    RS.REFUNDED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
-    RS.REPLACED: "REPLACEMENT_REQUEST_COMPLETE",
-    RS.REJECTED_AFTER_INSPECTION: "REJECT_RECEIVE_PACKAGE",
-    RS.CLOSED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
+    ReturnStatus.REQUESTED: "RETURN_OR_REFUND_REQUEST_PENDING",
+    ReturnStatus.APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
+    ReturnStatus.AUTO_APPROVED: "RETURN_OR_REFUND_REQUEST_SUCCESS",
+    ReturnStatus.REJECTED: "RETURN_OR_REFUND_REQUEST_REJECT",
+    ReturnStatus.AWAITING_RETURN_SHIPMENT: "AWAITING_BUYER_SHIP",
+    ReturnStatus.IN_TRANSIT: "BUYER_SHIPPED_ITEM",
+    ReturnStatus.RECEIVED: "RECEIVE_REJECTED_PENDING",
+    ReturnStatus.INSPECTED: "RECEIVE_REJECTED_PENDING",
+    ReturnStatus.REFUNDED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
+    ReturnStatus.REPLACED: "REPLACEMENT_REQUEST_COMPLETE",
+    ReturnStatus.REJECTED_AFTER_INSPECTION: "REJECT_RECEIVE_PACKAGE",
+    ReturnStatus.CLOSED: "RETURN_OR_REFUND_REQUEST_COMPLETE",
 }
 
 
@@ -200,8 +186,8 @@ def _is_replacement(ret) -> bool:
 def _refund_decidable(ret) -> bool:
     """``refund_only`` is refunded once approved; ``return_and_refund`` once inspected; a replacement never."""
     if ret.type == ReturnType.REFUND_ONLY:
-        return ret.status in (RS.APPROVED, RS.AUTO_APPROVED)
-    return ret.type == ReturnType.RETURN_AND_REFUND and ret.status == RS.INSPECTED
+        return ret.status in (ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED)
+    return ret.type == ReturnType.RETURN_AND_REFUND and ret.status == ReturnStatus.INSPECTED
 
 
 class ReturnRequest(ConcurrentTransitionMixin, models.Model):
@@ -232,7 +218,7 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         max_length=100, blank=True, help_text="The marketplace's id for this return, if the partner sent one."
     )
     type = models.CharField(max_length=20, choices=ReturnType.choices)
-    status = FSMField(max_length=32, choices=ReturnStatus.choices, default=RS.REQUESTED, protected=True)
+    status = FSMField(max_length=32, choices=ReturnStatus.choices, default=ReturnStatus.REQUESTED, protected=True)
     requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
     reason = models.CharField(max_length=100, help_text="Why the buyer returns it, e.g. damaged, wrong_item.")
     buyer_note = models.CharField(max_length=1000, blank=True)
@@ -307,29 +293,29 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
 
     # --- transitions (pure: the services in ``returns.services.returns`` lock, save and audit) ---
 
-    @transition(field=status, source=RS.REQUESTED, target=RS.APPROVED)
+    @transition(field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.APPROVED)
     def approve(self, *, by: str, note: str = ""):
         """The seller (or staff for the seller) accepts the return."""
         self._decide(by, note)
 
-    @transition(field=status, source=RS.REQUESTED, target=RS.AUTO_APPROVED, conditions=[_respond_by_passed])
+    @transition(field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.AUTO_APPROVED, conditions=[_respond_by_passed])
     def auto_approve(self):
         """Nobody answered by ``respond_by``: the marketplace accepts it (R11)."""
         self._decide("system:timer", "Not answered in time; approved automatically.")
 
-    @transition(field=status, source=RS.REQUESTED, target=RS.REJECTED)
+    @transition(field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.REJECTED)
     def reject(self, *, by: str, note: str):
         self._decide(by, note)
         self.resolved_at = self.decided_at
 
     @transition(
-        field=status, source=[RS.APPROVED, RS.AUTO_APPROVED], target=RS.AWAITING_RETURN_SHIPMENT,
+        field=status, source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED], target=ReturnStatus.AWAITING_RETURN_SHIPMENT,
         conditions=[_ships_back],
     )
     def await_shipment(self):
         """Accepted, and the buyer has a parcel to send back."""
 
-    @transition(field=status, source=RS.AWAITING_RETURN_SHIPMENT, target=RS.IN_TRANSIT)
+    @transition(field=status, source=ReturnStatus.AWAITING_RETURN_SHIPMENT, target=ReturnStatus.IN_TRANSIT)
     def mark_in_transit(self, *, carrier, tracking_number: str, at):
         """The buyer shipped the parcel back with ``carrier`` and ``tracking_number``."""
         self.return_carrier = carrier
@@ -337,20 +323,20 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         self.shipped_back_at = at
 
     @transition(
-        field=status, source=[RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT], target=RS.RECEIVED, conditions=[_ships_back]
+        field=status, source=[ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT], target=ReturnStatus.RECEIVED, conditions=[_ships_back]
     )
     def receive(self, *, at):
         """The parcel reached the warehouse; the lines' received quantities are set with it."""
         self.received_at = at
 
-    @transition(field=status, source=RS.RECEIVED, target=RS.INSPECTED)
+    @transition(field=status, source=ReturnStatus.RECEIVED, target=ReturnStatus.INSPECTED)
     def inspect(self, *, at, note: str = ""):
         """Every received unit was found resellable or damaged (set on the lines)."""
         self.inspected_at = at
         self.inspection_note = note[:1000]
 
     @transition(
-        field=status, source=[RS.APPROVED, RS.AUTO_APPROVED, RS.INSPECTED], target=RS.REFUNDED,
+        field=status, source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.INSPECTED], target=ReturnStatus.REFUNDED,
         conditions=[_refund_decidable],
     )
     def decide_refund(self, *, amount: int, refund=None, note: str = ""):
@@ -361,21 +347,21 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         self.refund = refund
         self._resolve(note)
 
-    @transition(field=status, source=RS.INSPECTED, target=RS.REPLACED, conditions=[_is_replacement])
+    @transition(field=status, source=ReturnStatus.INSPECTED, target=ReturnStatus.REPLACED, conditions=[_is_replacement])
     def replace(self, *, order, note: str = ""):
         """A new order (``order``) ships the received units again, at no charge."""
         self.replacement_order = order
         self._resolve(note)
 
-    @transition(field=status, source=RS.INSPECTED, target=RS.REJECTED_AFTER_INSPECTION)
+    @transition(field=status, source=ReturnStatus.INSPECTED, target=ReturnStatus.REJECTED_AFTER_INSPECTION)
     def reject_after_inspection(self, *, note: str):
         """What came back does not qualify (wrong item, used, missing parts)."""
         self._resolve(note)
 
     @transition(
         field=status,
-        source=[RS.REFUNDED, RS.REPLACED, RS.REJECTED_AFTER_INSPECTION, RS.AWAITING_RETURN_SHIPMENT],
-        target=RS.CLOSED,
+        source=[ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION, ReturnStatus.AWAITING_RETURN_SHIPMENT],
+        target=ReturnStatus.CLOSED,
     )
     def close(self, *, note: str = ""):
         """Nothing is left to do. From awaiting_return_shipment: the buyer never sent the parcel."""
@@ -434,21 +420,7 @@ class ReturnLine(models.Model):
         return f"{self.quantity} × {self.order_line.sku_code}"
 
 
-class ReturnEvent(models.Model):
-    """Audit row per return transition or audited step (received, inspected, refund decided)."""
+class ReturnEvent(AuditEvent):
+    """The return's history: one row per transition or audited step (received, inspected, refund decided)."""
 
     return_request = models.ForeignKey(ReturnRequest, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=32)
-    from_status = models.CharField(max_length=32)
-    to_status = models.CharField(max_length=32)
-    actor = models.CharField(max_length=250)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    note = models.CharField(max_length=500, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-
-    def __str__(self):
-        return f"{self.action}: {self.from_status} → {self.to_status}"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from django.db.models import Prefetch, QuerySet, Sum
 
-from backoffice.models import Partner, Seller
+from accounts.models import Partner, Seller
 from orders.models import Order
+from payments.models import MONEY_TAKEN, PaymentOrder, PaymentStatus, Refund, RefundStatus
 from returns.models import (
     RETURN_OPEN,
     CancellationRequest,
@@ -141,8 +142,6 @@ class RefundShare:
 
 
 def return_refund_share(ret: ReturnRequest) -> RefundShare:
-    from payments.models import MONEY_TAKEN, PaymentOrder, PaymentStatus, Refund, RefundStatus
-
     order = ret.order
     allocation = (
         PaymentOrder.objects.filter(order=order, active=True, payment__status__in=MONEY_TAKEN)

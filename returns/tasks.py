@@ -1,6 +1,6 @@
 """django-q2 entry points of the reverse flows. They call the notification code and nothing else."""
 
-from returns.notifications import notify_request_waiting
+from returns.notify import notify_request_waiting
 
 
 def request_waiting_email(kind: str, request_id: int) -> str:

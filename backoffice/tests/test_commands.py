@@ -9,9 +9,11 @@ from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
-from backoffice.api_auth import ApiKeyAuthentication
-from backoffice.models import Partner, PartnerApiKey, Seller
-from backoffice.tests.factories import SellerFactory, make_order, make_sku
+from accounts.authentication import ApiKeyAuthentication
+from accounts.models import Partner, PartnerApiKey, Seller
+from accounts.tests.factories import SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from fulfillment.models import SKU, Stock
 from orders.models import OrderStatus
 

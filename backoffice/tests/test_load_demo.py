@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.test import Client
 
-from backoffice.models import Partner, PartnerApiKey, Seller
+from accounts.models import Partner, PartnerApiKey, Seller
 from fulfillment.models import Reservation, Shipment, Stock
 from orders.models import Order, OrderEvent
 from returns.models import CancellationRequest, ReturnRequest

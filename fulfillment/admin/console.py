@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import DomainError
-from backoffice.models import Seller
+from accounts.models import Seller
 from core.privacy import mask_name, mask_phone, masked_shipping_address
 from fulfillment.admin.common import (
     BUYER_DETAILS_PERMISSION,
@@ -31,17 +31,9 @@ from fulfillment.admin.common import (
     WORK_PERMISSION,
 )
 from fulfillment.models import Carrier, Handover, Shipment
-from fulfillment.models import ShipmentStatus as SS
-from fulfillment.selectors import (
-    SlaState,
-    carrier_list,
-    order_sla_clocks,
-    packing_slips,
-    pick_list,
-    sla_at_risk_q,
-    sla_late_q,
-    to_ship_queue,
-)
+from fulfillment.models import ShipmentStatus
+from fulfillment.selectors import carrier_list, packing_slips, pick_list, to_ship_queue
+from fulfillment.sla import SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,
@@ -49,7 +41,7 @@ from fulfillment.services import (
     shipment_start_picking,
 )
 from orders.models import Order, OrderLine
-from orders.models import OrderStatus as OS
+from orders.models import OrderStatus
 
 CONSOLE_PAGE_SIZE = 50
 # Each order of a bulk action is its own locked transaction; past a few hundred the request
@@ -63,22 +55,12 @@ STAGES = {
     STAGE_COLLECTION: "Awaiting collection",
 }
 
-# State of the worst running clock, for the row badge: late beats at risk.
-_BADGES = {
-    SlaState.LATE: ("late", "Late"),
-    SlaState.AT_RISK: ("at-risk", "At risk"),
-}
-
-
 def clock_badge(order: Order, *, now) -> tuple[str, str] | None:
     """(css class, label) for the order's worst running SLA clock, or None when all are fine.
 
     Reads ``order.shipment`` (select it with the order)."""
-    states = {clock.state for clock in order_sla_clocks(order, now=now).values()}
-    for state in (SlaState.LATE, SlaState.AT_RISK):
-        if state in states:
-            return _BADGES[state]
-    return None
+    worst = order_sla_worst(order, now=now)
+    return (worst.value.replace("_", "-"), worst.label) if worst is not None else None
 
 
 class ConsoleFilterForm(forms.Form):
@@ -102,7 +84,7 @@ def console_queryset(filters: dict[str, str], *, now):
     """The console's orders for ``filters``, most urgent first, with seller, shipment, carrier and
     lines loaded in a fixed number of queries whatever the page size."""
     if filters["stage"] == STAGE_COLLECTION:
-        orders = Order.objects.filter(status=OS.SHIPPED).select_related("seller", "shipment__carrier")
+        orders = Order.objects.filter(status=OrderStatus.SHIPPED).select_related("seller", "shipment__carrier")
         orders = orders.order_by("shipment__collect_by", "id")
         if filters["seller"]:
             orders = orders.filter(seller__code=filters["seller"])
@@ -113,9 +95,9 @@ def console_queryset(filters: dict[str, str], *, now):
     else:
         orders = to_ship_queue(seller_code=filters["seller"] or None, sku_code=filters["sku"] or None)
         if filters["step"] == "to_pick":
-            orders = orders.filter(Q(status=OS.READY_TO_FULFILL) | Q(shipment__status=SS.PICKING))
+            orders = orders.filter(Q(status=OrderStatus.READY_TO_FULFILL) | Q(shipment__status=ShipmentStatus.PICKING))
         elif filters["step"] == "packed":
-            orders = orders.filter(shipment__status=SS.PACKED)
+            orders = orders.filter(shipment__status=ShipmentStatus.PACKED)
     if filters["sla"] == "late":
         orders = orders.filter(sla_late_q(now))
     elif filters["sla"] == "at_risk":
@@ -125,9 +107,9 @@ def console_queryset(filters: dict[str, str], *, now):
 
 def stage_counts() -> dict[str, int]:
     """How many orders each console tab holds, in one query."""
-    return Order.objects.filter(status__in=[OS.READY_TO_FULFILL, OS.IN_FULFILLMENT, OS.SHIPPED]).aggregate(
-        **{STAGE_TO_SHIP: Count("pk", filter=Q(status__in=[OS.READY_TO_FULFILL, OS.IN_FULFILLMENT]))},
-        **{STAGE_COLLECTION: Count("pk", filter=Q(status=OS.SHIPPED))},
+    return Order.objects.filter(status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT, OrderStatus.SHIPPED]).aggregate(
+        **{STAGE_TO_SHIP: Count("pk", filter=Q(status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT]))},
+        **{STAGE_COLLECTION: Count("pk", filter=Q(status=OrderStatus.SHIPPED))},
     )
 
 
@@ -387,7 +369,7 @@ class WarehouseConsole:
             orders=form.orders,
             ids=",".join(str(o.pk) for o in form.orders),
             back_url=back,
-            not_packed=[o for o in form.orders if not (_has_shipment(o) and o.shipment.status == SS.PACKED)],
+            not_packed=[o for o in form.orders if not (_has_shipment(o) and o.shipment.status == ShipmentStatus.PACKED)],
             carriers=carrier_list(),
         )
         return TemplateResponse(request, "admin/fulfillment/console/label.html", context)

@@ -23,7 +23,7 @@ from fulfillment.admin.common import (
 )
 from fulfillment.admin.console import WarehouseConsole
 from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent
-from fulfillment.models import ShipmentStatus as SS
+from fulfillment.models import ShipmentStatus
 from fulfillment.selectors import (
     carrier_list,
 )
@@ -102,7 +102,7 @@ class ShipmentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ShipmentEvent
     extra = 0
     can_delete = False
-    fields = ("at", "type", "from_status", "to_status", "note", "data", "actor", "created_at")
+    fields = ("at", "action", "from_status", "to_status", "note", "data", "actor", "created_at")
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "events"
@@ -186,7 +186,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         buttons = []
         if shipment is not None and shipment.labelled_at is not None:
             if request.user.has_perm(CARRIER_EVENT_PERMISSION) and shipment.status in (
-                SS.LABELLED, SS.IN_TRANSIT, SS.DELIVERY_FAILED
+                ShipmentStatus.LABELLED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED
             ):
                 buttons.append(("Enter carrier event", reverse("admin:fulfillment_shipment_carrier_event", args=[shipment.pk])))
             if request.user.has_perm(WORK_PERMISSION) and self._tracking_editable(shipment):

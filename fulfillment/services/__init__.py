@@ -1,18 +1,16 @@
 """Fulfilment writes, one function per business action.
 
-- ``stock``: reserve, release, top up and consume stock; CSV import and export.
-- ``shipments``: carriers, and the parcel from picking to delivery (or loss), SLA alerts.
+- ``stock``: reserve, release, top up and consume stock; CSV import and export;
+- ``carriers``: the carriers staff keep, and what a tracking number must look like;
+- ``shipments``: the parcel from picking to delivery (or loss).
 
-Everything is importable from ``fulfillment.services`` directly.
+SLA deadlines and alerts (R8) are ``fulfillment.sla``'s. Everything here is
+importable from ``fulfillment.services`` directly.
 """
 
+from fulfillment.services.carriers import carrier_create, carrier_resolve, carrier_update
 from fulfillment.services.shipments import (
     CARRIER_CLOCK_SKEW,
-    carrier_create,
-    carrier_resolve,
-    carrier_update,
-    order_complete,
-    order_sla_alert,
     shipment_cancel_for_order,
     shipment_hand_over,
     shipment_label,
@@ -27,12 +25,11 @@ from fulfillment.services.stock import (
     ImportResult,
     StockImportError,
     StockRow,
+    sku_ids_by_code,
     stock_consume_for_order,
     stock_export_csv,
     stock_import_csv,
-    stock_lock_by_code,
     stock_release_for_order,
-    stock_reservation_writes,
     stock_reserve_lines,
     stock_restock,
     stock_top_up_for_order,
@@ -47,8 +44,6 @@ __all__ = [
     "carrier_create",
     "carrier_resolve",
     "carrier_update",
-    "order_complete",
-    "order_sla_alert",
     "shipment_cancel_for_order",
     "shipment_hand_over",
     "shipment_label",
@@ -57,12 +52,11 @@ __all__ = [
     "shipment_record_carrier_event",
     "shipment_start_picking",
     "shipment_update_tracking",
+    "sku_ids_by_code",
     "stock_consume_for_order",
     "stock_export_csv",
     "stock_import_csv",
-    "stock_lock_by_code",
     "stock_release_for_order",
-    "stock_reservation_writes",
     "stock_reserve_lines",
     "stock_restock",
     "stock_top_up_for_order",

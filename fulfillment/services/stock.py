@@ -7,78 +7,39 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cache
-from itertools import chain
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
-from django.db.models.expressions import RawSQL
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
-from backoffice import sql
+from accounts.models import Seller
 from core.actors import Actor
 from core.errors import InvalidInput
-from backoffice.models import Seller
-from fulfillment.locks import lock_stock_for_sku_codes_statement, lock_stock_for_skus
+from fulfillment.locks import lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock
+from orders.models import OrderLine
 
 logger = logging.getLogger(__name__)
 
 
-def stock_lock_by_code(
-    *, seller_id: int | sql.Expression, codes, send_first: Sequence[sql.Statement | None] = ()
-) -> tuple[dict[str, SKU], dict[int, Stock]]:
-    """Find ``seller_id``'s SKUs by code and lock their stock rows (pk order); return ``(SKUs by
-    code, locked stock rows by SKU id)``, the latter ready for ``stock_reserve_lines(stocks=...)``.
-
-    For intake, which knows codes only: the lookup and the lock are one query,
-    and the statements of ``send_first`` (the order's INSERT) travel with it in one round trip.
-    Unknown codes are absent from both. A code not found with stock (unknown,
-    or a SKU without a stock row) costs a second query for the SKU alone.
-    ``seller_id`` may be an expression (``orders.selectors.partner_seller_id``).
-    Precondition: inside ``transaction.atomic()``, with the order created or
-    locked by the caller (the order first, then stock).
-    """
-    codes = set(codes)
-    lock = lock_stock_for_sku_codes_statement(seller_id=seller_id, codes=codes)
-    sql.run(*send_first, lock)
-    stocks = lock.result if lock is not None else {}
-    skus = {code: stock.sku for code, stock in stocks.items()}
-    if missing := codes - skus.keys():
-        if isinstance(seller_id, sql.Expression):
-            seller_id = RawSQL(*seller_id)
-        skus.update((sku.code, sku) for sku in SKU.objects.filter(seller_id=seller_id, code__in=missing))
-    return skus, {stock.sku_id: stock for stock in stocks.values()}
+def sku_ids_by_code(*, seller_id: int, codes: Iterable[str]) -> dict[str, int]:
+    """The seller's SKU ids for those of ``codes`` it stocks; unknown codes are absent."""
+    return dict(SKU.objects.filter(seller_id=seller_id, code__in=set(codes)).values_list("code", "pk"))
 
 
-def stock_reserve_lines(*, lines, stocks: dict[int, Stock] | None = None) -> bool:
-    """Reserve what is available for each order line; return True when every line is fully covered.
+def stock_reserve_lines(*, lines: Sequence[OrderLine]) -> bool:
+    """Reserve what is available for each new order line; return True when every line is fully covered.
 
     Never fails for missing stock (R1): a line gets what is there, possibly 0,
-    and lines without a known SKU get no reservation. Each line's new
-    reservation is cached on it (``line.reservation``). ``stocks`` are the
-    lines' stock rows keyed by SKU id when the caller has locked them already
-    (``stock_lock_by_code``); otherwise they are locked here. Precondition:
-    inside ``transaction.atomic()``, with the order created or locked by the caller.
+    and lines without a known SKU get no reservation. The stock rows are locked
+    in pk order; all reservations are one INSERT and all stock rows one UPDATE,
+    however many lines there are. Precondition: inside ``transaction.atomic()``,
+    with the order created or locked by the caller (the order first, then stock).
     """
-    if stocks is None:
-        stocks = lock_stock_for_skus(line.sku_id for line in lines)
-    complete, writes = stock_reservation_writes(lines=lines, stocks=stocks)
-    sql.run(*writes)
-    return complete
-
-
-def stock_reservation_writes(*, lines, stocks: dict[int, Stock]) -> tuple[bool, list[sql.Statement]]:
-    """What ``stock_reserve_lines`` writes, as statements for the caller to ``sql.run`` (together with
-    its own, in one round trip); and whether every line is fully covered.
-
-    ``stocks`` must be the lines' stock rows, locked by the caller and keyed by
-    SKU id. The reservations are built (and cached on their lines) now, and
-    written when the statements run.
-    """
+    stocks = lock_stock_for_skus(line.sku_id for line in lines)
     complete = True
     reservations = []
     taken: dict[int, int] = {}
@@ -87,43 +48,25 @@ def stock_reservation_writes(*, lines, stocks: dict[int, Stock]) -> tuple[bool, 
         if stock is None:
             complete = False
             continue
-        quantity = min(line.quantity, stock.available - taken.get(stock.pk, 0))
-        quantity = max(quantity, 0)
+        quantity = max(min(line.quantity, stock.available - taken.get(stock.pk, 0)), 0)
         complete = complete and quantity == line.quantity
         taken[stock.pk] = taken.get(stock.pk, 0) + quantity
         reservations.append(Reservation(line=line, sku_id=line.sku_id, quantity=quantity))
-    writes = [sql.insert(reservations)] if reservations else []  # Reservation has no save() logic or signals
+    Reservation.objects.bulk_create(reservations)
     taken = {stock_pk: quantity for stock_pk, quantity in taken.items() if quantity}
     if taken:
-        # One UPDATE for every stock row the order draws on (they are locked above).
-        writes.append(sql.Statement(_reserve_sql(len(taken)), [*chain.from_iterable(taken.items()), _stock_now(), *taken]))
-    return complete, writes
+        Stock.objects.filter(pk__in=taken).update(
+            reserved=F("reserved") + Case(*(When(pk=pk, then=Value(q)) for pk, q in taken.items())),
+            updated_at=timezone.now(),
+        )
+    return complete
 
 
-@cache
-def _reserve_sql(rows: int) -> str:
-    """``reserved += q`` for ``rows`` stock rows: params are (pk, q) pairs, the time, then the pks.
+def _end_reservations(*, order, ended: str, leaves_shelf: bool) -> int:
+    """End every active reservation of ``order``: ``ended`` (``released_at`` or ``consumed_at``) is set
+    and ``reserved`` goes down by their units, and ``on_hand`` too when the units leave the shelf.
 
-    Hand-written because intake runs it for every order: the ORM's
-    ``Case(When(...))`` version cost more to build than to run.
-    """
-    q, meta = sql.quote, Stock._meta
-    pk, reserved = q(meta.pk.column), q(meta.get_field("reserved").column)
-    return (
-        f"UPDATE {q(meta.db_table)} SET {reserved} = {reserved} + CASE {pk} {' '.join(['WHEN %s THEN %s'] * rows)} END,"
-        f" {q(meta.get_field('updated_at').column)} = %s WHERE {pk} IN ({sql.placeholders(rows)})"
-    )
-
-
-def _stock_now():
-    """Now, as ``Stock.updated_at`` is written to the database."""
-    return Stock._meta.get_field("updated_at").get_db_prep_save(timezone.now(), connection)
-
-
-def stock_release_for_order(*, order) -> int:
-    """Give back every active reservation of ``order`` (R7); return the units released.
-
-    Precondition: inside ``transaction.atomic()`` with the order locked.
+    Returns the units. Precondition: inside ``transaction.atomic()`` with the order locked.
     """
     active = list(Reservation.objects.filter(line__order=order, released_at=None, consumed_at=None))
     if not active:
@@ -134,11 +77,22 @@ def stock_release_for_order(*, order) -> int:
     for reservation in active:
         stock = stocks[reservation.sku_id]
         per_stock[stock.pk] = per_stock.get(stock.pk, 0) + reservation.quantity
-    Reservation.objects.filter(pk__in=[r.pk for r in active]).update(released_at=now)
+    Reservation.objects.filter(pk__in=[r.pk for r in active]).update(**{ended: now})
     for stock_pk, quantity in per_stock.items():
         if quantity:
-            Stock.objects.filter(pk=stock_pk).update(reserved=F("reserved") - quantity, updated_at=now)
+            changes = {"reserved": F("reserved") - quantity, "updated_at": now}
+            if leaves_shelf:
+                changes["on_hand"] = F("on_hand") - quantity
+            Stock.objects.filter(pk=stock_pk).update(**changes)
     return sum(per_stock.values())
+
+
+def stock_release_for_order(*, order) -> int:
+    """Give back every active reservation of ``order`` (R7); return the units released.
+
+    Precondition: inside ``transaction.atomic()`` with the order locked.
+    """
+    return _end_reservations(order=order, ended="released_at", leaves_shelf=False)
 
 
 def stock_top_up_for_order(*, order) -> bool:
@@ -192,22 +146,7 @@ def stock_consume_for_order(*, order) -> int:
     Precondition: inside ``transaction.atomic()`` with the order locked, and
     the order fully reserved (the label service checks it first).
     """
-    active = list(Reservation.objects.filter(line__order=order, released_at=None, consumed_at=None))
-    if not active:
-        return 0
-    stocks = lock_stock_for_skus(r.sku_id for r in active)
-    now = timezone.now()
-    per_stock: dict[int, int] = {}
-    for reservation in active:
-        stock = stocks[reservation.sku_id]
-        per_stock[stock.pk] = per_stock.get(stock.pk, 0) + reservation.quantity
-    Reservation.objects.filter(pk__in=[r.pk for r in active]).update(consumed_at=now)
-    for stock_pk, quantity in per_stock.items():
-        if quantity:
-            Stock.objects.filter(pk=stock_pk).update(
-                on_hand=F("on_hand") - quantity, reserved=F("reserved") - quantity, updated_at=now
-            )
-    return sum(per_stock.values())
+    return _end_reservations(order=order, ended="consumed_at", leaves_shelf=True)
 
 
 def stock_restock(*, quantities: dict[int, int]) -> int:

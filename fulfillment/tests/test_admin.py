@@ -8,7 +8,11 @@ from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from backoffice.tests.factories import SellerFactory, make_order, make_sku, make_staff_user
+from accounts.tests.factories import make_staff_user, SellerFactory
+
+from fulfillment.tests.factories import make_sku
+
+from orders.tests.factories import make_order
 from fulfillment.models import SKU, Stock
 from fulfillment.services import stock_export_csv
 

@@ -3,7 +3,11 @@
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from backoffice.tests.factories import SellerFactory, SKUFactory, make_order, make_sku
+from accounts.tests.factories import SellerFactory
+
+from fulfillment.tests.factories import make_sku, SKUFactory
+
+from orders.tests.factories import make_order
 
 URL = "/api/v1/stock/"
 

@@ -4,7 +4,8 @@ import pytest
 
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused
-from backoffice.tests.factories import CarrierFactory, UserFactory, make_staff_user
+from accounts.tests.factories import make_staff_user, UserFactory
+from fulfillment.tests.factories import CarrierFactory
 from fulfillment.models import Carrier
 from fulfillment.services import carrier_create, carrier_update
 

@@ -10,23 +10,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from backoffice.tests.factories import (
-    CarrierFactory,
-    make_labelled_order,
-    make_ready_order,
-    make_sku,
-    make_staff_user,
-    tracking_number,
-    warehouse_actor,
-)
+from accounts.tests.factories import make_staff_user
+
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
+
+from orders.tests.factories import make_ready_order
 from fulfillment.models import Carrier, Shipment, ShipmentEvent, ShipmentStatus
 from fulfillment.services import shipment_pack, shipment_start_picking
 from orders.models import Order, OrderStatus
 
 pytestmark = pytest.mark.django_db
 
-S = OrderStatus
-SS = ShipmentStatus
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CONSOLE = "/admin/fulfillment/shipment/console/"
 LABEL = "/admin/fulfillment/shipment/console/label/"
@@ -91,7 +85,7 @@ def test_queue_is_sorted_by_ship_by_with_at_risk_and_late_badges(client, clock, 
 
 
 def test_queue_filters_by_seller_sku_step_and_carrier(client, clock, warehouse, partner, seller, sku):
-    from backoffice.tests.factories import SellerFactory
+    from accounts.tests.factories import SellerFactory
 
     other = SellerFactory(code="OTHER")
     partner.sellers.add(other)
@@ -166,8 +160,8 @@ def test_start_picking_moves_orders_and_shows_one_pick_list_grouped_by_sku(clien
     response = _act(client, "start_picking", first, second, cancelled)
 
     assert response.status_code == 200
-    assert _status(first) == _status(second) == S.IN_FULFILLMENT
-    assert ShipmentEvent.objects.filter(shipment__order__in=[first, second], type="picking_started").count() == 2
+    assert _status(first) == _status(second) == OrderStatus.IN_FULFILLMENT
+    assert ShipmentEvent.objects.filter(shipment__order__in=[first, second], action="picking_started").count() == 2
     rows = {row.sku_code: row for row in response.context["rows"]}
     assert {code: row.quantity for code, row in rows.items()} == {"A-SHIRT": 5, "B-MUG": 1}  # the refused order is left out
     assert sorted(o.pk for o, _ in rows["A-SHIRT"].orders) == [first.pk, second.pk]
@@ -186,8 +180,8 @@ def test_mark_packed_calls_the_service_and_reports_refusals(client, clock, wareh
     response = _act(client, "pack", picking, not_started, query="?sku=TSHIRT-M")
 
     assert response.status_code == 302 and response.url == CONSOLE + "?sku=TSHIRT-M"
-    assert Shipment.objects.get(order=picking).status == SS.PACKED
-    assert ShipmentEvent.objects.filter(shipment__order=picking, type="packed").exists()
+    assert Shipment.objects.get(order=picking).status == ShipmentStatus.PACKED
+    assert ShipmentEvent.objects.filter(shipment__order=picking, action="packed").exists()
     notes = _messages(response)
     assert f"Order {picking.pk}: packed." in notes
     assert f"Order {not_started.pk}: Order {not_started.pk} is not being picked." in notes
@@ -212,8 +206,8 @@ def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(clie
     })
 
     assert response.status_code == 200  # the refused one stays on the form
-    assert _status(good) == S.SHIPPED and Shipment.objects.get(order=good).tracking_number == tracking_number(11)
-    assert _status(bad) == S.IN_FULFILLMENT
+    assert _status(good) == OrderStatus.SHIPPED and Shipment.objects.get(order=good).tracking_number == tracking_number(11)
+    assert _status(bad) == OrderStatus.IN_FULFILLMENT
     assert [o.pk for o in response.context["orders"]] == [bad.pk]
     assert "is not a AcmeShip tracking number" in str(response.context["form"].errors[f"tracking_{bad.pk}"])
     assert any("labelled AcmeShip" in n for n in _messages(response))
@@ -223,7 +217,7 @@ def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(clie
         f"tracking_{bad.pk}": tracking_number(12),
     })
     assert response.status_code == 302 and response.url == CONSOLE
-    assert _status(bad) == S.SHIPPED
+    assert _status(bad) == OrderStatus.SHIPPED
     assert Shipment.objects.get(order=bad).handover_method == "dropoff"
 
 
@@ -235,7 +229,7 @@ def test_label_refuses_an_order_that_is_not_packed_with_a_message(client, clock,
     })
     assert response.status_code == 302
     assert _messages(response) == [f"Order {order.pk}: Order {order.pk} is not being picked."]
-    assert _status(order) == S.READY_TO_FULFILL
+    assert _status(order) == OrderStatus.READY_TO_FULFILL
 
 
 def test_hand_over_moves_labelled_orders_to_in_transit(client, clock, warehouse, partner, seller, sku, carrier):
@@ -245,8 +239,8 @@ def test_hand_over_moves_labelled_orders_to_in_transit(client, clock, warehouse,
     response = _act(client, "hand_over", labelled, unlabelled, query="?stage=collection")
 
     assert response.status_code == 302
-    assert _status(labelled) == S.IN_TRANSIT
-    assert ShipmentEvent.objects.filter(shipment__order=labelled, type="handed_over").exists()
+    assert _status(labelled) == OrderStatus.IN_TRANSIT
+    assert ShipmentEvent.objects.filter(shipment__order=labelled, action="handed_over").exists()
     assert any(n.startswith(f"Order {unlabelled.pk}:") and "must be labelled" in n for n in _messages(response))
 
 
@@ -260,7 +254,7 @@ def test_bulk_actions_need_the_work_permission(client, partner, seller, sku):
     client.force_login(viewer)
     assert client.get(CONSOLE).status_code == 200
     assert _act(client, "start_picking", order).status_code == 403
-    assert _status(order) == S.READY_TO_FULFILL
+    assert _status(order) == OrderStatus.READY_TO_FULFILL
 
 
 def test_packing_slips_show_the_buyer_in_full_only_with_the_permission(client, clock, partner, seller, sku):
@@ -303,8 +297,8 @@ def test_carrier_event_form_records_the_event_and_shows_refusals(client, clock, 
     response = client.post(url, {"type": "picked_up", "at_0": "2026-03-02", "at_1": "11:00", "note": "van 7"})
     assert response.status_code == 302
     shipment.refresh_from_db()
-    assert shipment.status == SS.IN_TRANSIT and _status(order) == S.IN_TRANSIT
-    event = ShipmentEvent.objects.get(shipment=shipment, type="picked_up")
+    assert shipment.status == ShipmentStatus.IN_TRANSIT and _status(order) == OrderStatus.IN_TRANSIT
+    event = ShipmentEvent.objects.get(shipment=shipment, action="picked_up")
     assert event.note == "van 7" and event.at == datetime(2026, 3, 2, 11, 0, tzinfo=UTC)
 
 
@@ -320,7 +314,7 @@ def test_tracking_can_be_corrected_within_the_window_only(client, clock, warehou
     assert response.status_code == 302
     shipment.refresh_from_db()
     assert shipment.tracking_number == tracking_number(7)
-    assert ShipmentEvent.objects.get(shipment=shipment, type="tracking_updated").data["old"]["tracking_number"] == tracking_number(6)
+    assert ShipmentEvent.objects.get(shipment=shipment, action="tracking_updated").data["old"]["tracking_number"] == tracking_number(6)
 
     clock.shift(timedelta(hours=73))
     page = client.get(reverse("admin:fulfillment_shipment_change", args=[shipment.pk])).content.decode()
@@ -333,7 +327,7 @@ def test_order_page_shows_shipment_and_the_four_clocks(client, clock, warehouse,
     order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(10))
     html = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
     assert "AcmeShip" in html and tracking_number(10) in html and f"https://track.example.com/{tracking_number(10)}" in html
-    for label in ("Ready to ship by", "Tracking number by", "Collected by the carrier by", "Delivered by"):
+    for label in ("Ready to ship", "Tracking number", "Carrier collection", "Delivery"):
         assert label in html
     assert ">met<" in html  # ship-by met at labelling
 

@@ -8,15 +8,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    make_ready_order,
-    make_sku,
-    make_staff_user,
-    tracking_number,
-)
+from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
+
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
+
+from orders.tests.factories import make_ready_order
 from fulfillment.models import Shipment
 from orders.models import Order, OrderStatus
 

@@ -8,16 +8,9 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import TransitionRefused
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    make_labelled_order,
-    make_ready_order,
-    make_sku,
-    tracking_number,
-    warehouse_actor,
-)
+from accounts.tests.factories import PartnerFactory, SellerFactory
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
+from orders.tests.factories import make_ready_order
 from backoffice.timers import process_due_timers
 from fulfillment.models import Reservation, Shipment, ShipmentEvent, Stock
 from fulfillment.services import (
@@ -32,7 +25,6 @@ from orders.services import order_cancel
 from core.testing import run_in_threads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-S = OrderStatus
 
 
 @pytest.fixture
@@ -71,9 +63,9 @@ def test_two_workers_labelling_one_parcel_ship_its_stock_once(shop):
     assert results.count("already_labelled") == 3, "the other number's three callers see it taken"
     stock = Stock.objects.get(sku=sku)
     assert (stock.on_hand, stock.reserved) == (7, 0)
-    assert Order.objects.get(pk=order.pk).status == S.SHIPPED
+    assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
     assert OrderEvent.objects.filter(order=order, action="mark_shipped").count() == 1
-    assert ShipmentEvent.objects.filter(type="labelled").count() == 1
+    assert ShipmentEvent.objects.filter(action="labelled").count() == 1
 
 
 def test_cancel_racing_the_label_leaves_one_outcome_and_consistent_stock(shop):
@@ -99,8 +91,8 @@ def test_cancel_racing_the_label_leaves_one_outcome_and_consistent_stock(shop):
     _, errors = run_in_threads(2, act)
 
     assert errors == []
-    shipped = Order.objects.filter(pk__in=[o.pk for o in orders], status=S.SHIPPED).count()
-    cancelled = Order.objects.filter(pk__in=[o.pk for o in orders], status=S.CANCELLED).count()
+    shipped = Order.objects.filter(pk__in=[o.pk for o in orders], status=OrderStatus.SHIPPED).count()
+    cancelled = Order.objects.filter(pk__in=[o.pk for o in orders], status=OrderStatus.CANCELLED).count()
     assert shipped + cancelled == 10
     stock = Stock.objects.get(sku=sku)
     assert (stock.on_hand, stock.reserved) == (100 - 2 * shipped, 0)
@@ -144,10 +136,10 @@ def test_parallel_timer_passes_declare_each_parcel_lost_once(shop):
 
     assert errors == []
     assert sum(r["shipments_lost"] for r in results) == 30
-    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {S.LOST}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {OrderStatus.LOST}
     per_order = sorted(OrderEvent.objects.filter(action="mark_lost").values_list("order_id", flat=True))
     assert per_order == sorted(o.pk for o in orders)
-    assert ShipmentEvent.objects.filter(type="lost").count() == 30
+    assert ShipmentEvent.objects.filter(action="lost").count() == 30
     assert Shipment.objects.filter(status="lost").count() == 30
 
 
@@ -188,10 +180,10 @@ def test_the_lost_timer_and_a_delivery_collide_with_one_outcome(shop):
     assert errors == []
     lost = delivered = 0
     for order in Order.objects.filter(pk__in=[o.pk for o in orders]).select_related("shipment"):
-        assert (order.status, order.shipment.status) in {(S.LOST, "lost"), (S.DELIVERED, "delivered")}
+        assert (order.status, order.shipment.status) in {(OrderStatus.LOST, "lost"), (OrderStatus.DELIVERED, "delivered")}
         assert order.events.filter(action__in=["mark_lost", "mark_delivered"]).count() == 1
-        lost += order.status == S.LOST
-        delivered += order.status == S.DELIVERED
+        lost += order.status == OrderStatus.LOST
+        delivered += order.status == OrderStatus.DELIVERED
     assert results[1].count("delivered") == delivered
     assert results[1].count("event_out_of_order") == lost
     assert results[0]["shipments_lost"] == lost
@@ -212,4 +204,4 @@ def test_the_same_carrier_event_sent_at_once_is_applied_once(shop):
 
     assert errors == []
     assert Shipment.objects.get(order=order).failed_attempts == 1
-    assert ShipmentEvent.objects.filter(type="delivery_failed").count() == 1
+    assert ShipmentEvent.objects.filter(action="delivery_failed").count() == 1

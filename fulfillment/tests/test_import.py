@@ -3,7 +3,8 @@
 import pytest
 
 from core.actors import Actor
-from backoffice.tests.factories import SellerFactory, make_sku
+from accounts.tests.factories import SellerFactory
+from fulfillment.tests.factories import make_sku
 from fulfillment.models import SKU, Stock
 from fulfillment.services import StockImportError, stock_export_csv, stock_import_csv
 

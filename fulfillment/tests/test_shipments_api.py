@@ -7,18 +7,11 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    make_api_key,
-    make_labelled_order,
-    make_order,
-    make_ready_order,
-    make_sku,
-    tracking_number,
-    warehouse_actor,
-)
+from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
+
+from orders.tests.factories import make_order, make_ready_order
 from fulfillment.models import ShipmentEvent
 from fulfillment.services import shipment_start_picking
 
@@ -71,7 +64,7 @@ def test_a_pickup_event_moves_the_order_in_transit(api, labelled):
         }
     ]
     assert body["sla"]["collect_by"] == {"deadline": "2026-03-04T09:00:00Z", "state": "met"}
-    event = ShipmentEvent.objects.get(type="picked_up")
+    event = ShipmentEvent.objects.get(action="picked_up")
     assert (event.actor, event.note) == ("partner:Connector A", "scan")
 
 
@@ -93,7 +86,7 @@ def test_a_repeated_event_is_ignored_and_answers_the_current_state(api, labelled
     again = _post(api, labelled, "picked_up", START + timedelta(hours=1))
     assert again.status_code == 200
     assert again.json()["status"] == first.json()["status"] == "in_transit"
-    assert ShipmentEvent.objects.filter(type="picked_up").count() == 1
+    assert ShipmentEvent.objects.filter(action="picked_up").count() == 1
 
 
 def test_the_idempotency_key_replays_the_first_answer(api, labelled):
@@ -114,7 +107,7 @@ def test_another_partners_order_is_not_found(labelled, clock):
     other.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(PartnerFactory(name='Other', sellers=[other_seller]))}")
     response = _post(other, labelled, "picked_up", START + timedelta(hours=1))
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
-    assert not ShipmentEvent.objects.filter(type="picked_up").exists()
+    assert not ShipmentEvent.objects.filter(action="picked_up").exists()
 
 
 @pytest.mark.parametrize(

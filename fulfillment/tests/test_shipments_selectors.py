@@ -5,7 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from backoffice.tests.factories import CarrierFactory, SellerFactory, make_ready_order, make_sku, tracking_number, warehouse_actor
+from accounts.tests.factories import SellerFactory
+
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
+
+from orders.tests.factories import make_ready_order
 from fulfillment.selectors import packing_slips, pick_list, to_ship_queue
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
 

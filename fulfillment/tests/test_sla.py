@@ -6,11 +6,13 @@ import pytest
 import time_machine
 
 from core.actors import Actor
-from backoffice.models import WebhookEvent
-from backoffice.services import partner_webhook_configure
-from backoffice.tests.factories import CarrierFactory, make_order, make_ready_order, tracking_number, warehouse_actor
+from webhooks.models import WebhookEvent
+from webhooks.services import partner_webhook_configure
+from fulfillment.tests.factories import CarrierFactory, tracking_number, warehouse_actor
+from orders.tests.factories import make_order, make_ready_order
 from backoffice.timers import process_due_timers
-from fulfillment.selectors import fulfillment_counts, order_sla_clocks, sla_state
+from fulfillment.selectors import fulfillment_counts
+from fulfillment.sla import order_sla_clocks, sla_state
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,
@@ -35,7 +37,7 @@ def clock():
 def subscribed(partner, monkeypatch):
     """The partner takes webhooks; delivery itself is the outbox's business, so it is left out here."""
     partner_webhook_configure(partner_id=partner.pk, url="http://127.0.0.1:9/hooks", actor=Actor.system("test"))
-    monkeypatch.setattr("backoffice.webhooks.process_due_webhooks", lambda **kwargs: {})
+    monkeypatch.setattr("backoffice.timers.process_due_webhooks", lambda **kwargs: {})
     partner.refresh_from_db()
     return partner
 
@@ -131,7 +133,7 @@ def test_state_rules():
 def _alerts(order=None):
     events = WebhookEvent.objects.filter(type="order.at_risk").order_by("id")
     if order is not None:
-        events = events.filter(order=order)
+        events = events.filter(order_id=order.pk)
     return [(e.data["clock"], e.data["due_at"]) for e in events]
 
 
@@ -143,10 +145,10 @@ def test_one_alert_per_clock_when_it_comes_at_risk(subscribed, ready, clock):
     clock.move_to(START + 60 * H)
     assert process_due_timers()["sla_alerts"] == 2
     assert _alerts(ready) == [("ship_by", "2026-03-05T09:00:00Z"), ("tracking_due", "2026-03-05T09:00:00Z")]
-    audit = OrderEvent.objects.filter(order=ready, action="sla_at_risk").values_list("reason", flat=True)
+    audit = OrderEvent.objects.filter(order=ready, action="sla_at_risk").values_list("note", flat=True)
     assert list(audit) == [
-        "ship_by at risk: due 2026-03-05 09:00 UTC",
-        "tracking_due at risk: due 2026-03-05 09:00 UTC",
+        "Ready to ship: at risk, due 2026-03-05 09:00",
+        "Tracking number: at risk, due 2026-03-05 09:00",
     ]
 
     # Later passes, even once the clocks are late, do not repeat them.
@@ -192,8 +194,8 @@ def test_an_order_found_already_late_alerts_once(subscribed, partner, seller, sk
     clock.move_to(START + 80 * H)
     order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=START)
     assert process_due_timers()["sla_alerts"] == 2
-    assert [r.split(":")[0] for r in order.events.filter(action="sla_at_risk").values_list("reason", flat=True)] == [
-        "ship_by late", "tracking_due late",
+    assert [r.split(",")[0] for r in order.events.filter(action="sla_at_risk").values_list("note", flat=True)] == [
+        "Ready to ship: late", "Tracking number: late",
     ]
     assert process_due_timers()["sla_alerts"] == 0
 

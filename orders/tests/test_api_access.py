@@ -4,8 +4,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backoffice.models import PartnerApiKey
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_api_key, make_order, make_sku, order_request_body
+from accounts.models import PartnerApiKey
+from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order, order_request_body
 from fulfillment.models import Stock
 from orders.models import Order, OrderEvent
 

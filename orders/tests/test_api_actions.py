@@ -5,7 +5,7 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from backoffice.tests.factories import make_order
+from orders.tests.factories import make_order
 from fulfillment.models import Stock
 from orders.models import Order, OrderEvent
 from orders.timers import process_due_orders

@@ -11,7 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.tests.factories import SellerFactory, make_order, make_sku
+from accounts.tests.factories import SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from orders.services import order_cancel
 
 URL = "/api/v1/orders/"

@@ -7,7 +7,9 @@ from django.db import connection
 from django.utils import timezone
 
 from core.testing import run_in_threads
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from orders.models import Order, OrderEvent, OrderStatus

@@ -9,11 +9,10 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from backoffice.setup import TIMER_SCHEDULE_NAME, ensure_schedules
-from backoffice.tests.factories import make_order
+from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from orders.models import Order, OrderStatus
 
-S = OrderStatus
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -33,13 +32,13 @@ def test_unpaid_order_cancels_at_24h_and_releases_stock(partner, seller, sku, cl
     assert _moves(process_due_timers()) == {"unpaid_cancelled": 0, "holds_ended": 0}
     order.refresh_from_db()
     sku.stock.refresh_from_db()
-    assert order.status == S.PENDING_PAYMENT and sku.stock.reserved == 4
+    assert order.status == OrderStatus.PENDING_PAYMENT and sku.stock.reserved == 4
 
     clock.move_to(START + timedelta(hours=24, minutes=1))
     assert process_due_timers()["unpaid_cancelled"] == 1
     order.refresh_from_db()
     sku.stock.refresh_from_db()
-    assert order.status == S.CANCELLED
+    assert order.status == OrderStatus.CANCELLED
     assert (order.cancelled_by, order.cancel_reason) == ("system", "unpaid")
     assert sku.stock.reserved == 0
     event = order.events.last()
@@ -53,16 +52,16 @@ def test_hold_releases_at_60_minutes(partner, seller, sku, clock):
     clock.move_to(START + timedelta(minutes=59, seconds=59))
     process_due_timers()
     order.refresh_from_db()
-    assert order.status == S.ON_HOLD
+    assert order.status == OrderStatus.ON_HOLD
     clock.move_to(START + timedelta(minutes=60))
     assert process_due_timers()["holds_ended"] == 1
     order.refresh_from_db()
-    assert order.status == S.AWAITING_CHECKOUT
+    assert order.status == OrderStatus.AWAITING_CHECKOUT
     # A paid order is no longer subject to the unpaid timer.
     clock.move_to(START + timedelta(days=2))
     process_due_timers()
     order.refresh_from_db()
-    assert order.status == S.AWAITING_CHECKOUT
+    assert order.status == OrderStatus.AWAITING_CHECKOUT
 
 
 def test_catches_up_after_downtime_in_batches(partner, seller, sku, clock, settings):
@@ -72,8 +71,8 @@ def test_catches_up_after_downtime_in_batches(partner, seller, sku, clock, setti
     held = [make_order(partner=partner, seller=seller, lines=[("NOPE", 1)], paid_at=START) for _ in range(5)]
     clock.move_to(START + timedelta(days=3))
     assert _moves(process_due_timers()) == {"unpaid_cancelled": 7, "holds_ended": 5}
-    assert set(Order.objects.filter(pk__in=[o.pk for o in unpaid]).values_list("status", flat=True)) == {S.CANCELLED}
-    assert set(Order.objects.filter(pk__in=[o.pk for o in held]).values_list("status", flat=True)) == {S.AWAITING_CHECKOUT}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in unpaid]).values_list("status", flat=True)) == {OrderStatus.CANCELLED}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in held]).values_list("status", flat=True)) == {OrderStatus.AWAITING_CHECKOUT}
 
 
 def test_one_failing_row_does_not_stop_the_pass(partner, seller, sku, clock, monkeypatch):
@@ -93,8 +92,8 @@ def test_one_failing_row_does_not_stop_the_pass(partner, seller, sku, clock, mon
     assert process_due_timers()["unpaid_cancelled"] == 1
     bad.refresh_from_db()
     good.refresh_from_db()
-    assert good.status == S.CANCELLED
-    assert bad.status == S.PENDING_PAYMENT and "carrier API down" in bad.timer_error
+    assert good.status == OrderStatus.CANCELLED
+    assert bad.status == OrderStatus.PENDING_PAYMENT and "carrier API down" in bad.timer_error
     assert bad.events.count() == 1  # nothing half-written
 
 
@@ -103,7 +102,7 @@ def test_process_timers_command(partner, seller, sku, clock, capsys):
     clock.move_to(START + timedelta(days=2))
     call_command("process_timers")
     assert "unpaid_cancelled" in capsys.readouterr().out
-    assert Order.objects.get().status == S.CANCELLED
+    assert Order.objects.get().status == OrderStatus.CANCELLED
 
 
 def test_schedule_is_created_once_and_runs_every_minute(db):

@@ -155,7 +155,7 @@ class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
     fk_name = "payment"
     verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "detail")
+    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
     readonly_fields = fields
     ordering = ("created_at", "id")
 
@@ -203,7 +203,7 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="seller")
     def seller_link(self, payment: Payment):
-        url = reverse("admin:backoffice_seller_change", args=[payment.seller_id])
+        url = reverse("admin:accounts_seller_change", args=[payment.seller_id])
         return format_html('<a href="{}">{} ({})</a>', url, payment.seller.name, payment.seller.code)
 
     @admin.display(description="amount", ordering="amount")

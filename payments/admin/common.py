@@ -12,20 +12,19 @@ from core.admin_tools import admin_page
 from core.templatetags.money import money
 from payments.models import Payment, PaymentStatus, RefundStatus
 
-P = PaymentStatus
 # Payment statuses; refunds share the names (pending, processing, succeeded, failed).
 STATUS_COLOURS = {
-    P.PENDING: "#8a6d00",
-    P.PROCESSING: "#8a6d00",
-    P.REQUIRES_ACTION: "#a15c00",
-    P.SUCCEEDED: "#1e7b34",
-    P.FAILED: "#b3261e",
-    P.PARTIALLY_REFUNDED: "#1f5fa8",
-    P.REFUNDED: "#777",
+    PaymentStatus.PENDING: "#8a6d00",
+    PaymentStatus.PROCESSING: "#8a6d00",
+    PaymentStatus.REQUIRES_ACTION: "#a15c00",
+    PaymentStatus.SUCCEEDED: "#1e7b34",
+    PaymentStatus.FAILED: "#b3261e",
+    PaymentStatus.PARTIALLY_REFUNDED: "#1f5fa8",
+    PaymentStatus.REFUNDED: "#777",
 }
 REFUND_PERMISSION = "payments.refund_payment"
 # A refund can be asked for on these; the service checks again under the payment's lock.
-REFUNDABLE = (P.SUCCEEDED, P.PARTIALLY_REFUNDED)
+REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 def badge(status: str, label: str):

@@ -1,6 +1,6 @@
 """The Payments section of the seller page: Auto Checkout and its switch, the default card, the charge history.
 
-``SellerAdmin`` (``backoffice.admin``) mixes this in. The Auto Checkout flag
+``SellerAdmin`` (``console.sellers``) mixes this in. The Auto Checkout flag
 is never saved from the seller form: it is switched on its own confirmation
 page by ``payments.services.auto_checkout_set``, which refuses to turn it on
 without a default card and schedules (or stops) the waiting orders' charges.
@@ -22,7 +22,7 @@ from django.utils.html import format_html, format_html_join
 from core.actors import Actor
 from core.admin_tools import object_action_urls
 from core.errors import DomainError
-from backoffice.models import Seller
+from accounts.models import Seller
 from core.templatetags.money import money
 from orders.models import OrderStatus
 from payments.admin.common import action_page, badge
@@ -66,7 +66,7 @@ class SellerPaymentsAdminMixin:
 
     @admin.display(description="Auto Checkout")
     def auto_checkout_switch(self, seller: Seller):
-        url = reverse("admin:backoffice_seller_auto_checkout", args=[seller.pk])
+        url = reverse("admin:accounts_seller_auto_checkout", args=[seller.pk])
         label = "Turn Auto Checkout off…" if seller.auto_checkout else "Turn Auto Checkout on…"
         return format_html('{}<br><a class="button" href="{}">{}</a>', self.auto_checkout_status(seller), url, label)
 
@@ -105,7 +105,7 @@ class SellerPaymentsAdminMixin:
 
     def get_urls(self):
         return [
-            *object_action_urls(self, [("auto-checkout", self.auto_checkout_view, "backoffice_seller_auto_checkout")]),
+            *object_action_urls(self, [("auto-checkout", self.auto_checkout_view, "accounts_seller_auto_checkout")]),
             *super().get_urls(),
         ]
 
@@ -115,7 +115,7 @@ class SellerPaymentsAdminMixin:
             raise Http404("No such seller.")
         if not self.has_change_permission(request, seller):
             raise PermissionDenied
-        change_url = reverse("admin:backoffice_seller_change", args=[seller.pk])
+        change_url = reverse("admin:accounts_seller_change", args=[seller.pk])
         form = AutoCheckoutForm(
             request.POST if request.method == "POST" else None, initial={"enabled": "off" if seller.auto_checkout else "on"}
         )

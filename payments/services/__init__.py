@@ -26,7 +26,8 @@ from payments.services.charges import (
     payment_refresh,
     payment_settle,
 )
-from payments.services.refunds import payment_refund, payment_refunds_reconcile, refund_request, refund_send
+from payments.services.reconcile import payment_refunds_reconcile
+from payments.services.refunds import payment_refund, refund_request, refund_send
 
 __all__ = [
     "CardSetup",

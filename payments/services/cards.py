@@ -18,7 +18,7 @@ from djstripe.models import Customer, PaymentMethod
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound
-from backoffice.models import Seller
+from accounts.models import Seller
 from orders.models import Order, OrderStatus
 from payments import stripe_client
 from payments.locks import lock_seller
@@ -61,7 +61,7 @@ def seller_customer_get_or_create(*, seller: Seller, actor: Actor) -> Customer:
     except StripeUnavailable as exc:
         raise _unavailable(exc) from exc
     customer = _sync_customer(data)
-    payment_event_record(seller=seller, action="stripe_customer_created", actor=actor, detail=customer.id)
+    payment_event_record(seller=seller, action="stripe_customer_created", actor=actor, note=customer.id)
     return seller_customer(seller=seller) or customer
 
 
@@ -136,7 +136,7 @@ def card_setup_complete(*, seller: Seller, setup_intent_id: str, actor: Actor, m
     if make_default or not customer.default_payment_method_id:
         _set_default_at_stripe(customer, pm_id)
     if is_new:
-        payment_event_record(seller=seller, action="card_added", actor=actor, detail=pm_id)
+        payment_event_record(seller=seller, action="card_added", actor=actor, note=pm_id)
     return next(card for card in seller_cards(seller=seller) if card.id == pm_id)
 
 
@@ -167,7 +167,7 @@ def card_set_default(*, seller: Seller, payment_method_id: str, actor: Actor) ->
     customer, _ = _own_method(seller, payment_method_id)
     if customer.default_payment_method_id != payment_method_id:
         _set_default_at_stripe(customer, payment_method_id)
-        payment_event_record(seller=seller, action="card_default_set", actor=actor, detail=payment_method_id)
+        payment_event_record(seller=seller, action="card_default_set", actor=actor, note=payment_method_id)
         with transaction.atomic():
             seller = lock_seller(seller.pk)
             if seller.auto_checkout:
@@ -193,7 +193,7 @@ def card_remove(*, seller: Seller, payment_method_id: str, actor: Actor) -> None
     if detached:
         PaymentMethod.sync_from_stripe_data(detached, api_key=_stripe_key())
     PaymentMethod.objects.filter(pk=method.pk).update(customer=None)
-    payment_event_record(seller=seller, action="card_removed", actor=actor, detail=payment_method_id)
+    payment_event_record(seller=seller, action="card_removed", actor=actor, note=payment_method_id)
     if not was_default:
         return
     remaining = [card for card in seller_cards(seller=seller) if card.id != payment_method_id]
@@ -202,7 +202,7 @@ def card_remove(*, seller: Seller, payment_method_id: str, actor: Actor) -> None
         with transaction.atomic():
             locked = lock_seller(seller.pk)
             if locked.auto_checkout:
-                _auto_checkout_switch(locked, enabled=False, actor=actor, detail="no card left on file")
+                _auto_checkout_switch(locked, enabled=False, actor=actor, note="no card left on file")
 
 
 # --- the Auto Checkout switch -----------------------------------------------------------------
@@ -226,11 +226,11 @@ def auto_checkout_set(*, seller: Seller, enabled: bool, actor: Actor) -> Seller:
     return locked
 
 
-def _auto_checkout_switch(seller: Seller, *, enabled: bool, actor: Actor, detail: str = "") -> None:
+def _auto_checkout_switch(seller: Seller, *, enabled: bool, actor: Actor, note: str = "") -> None:
     """Precondition: ``seller`` is locked."""
     seller.auto_checkout = enabled
     seller.save(update_fields=["auto_checkout"])
-    payment_event_record(seller=seller, action="auto_checkout_on" if enabled else "auto_checkout_off", actor=actor, detail=detail)
+    payment_event_record(seller=seller, action="auto_checkout_on" if enabled else "auto_checkout_off", actor=actor, note=note)
     if enabled:
         _auto_checkout_schedule_waiting(seller=seller, retry_given_up=True)
     else:

@@ -29,12 +29,13 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, TransitionRefused
-from backoffice.models import Seller
+from accounts.models import Seller
 from orders.models import Order, OrderStatus
-from orders.services import order_event_record, order_transition_apply
+from orders.services import order_seller_paid_locked
 from payments import stripe_client
 from payments.declines import decline_message
 from payments.locks import lock_auto_checkout, lock_orders, lock_payment
+from payments.notify import notify_auto_checkout_failed
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus, PaymentTrigger, RefundKind
 from payments.selectors import (
     PROBLEM_MESSAGES,
@@ -51,8 +52,6 @@ from payments.services.refunds import refund_request
 from payments.stripe_client import ChargeRequest, StripeDeclined, StripeUnavailable
 
 logger = logging.getLogger(__name__)
-P = PaymentStatus
-S = OrderStatus
 
 # One charge covers at most this many orders (one Stripe PaymentIntent; a page of the portal's Unpaid tab).
 MAX_ORDERS_PER_CHECKOUT = 500
@@ -155,8 +154,8 @@ def _create_processing_payment(
     payment.save()
     PaymentOrder.objects.bulk_create([PaymentOrder(payment=payment, order=o, amount=amounts[o.pk], active=True) for o in orders])
     payment_event_record(
-        seller=seller, action="payment_start", actor=actor, payment=payment, from_status=P.PENDING, to_status=payment.status,
-        detail=f"{trigger}: order{'s' if len(orders) > 1 else ''} {', '.join(str(o.pk) for o in orders)}",
+        seller=seller, action="payment_start", actor=actor, payment=payment, from_status=PaymentStatus.PENDING, to_status=payment.status,
+        note=f"{trigger}: order{'s' if len(orders) > 1 else ''} {', '.join(str(o.pk) for o in orders)}",
     )
     return payment
 
@@ -244,7 +243,7 @@ def checkout_orders(*, seller: Seller, order_ids: list[int], actor: Actor, payme
     return CheckoutResult(
         payment=payment,
         orders=[results[pk] for pk in order_ids],
-        client_secret=payment.client_secret if payment.status == P.REQUIRES_ACTION else "",
+        client_secret=payment.client_secret if payment.status == PaymentStatus.REQUIRES_ACTION else "",
     )
 
 
@@ -276,11 +275,11 @@ def _checkout_claim(*, seller, order_ids, customer_id, method_id, results, actor
 
 
 def _order_result(order: Order, payment: Payment, amount: int, outcome: Outcome) -> OrderResult:
-    if payment.status in (P.SUCCEEDED, P.PARTIALLY_REFUNDED, P.REFUNDED):
+    if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED):
         return OrderResult(order.pk, order.external_id, "paid", "paid", "Paid.", amount)
-    if payment.status == P.FAILED:
+    if payment.status == PaymentStatus.FAILED:
         return OrderResult(order.pk, order.external_id, "declined", payment.failure_code, payment.failure_message, amount)
-    if payment.status == P.REQUIRES_ACTION:
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
         return OrderResult(order.pk, order.external_id, "requires_action", "requires_action", payment.failure_message, amount)
     message = (
         "The card processor did not answer yet; the payment will be confirmed shortly."
@@ -299,7 +298,7 @@ def _abandon_waiting_confirmations(*, seller: Seller, order_ids: list[int], acto
     went through after all, it is recorded as paid instead.
     """
     waiting = Payment.objects.filter(
-        seller=seller, status=P.REQUIRES_ACTION, allocations__active=True, allocations__order_id__in=order_ids
+        seller=seller, status=PaymentStatus.REQUIRES_ACTION, allocations__active=True, allocations__order_id__in=order_ids
     ).distinct()
     for payment in waiting:
         payment_abandon(payment_id=payment.pk, actor=actor)
@@ -308,7 +307,7 @@ def _abandon_waiting_confirmations(*, seller: Seller, order_ids: list[int], acto
 def payment_abandon(*, payment_id: int, actor: Actor) -> Payment:
     """Give up on a payment that waits for the seller's bank: cancel its PaymentIntent and record the result."""
     payment = Payment.objects.get(pk=payment_id)
-    if payment.status != P.REQUIRES_ACTION:
+    if payment.status != PaymentStatus.REQUIRES_ACTION:
         return payment
     if not payment.stripe_payment_intent_id:
         outcome = Outcome("failed", code="abandoned", message=decline_message(code="abandoned"))
@@ -368,7 +367,7 @@ def _auto_checkout_claim(*, order_id: int, actor: Actor) -> Payment | str:
         order = orders[0]
         seller = order.seller
         if (
-            order.status != S.AWAITING_CHECKOUT or order.seller_paid_at is not None
+            order.status != OrderStatus.AWAITING_CHECKOUT or order.seller_paid_at is not None
             or not seller.auto_checkout or auto.gave_up_at is not None
         ):
             _auto_clear(auto)
@@ -405,14 +404,12 @@ def _auto_clear(auto: AutoCheckout) -> None:
 
 def _auto_give_up(auto: AutoCheckout, *, code: str, message: str, actor: Actor) -> None:
     """Stop charging this order and tell the seller why. Precondition: ``auto`` is locked."""
-    from payments.notifications import notify_auto_checkout_failed
-
     auto.next_attempt_at = None
     auto.gave_up_at = timezone.now()
     auto.failure_code = code[:64]
     auto.failure_message = message[:500]
     auto.save(update_fields=["next_attempt_at", "gave_up_at", "failure_code", "failure_message", "updated_at"])
-    payment_event_record(seller=auto.seller_id, action="auto_checkout_gave_up", actor=actor, detail=f"order {auto.order_id}: {code}")
+    payment_event_record(seller=auto.seller_id, action="auto_checkout_gave_up", actor=actor, note=f"order {auto.order_id}: {code}")
     order_id, reason = auto.order_id, message
     transaction.on_commit(lambda: notify_auto_checkout_failed(order_ids=[order_id], reason=reason), robust=True)
 
@@ -420,7 +417,7 @@ def _auto_give_up(auto: AutoCheckout, *, code: str, message: str, actor: Actor) 
 def _auto_after_failure(auto: AutoCheckout, payment: Payment, *, actor: Actor) -> None:
     """Schedule the next try on the backoff, or give up after the last one (or when the bank wants the seller)."""
     backoff = settings.AUTO_CHECKOUT_RETRY_BACKOFF
-    if payment.status == P.REQUIRES_ACTION or auto.attempts > len(backoff):
+    if payment.status == PaymentStatus.REQUIRES_ACTION or auto.attempts > len(backoff):
         _auto_give_up(auto, code=payment.failure_code, message=payment.failure_message, actor=actor)
         return
     auto.next_attempt_at = timezone.now() + backoff[auto.attempts - 1]
@@ -445,7 +442,7 @@ def payment_outcome_record(*, payment_id: int, outcome: Outcome, actor: Actor, o
     with transaction.atomic():
         orders = lock_orders(order_ids)
         payment = lock_payment(payment_id)
-        if payment.status not in (P.PROCESSING, P.REQUIRES_ACTION):
+        if payment.status not in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION):
             return payment
         if outcome.intent_id and payment.stripe_payment_intent_id and outcome.intent_id != payment.stripe_payment_intent_id:
             logger.warning("payment %s: outcome for %s ignored, it is %s", payment.pk, outcome.intent_id, payment.stripe_payment_intent_id)
@@ -464,17 +461,17 @@ def payment_outcome_record(*, payment_id: int, outcome: Outcome, actor: Actor, o
                 payment, "fail", actor=actor,
                 fields=["stripe_payment_intent_id", "failure_code", "failure_message", "reconcile_at", "client_secret"],
                 args={"intent_id": outcome.intent_id, "code": outcome.code, "message": outcome.message},
-                detail=outcome.message,
+                note=outcome.message,
             )
             payment.allocations.update(active=False)
             _auto_checkout_after(payment, actor=actor)
-        elif outcome.kind == "requires_action" and payment.status == P.PROCESSING:
+        elif outcome.kind == "requires_action" and payment.status == PaymentStatus.PROCESSING:
             transition_apply(
                 payment, "require_action", actor=actor,
                 fields=["stripe_payment_intent_id", "client_secret", "failure_code", "failure_message", "reconcile_at"],
                 args={"intent_id": outcome.intent_id, "client_secret": outcome.client_secret, "code": outcome.code,
                       "message": outcome.message},
-                detail=outcome.message,
+                note=outcome.message,
             )
             if payment.trigger == PaymentTrigger.AUTO_CHECKOUT:
                 # Nobody is there to confirm an Auto Checkout charge: cancel it at Stripe and free the
@@ -483,7 +480,7 @@ def payment_outcome_record(*, payment_id: int, outcome: Outcome, actor: Actor, o
                 Payment.objects.filter(pk=payment.pk).update(client_secret="")
                 enqueue_on_commit("payments.tasks.payment_cancel_intent", payment.pk)
                 _auto_checkout_after(payment, actor=actor)
-        elif payment.status == P.PROCESSING:
+        elif payment.status == PaymentStatus.PROCESSING:
             # Still processing at Stripe, or no answer: look again later.
             fields = ["reconcile_at", "updated_at"]
             payment.reconcile_at = now + (UNKNOWN_OUTCOME_RETRY if outcome.kind == "unknown" else settings.PAYMENT_STALE_AFTER)
@@ -513,13 +510,13 @@ def _orders_paid(payment: Payment, orders: list[Order], *, actor: Actor) -> None
                 reason=f"order {order.pk} is paid by another payment", actor=actor,
             )
             continue
-        if order.status == S.CANCELLED:
+        if order.status == OrderStatus.CANCELLED:
             refund_request(
                 payment=payment, amount=allocation.amount, kind=RefundKind.ORDER_CANCELLED, allocation=allocation,
                 reason=f"order {order.pk} was cancelled while it was being paid", actor=actor,
             )
             continue
-        if order.seller_paid_at is not None or order.status not in (S.ON_HOLD, S.AWAITING_CHECKOUT):
+        if order.seller_paid_at is not None or order.status not in (OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT):
             refund_request(
                 payment=payment, amount=allocation.amount, kind=RefundKind.MANUAL, allocation=allocation,
                 reason=f"order {order.pk} was already paid ({order.seller_payment_reference or order.status})", actor=actor,
@@ -527,17 +524,7 @@ def _orders_paid(payment: Payment, orders: list[Order], *, actor: Actor) -> None
             allocation.active = False
             allocation.save(update_fields=["active"])
             continue
-        order.seller_paid_at = now
-        order.seller_payment_reference = reference[:200]
-        fields = ["seller_paid_at", "seller_payment_reference"]
-        if order.status == S.AWAITING_CHECKOUT:
-            order_transition_apply(order, "confirm_seller_payment", actor=actor, fields=fields, reason=f"payment #{payment.pk} {reference}")
-        else:
-            order.save(update_fields=[*fields, "updated_at"])
-            order_event_record(
-                order=order, action="seller_payment_recorded", from_status=order.status, actor=actor,
-                reason=f"payment #{payment.pk} {reference}; takes effect when the hold ends",
-            )
+        order_seller_paid_locked(order=order, reference=reference, note=f"payment #{payment.pk} {reference}", actor=actor)
 
 
 def _reactivate(allocation: PaymentOrder) -> bool:
@@ -572,7 +559,7 @@ def payment_settle(*, payment_id: int, actor: Actor) -> Payment:
     """
     with transaction.atomic():
         payment = lock_payment(payment_id)
-        if payment.status != P.PROCESSING:
+        if payment.status != PaymentStatus.PROCESSING:
             return payment
         payment.reconcile_at = timezone.now() + settings.PAYMENT_STALE_AFTER
         payment.save(update_fields=["reconcile_at", "updated_at"])
@@ -588,10 +575,10 @@ def payment_refresh(*, seller: Seller, payment_id: int, actor: Actor) -> Payment
     payment = Payment.objects.filter(pk=payment_id, seller=seller).first()
     if payment is None:
         raise NotFound("No such payment.", code="payment_not_found")
-    if payment.status not in (P.PROCESSING, P.REQUIRES_ACTION) or not payment.stripe_payment_intent_id:
+    if payment.status not in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION) or not payment.stripe_payment_intent_id:
         return payment
     outcome = payment_intent_outcome(payment.stripe_payment_intent_id)
-    if outcome.kind == "requires_action" and payment.status == P.REQUIRES_ACTION:
+    if outcome.kind == "requires_action" and payment.status == PaymentStatus.REQUIRES_ACTION:
         return payment
     return payment_outcome_record(payment_id=payment.pk, outcome=outcome, actor=actor)
 
@@ -602,7 +589,7 @@ def payment_cancel_intent(*, payment_id: int) -> None:
     Best effort: nobody can confirm it without the client secret, which we never hand out for these.
     """
     payment = Payment.objects.get(pk=payment_id)
-    if payment.status != P.REQUIRES_ACTION or not payment.stripe_payment_intent_id:
+    if payment.status != PaymentStatus.REQUIRES_ACTION or not payment.stripe_payment_intent_id:
         return
     try:
         stripe_client.payment_intent_cancel(payment.stripe_payment_intent_id, idempotency_key=f"{payment.idempotency_key}-cancel")

@@ -1,15 +1,14 @@
-"""Shared by every payments service: the audit row, running a transition, enqueueing a task on commit."""
+"""Shared by every payments service: who may act for a seller, the audit row, running a transition."""
 
 from __future__ import annotations
 
 import logging
 
-from django.db import transaction
 from django_fsm import can_proceed
 
 from core.actors import Actor
 from core.errors import PermissionRefused, TransitionRefused
-from backoffice.models import Seller
+from accounts.models import Seller
 from payments.models import Payment, PaymentEvent, Refund
 
 logger = logging.getLogger(__name__)
@@ -21,7 +20,7 @@ def require_seller_access(seller: Seller, actor: Actor) -> None:
         membership = getattr(actor.user, "seller_membership", None)
         if membership is None or membership.seller_id != seller.pk:
             raise PermissionRefused("You can only manage your own cards and payments.")
-    elif actor.kind == "staff" and not actor.user.has_perm("backoffice.change_seller"):
+    elif actor.kind == "staff" and not actor.user.has_perm("accounts.change_seller"):
         raise PermissionRefused("You do not have permission to manage this seller's cards and payments.")
     elif actor.kind == "partner":
         raise PermissionRefused("Partners cannot manage a seller's cards or payments.")
@@ -36,25 +35,24 @@ def payment_event_record(
     refund: Refund | None = None,
     from_status: str = "",
     to_status: str = "",
-    detail: str = "",
+    note: str = "",
 ) -> PaymentEvent:
-    return PaymentEvent.objects.create(
+    return PaymentEvent.record(
         seller_id=seller if isinstance(seller, int) else seller.pk,
         payment=payment,
         refund=refund,
         action=action,
         from_status=from_status,
         to_status=to_status,
-        actor=str(actor)[:250],
-        user=actor.user,
-        detail=detail[:500],
+        actor=actor,
+        note=note,
     )
 
 
-def transition_apply(obj: Payment | Refund, name: str, *, actor: Actor, fields: list[str], args: dict | None = None, detail: str = ""):
+def transition_apply(obj: Payment | Refund, name: str, *, actor: Actor, fields: list[str], args: dict | None = None, note: str = ""):
     """Run transition ``name`` on a locked payment or refund, save what it touched, and audit it.
 
-    The audit row is a ``PaymentEvent`` (django-fsm-log skips these models, see settings).
+    The audit row is a ``PaymentEvent``.
 
     Precondition: the caller holds the row's lock inside ``transaction.atomic()``.
     """
@@ -76,5 +74,5 @@ def transition_apply(obj: Payment | Refund, name: str, *, actor: Actor, fields: 
         refund=obj if isinstance(obj, Refund) else None,
         from_status=from_status,
         to_status=obj.status,
-        detail=detail,
+        note=note,
     )

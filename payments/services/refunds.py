@@ -27,16 +27,14 @@ from payments.services.common import payment_event_record, transition_apply
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
 logger = logging.getLogger(__name__)
-P = PaymentStatus
-R = RefundStatus
 
 # When Stripe cannot be reached, try again after these delays (the last one repeats).
 REFUND_RETRY_BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
-REFUNDABLE = (P.SUCCEEDED, P.PARTIALLY_REFUNDED)
+REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 def _outstanding(queryset) -> int:
-    return queryset.exclude(status=R.FAILED).aggregate(total=Sum("amount"))["total"] or 0
+    return queryset.exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"] or 0
 
 
 def refund_request(
@@ -75,7 +73,7 @@ def refund_request(
     )
     payment_event_record(
         seller=payment.seller_id, action="refund_requested", actor=actor, payment=payment, refund=refund,
-        to_status=refund.status, detail=f"{amount / 100:.2f}: {reason}",
+        to_status=refund.status, note=f"{amount / 100:.2f}: {reason}",
     )
     enqueue_on_commit("payments.tasks.refund_send", refund.pk)
     return refund
@@ -119,9 +117,9 @@ def refund_send(*, refund_id: int, actor: Actor) -> Refund:
     now = timezone.now()
     with transaction.atomic():
         refund = lock_refund(refund_id)
-        if refund.status == R.PENDING:
+        if refund.status == RefundStatus.PENDING:
             transition_apply(refund, "start", actor=actor, fields=["attempts", "next_attempt_at"], args={"now": now})
-        elif refund.status == R.PROCESSING:
+        elif refund.status == RefundStatus.PROCESSING:
             refund.next_attempt_at = now + settings.PAYMENT_STALE_AFTER
             refund.save(update_fields=["next_attempt_at"])
         else:
@@ -146,12 +144,12 @@ def refund_send(*, refund_id: int, actor: Actor) -> Refund:
 def _refund_retry_later(*, refund_id: int, error: str, actor: Actor) -> Refund:
     with transaction.atomic():
         refund = lock_refund(refund_id)
-        if refund.status != R.PROCESSING:
+        if refund.status != RefundStatus.PROCESSING:
             return refund
         delay = REFUND_RETRY_BACKOFF[min(refund.attempts, len(REFUND_RETRY_BACKOFF)) - 1]
         transition_apply(
             refund, "retry_later", actor=actor, fields=["next_attempt_at", "last_error"],
-            args={"at": timezone.now() + delay, "error": error}, detail=error,
+            args={"at": timezone.now() + delay, "error": error}, note=error,
         )
     return refund
 
@@ -161,29 +159,29 @@ def _refund_record(*, refund_id: int, refund_stripe_id: str, ok: bool, error: st
     with transaction.atomic():
         payment = lock_payment(payment_id)
         refund = lock_refund(refund_id)
-        if refund.status not in (R.PENDING, R.PROCESSING):
+        if refund.status not in (RefundStatus.PENDING, RefundStatus.PROCESSING):
             return refund
         if ok:
-            _refund_succeeded(payment, refund, refund_stripe_id=refund_stripe_id, actor=actor)
+            refund_succeeded(payment, refund, refund_stripe_id=refund_stripe_id, actor=actor)
         else:
             logger.error("refund %s of payment %s refused by Stripe: %s", refund.pk, payment.pk, error)
             transition_apply(
                 refund, "fail", actor=actor, fields=["last_error", "completed_at", "next_attempt_at"],
-                args={"error": error, "now": timezone.now()}, detail=error,
+                args={"error": error, "now": timezone.now()}, note=error,
             )
     return refund
 
 
-def _refund_succeeded(payment: Payment, refund: Refund, *, refund_stripe_id: str, actor: Actor) -> None:
+def refund_succeeded(payment: Payment, refund: Refund, *, refund_stripe_id: str, actor: Actor) -> None:
     """Precondition: payment, then refund, locked."""
     transition_apply(
         refund, "succeed", actor=actor, fields=["stripe_refund_id", "completed_at", "next_attempt_at", "last_error"],
         args={"refund_id": refund_stripe_id, "now": timezone.now()},
     )
-    _payment_refunded(payment, refund.amount, allocation_id=refund.allocation_id, actor=actor)
+    payment_refunded(payment, refund.amount, allocation_id=refund.allocation_id, actor=actor)
 
 
-def _payment_refunded(payment: Payment, amount: int, *, allocation_id: int | None, actor: Actor) -> None:
+def payment_refunded(payment: Payment, amount: int, *, allocation_id: int | None, actor: Actor) -> None:
     amount = min(amount, payment.refundable)
     if amount <= 0 or payment.status not in REFUNDABLE:
         return
@@ -193,73 +191,3 @@ def _payment_refunded(payment: Payment, amount: int, *, allocation_id: int | Non
         PaymentOrder.objects.filter(pk=allocation_id).update(
             amount_refunded=min(allocation.amount, allocation.amount_refunded + amount)
         )
-
-
-# --- what Stripe reports --------------------------------------------------------------------------
-
-
-def payment_refunds_reconcile(*, charge: dict, actor: Actor) -> Payment | None:
-    """Bring a payment's refunds in line with a Stripe charge (the ``charge.refunded`` webhook).
-
-    Our own refunds are matched by id (or by the ``refund_id`` metadata when
-    Stripe's webhook beats our own record); refunds made elsewhere (the Stripe
-    dashboard) are recorded as ``external``. Seeing the same charge again changes nothing.
-    """
-    from payments.services.charges import Outcome, payment_outcome_record
-
-    intent_id = charge.get("payment_intent")
-    intent_id = intent_id.get("id") if isinstance(intent_id, dict) else intent_id
-    payment = Payment.objects.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
-    if payment is None and charge.get("id"):
-        payment = Payment.objects.filter(stripe_charge_id=charge["id"]).first()
-    if payment is None:
-        logger.info("charge %s refunded: no payment of ours", charge.get("id"))
-        return None
-    # Ask Stripe first: no lock of ours may be held during the call (webhooks run in one transaction).
-    listed = charge.get("refunds") or {}
-    if isinstance(listed, dict) and "data" in listed and not listed.get("has_more"):
-        stripe_refunds = listed["data"]
-    else:
-        try:
-            stripe_refunds = stripe_client.refund_list_for_charge(charge["id"])
-        except (StripeDeclined, StripeUnavailable):
-            logger.warning("charge %s: could not list its refunds; the next event will catch up", charge.get("id"))
-            return payment
-    if payment.status in (P.PROCESSING, P.REQUIRES_ACTION) and charge.get("status") == "succeeded":
-        payment = payment_outcome_record(
-            payment_id=payment.pk, outcome=Outcome("succeeded", intent_id=intent_id or "", charge_id=charge.get("id", "")),
-            actor=actor,
-        )
-    with transaction.atomic():
-        payment = lock_payment(payment.pk)
-        for item in sorted(stripe_refunds, key=lambda r: (r.get("created") or 0, r.get("id") or "")):
-            if item.get("status") not in ("succeeded", "pending"):
-                continue
-            _reconcile_one(payment, item, actor=actor)
-    return payment
-
-
-def _reconcile_one(payment: Payment, item: dict, *, actor: Actor) -> None:
-    """Precondition: payment locked."""
-    ours = Refund.objects.filter(stripe_refund_id=item["id"]).first()
-    if ours is None:
-        ours_id = (item.get("metadata") or {}).get("refund_id")
-        if ours_id and str(ours_id).isdigit():
-            ours = Refund.objects.filter(pk=int(ours_id), payment=payment).first()
-    if ours is not None:
-        ours = lock_refund(ours.pk)
-        if ours.status in (R.PENDING, R.PROCESSING):
-            _refund_succeeded(payment, ours, refund_stripe_id=item["id"], actor=actor)
-        return
-    amount = min(int(item.get("amount") or 0), payment.refundable)
-    if amount <= 0:
-        return
-    refund = Refund.objects.create(
-        payment=payment, kind=RefundKind.EXTERNAL, status=R.SUCCEEDED, amount=amount, stripe_refund_id=item["id"],
-        reason="refunded at Stripe", created_by=str(actor)[:250], completed_at=timezone.now(),
-    )
-    payment_event_record(
-        seller=payment.seller_id, action="refund_external", actor=actor, payment=payment, refund=refund,
-        to_status=refund.status, detail=f"{amount / 100:.2f} refunded at Stripe ({item['id']})",
-    )
-    _payment_refunded(payment, amount, allocation_id=None, actor=actor)

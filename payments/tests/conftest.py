@@ -24,7 +24,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from orders.locks import lock_order
 from orders.services import order_end_hold
 

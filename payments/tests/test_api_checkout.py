@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from backoffice.tests.factories import make_order
+from orders.tests.factories import make_order
 from payments.services import checkout_orders
 from payments.tests.conftest import SYSTEM, add_card
 

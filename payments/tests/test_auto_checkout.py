@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 from djstripe.models import Customer
 
-from backoffice.tests.factories import make_order
+from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from orders.models import OrderStatus
 from payments import stripe_client

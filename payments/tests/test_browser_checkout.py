@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from backoffice.tests.factories import SellerUserFactory
+from accounts.tests.factories import SellerUserFactory
 from orders.models import OrderStatus
 from payments.models import Payment, PaymentStatus
 from payments.selectors import seller_cards

@@ -4,7 +4,7 @@ import pytest
 from djstripe.models import Customer, PaymentMethod
 
 from core.errors import InvalidInput, NotFound, PermissionRefused
-from backoffice.tests.factories import SellerFactory, SellerUserFactory
+from accounts.tests.factories import SellerFactory, SellerUserFactory
 from core.actors import Actor
 from orders.models import OrderStatus
 from payments.models import AutoCheckout, PaymentEvent

@@ -8,7 +8,9 @@ import time_machine
 from django.utils import timezone
 
 from core.errors import InvalidInput
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_order, make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from orders.models import OrderStatus
 from payments.models import Payment, PaymentOrder, PaymentStatus, PaymentTrigger

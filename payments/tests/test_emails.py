@@ -15,14 +15,16 @@ from django_q.models import Schedule
 
 from backoffice import setup
 from core.actors import Actor
-from backoffice.models import Seller
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_sku, make_staff_user
+from accounts.models import Seller
+from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
 from backoffice.timers import process_due_timers
 from orders.models import Order
 from orders.services import order_cancel, order_record_seller_payment
 from core.testing import run_in_threads
 from payments.models import AutoCheckout, CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
-from payments.notifications import notify_auto_checkout_failed, portal_url
+from accounts.emails import portal_url
+from payments.notify import notify_auto_checkout_failed
 from payments.reminders import process_due_checkout_reminders, seller_email_send
 from payments.services import auto_checkout_set
 from payments.tasks import checkout_digests_send

@@ -9,7 +9,9 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_sku, make_staff_user
+from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
+
+from fulfillment.tests.factories import make_sku
 from payments.models import Payment, PaymentEvent, PaymentStatus, Refund, RefundKind, RefundStatus
 from payments.services import checkout_orders
 from payments.tests.conftest import SYSTEM, add_card, awaiting_order
@@ -189,7 +191,7 @@ def test_the_seller_page_shows_the_charge_history(client, finance, emulator, sho
     one = _pay(emulator, shop, first)
     two = checkout_orders(seller=seller, order_ids=[second.pk], actor=SYSTEM).payment
 
-    page = client.get(reverse("admin:backoffice_seller_change", args=[seller.pk]))
+    page = client.get(reverse("admin:accounts_seller_change", args=[seller.pk]))
 
     assert page.status_code == 200
     html = page.content.decode()
@@ -208,8 +210,8 @@ def test_auto_checkout_is_switched_through_the_service_and_needs_a_default_card(
     _, seller, _ = shop
     admin_user = make_staff_user(superuser=True, username="root")
     client.force_login(admin_user)
-    change_url = reverse("admin:backoffice_seller_change", args=[seller.pk])
-    switch_url = reverse("admin:backoffice_seller_auto_checkout", args=[seller.pk])
+    change_url = reverse("admin:accounts_seller_change", args=[seller.pk])
+    switch_url = reverse("admin:accounts_seller_auto_checkout", args=[seller.pk])
 
     # Saving the seller form never changes the flag, whatever is posted.
     saved = client.post(change_url, {"name": "Payer Goods", "email": "payer@example.com", "auto_checkout": "on",
@@ -249,7 +251,7 @@ def test_auto_checkout_is_switched_through_the_service_and_needs_a_default_card(
 
 def test_who_may_not_change_sellers_cannot_switch_auto_checkout(client, finance, shop):
     _, seller, _ = shop
-    switch_url = reverse("admin:backoffice_seller_auto_checkout", args=[seller.pk])
+    switch_url = reverse("admin:accounts_seller_auto_checkout", args=[seller.pk])
 
     assert client.get(switch_url).status_code == 403
     assert client.post(switch_url, {"enabled": "on"}).status_code == 403
@@ -259,7 +261,7 @@ def test_who_may_not_change_sellers_cannot_switch_auto_checkout(client, finance,
 
 def test_finance_has_what_it_needs(finance):
     for perm in ("payments.view_payment", "payments.view_refund", "payments.refund_payment", "payments.view_selleremail",
-                 "backoffice.view_seller"):
+                 "accounts.view_seller"):
         assert finance.has_perm(perm), perm
 
 

@@ -10,7 +10,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from backoffice.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory, make_order, make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory
+
+from fulfillment.tests.factories import make_sku
+
+from orders.tests.factories import make_order
 from orders.models import OrderStatus
 from orders.services import order_cancel
 from payments.models import AutoCheckout, Payment, PaymentStatus

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from backoffice.timers import process_due_timers
-from backoffice.models import Seller
+from accounts.models import Seller
 from orders.models import OrderStatus
 from core.testing import run_in_threads
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus

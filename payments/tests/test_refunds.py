@@ -10,7 +10,7 @@ from django.conf import settings
 
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused, TransitionRefused
-from backoffice.tests.factories import make_staff_user
+from accounts.tests.factories import make_staff_user
 from backoffice.timers import process_due_timers
 from orders.services import order_cancel
 from payments.models import PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus

@@ -45,17 +45,16 @@ from returns.services.cancellations import (
     cancellation_request_reject,
 )
 
-CS = CancellationStatus
 
 # Each request in a bulk action is its own locked transaction; keep a request's work bounded.
 BULK_ACTION_LIMIT = 200
 
 STATUS_COLOURS = {
-    CS.PENDING: "#8a6d00",
-    CS.APPROVED: "#1e7b34",
-    CS.AUTO_APPROVED: "#1e7b34",
-    CS.REJECTED: "#b3261e",
-    CS.WITHDRAWN: "#777",
+    CancellationStatus.PENDING: "#8a6d00",
+    CancellationStatus.APPROVED: "#1e7b34",
+    CancellationStatus.AUTO_APPROVED: "#1e7b34",
+    CancellationStatus.REJECTED: "#b3261e",
+    CancellationStatus.WITHDRAWN: "#777",
 }
 
 
@@ -149,9 +148,9 @@ class OverdueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         now = timezone.now()
         if self.value() == "overdue":
-            return queryset.filter(status=CS.PENDING, respond_by__lte=now)
+            return queryset.filter(status=CancellationStatus.PENDING, respond_by__lte=now)
         if self.value() == "upcoming":
-            return queryset.filter(status=CS.PENDING, respond_by__gt=now)
+            return queryset.filter(status=CancellationStatus.PENDING, respond_by__gt=now)
         return queryset
 
 
@@ -202,7 +201,7 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
     @admin.display(description="auto-approval", ordering="respond_by")
     def auto_approval(self, obj: CancellationRequest):
         """Countdown to automatic approval while pending; flagged once overdue (the timer is behind)."""
-        if obj.status != CS.PENDING:
+        if obj.status != CancellationStatus.PENDING:
             return "—"
         left = countdown(obj.respond_by, now=timezone.now())
         when = f"{timezone.localtime(obj.respond_by):%Y-%m-%d %H:%M}"
@@ -215,7 +214,7 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
     def change_view(self, request, object_id, form_url="", extra_context=None):
         obj = self.get_object(request, unquote(object_id))
         buttons = []
-        if obj is not None and obj.status == CS.PENDING and self.has_decide_permission(request):
+        if obj is not None and obj.status == CancellationStatus.PENDING and self.has_decide_permission(request):
             # Past ``respond_by`` the request is approved automatically: it can no longer be rejected.
             open_ = [APPROVE] if obj.respond_by <= timezone.now() else [APPROVE, REJECT]
             buttons = [(d.button_label, reverse(f"admin:{d.url_name}", args=[obj.pk])) for d in open_]
@@ -311,7 +310,7 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
     def _form_page(self, request, chosen, form, *, title, submit_label, bulk, back_url, decision=None, intro=""):
         return admin_page(
             self, request, "admin/returns/cancellationrequest/confirm_action.html", title=title,
-            requests=chosen, not_pending=[obj for obj in chosen if obj.status != CS.PENDING], form=form, intro=intro,
+            requests=chosen, not_pending=[obj for obj in chosen if obj.status != CancellationStatus.PENDING], form=form, intro=intro,
             decision=decision, submit_label=submit_label, bulk=bulk, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             back_url=back_url,
         )

@@ -58,20 +58,19 @@ from returns.services.returns import (
 )
 from returns.services.returns.common import DECIDE_PERMISSION, RECEIVE_PERMISSION, REFUND_PERMISSION
 
-RS = ReturnStatus
 BULK_ACTION_LIMIT = 200
 
 STATUS_COLOURS = {
-    RS.REQUESTED: "#8a6d00",
-    RS.AWAITING_RETURN_SHIPMENT: "#1f5fa8",
-    RS.IN_TRANSIT: "#1f5fa8",
-    RS.RECEIVED: "#a15c00",
-    RS.INSPECTED: "#a15c00",
-    RS.REJECTED: "#b3261e",
-    RS.REJECTED_AFTER_INSPECTION: "#b3261e",
-    RS.REFUNDED: "#1e7b34",
-    RS.REPLACED: "#1e7b34",
-    RS.CLOSED: "#777",
+    ReturnStatus.REQUESTED: "#8a6d00",
+    ReturnStatus.AWAITING_RETURN_SHIPMENT: "#1f5fa8",
+    ReturnStatus.IN_TRANSIT: "#1f5fa8",
+    ReturnStatus.RECEIVED: "#a15c00",
+    ReturnStatus.INSPECTED: "#a15c00",
+    ReturnStatus.REJECTED: "#b3261e",
+    ReturnStatus.REJECTED_AFTER_INSPECTION: "#b3261e",
+    ReturnStatus.REFUNDED: "#1e7b34",
+    ReturnStatus.REPLACED: "#1e7b34",
+    ReturnStatus.CLOSED: "#777",
 }
 
 
@@ -160,21 +159,21 @@ def _run_close(ret, form, actor):
 
 
 APPROVE = Step(
-    "approve", "Approve", (DECIDE_PERMISSION,), lambda r: r.status == RS.REQUESTED,
+    "approve", "Approve", (DECIDE_PERMISSION,), lambda r: r.status == ReturnStatus.REQUESTED,
     lambda r, data: rf.ApproveForm(data), _run_approve, "Approve the return",
 )
 REJECT = Step(
-    "reject", "Reject", (DECIDE_PERMISSION,), lambda r: r.status == RS.REQUESTED,
+    "reject", "Reject", (DECIDE_PERMISSION,), lambda r: r.status == ReturnStatus.REQUESTED,
     lambda r, data: rf.RejectForm(data), _run_reject, "Reject the return",
 )
 RECEIVE = Step(
     "receive", "Receive parcel…", (RECEIVE_PERMISSION,),
-    lambda r: r.status in (RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT),
+    lambda r: r.status in (ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT),
     lambda r, data: rf.ReceiveForm(data, lines=_lines(r)), _run_receive, "Record what arrived",
     lambda r: "Count what is in the parcel, line by line. Inspection comes next.",
 )
 INSPECT = Step(
-    "inspect", "Inspect…", (RECEIVE_PERMISSION,), lambda r: r.status == RS.RECEIVED,
+    "inspect", "Inspect…", (RECEIVE_PERMISSION,), lambda r: r.status == ReturnStatus.RECEIVED,
     lambda r, data: rf.InspectForm(data, lines=_lines(r)), _run_inspect, "Record the inspection",
     lambda r: "Sort every received unit: resellable units go back into stock now; damaged ones do not.",
 )
@@ -190,14 +189,14 @@ REPLACE = Step(
 )
 REJECT_AFTER = Step(
     "reject-after-inspection", "Reject after inspection…", (DECIDE_PERMISSION, RECEIVE_PERMISSION),
-    lambda r: r.status == RS.INSPECTED, lambda r, data: rf.RejectAfterInspectionForm(data), _run_reject_after,
+    lambda r: r.status == ReturnStatus.INSPECTED, lambda r, data: rf.RejectAfterInspectionForm(data), _run_reject_after,
     "Reject the return",
 )
 CLOSE = Step(
     "close", "Close…", (DECIDE_PERMISSION,), lambda r: can_proceed(r.close),
     lambda r, data: rf.CloseForm(data, ret=r), _run_close, "Close the return",
     lambda r: "The buyer never sent the parcel back: closing leaves it unresolved and its units count as not returned."
-    if r.status == RS.AWAITING_RETURN_SHIPMENT else "Nothing is left to do for this return.",
+    if r.status == ReturnStatus.AWAITING_RETURN_SHIPMENT else "Nothing is left to do for this return.",
 )
 STEPS = (APPROVE, REJECT, RECEIVE, INSPECT, REFUND, REPLACE, REJECT_AFTER, CLOSE)
 
@@ -224,19 +223,19 @@ class QueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "answer":
-            return queryset.filter(status=RS.REQUESTED)
+            return queryset.filter(status=ReturnStatus.REQUESTED)
         if value == "overdue":
-            return queryset.filter(status=RS.REQUESTED, respond_by__lte=timezone.now())
+            return queryset.filter(status=ReturnStatus.REQUESTED, respond_by__lte=timezone.now())
         if value == "parcel":
-            return queryset.filter(status__in=[RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT])
+            return queryset.filter(status__in=[ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT])
         if value == "inspection":
-            return queryset.filter(status=RS.RECEIVED)
+            return queryset.filter(status=ReturnStatus.RECEIVED)
         if value == "decision":
-            return queryset.filter(status=RS.INSPECTED) | queryset.filter(
-                status__in=[RS.APPROVED, RS.AUTO_APPROVED], type=ReturnType.REFUND_ONLY
+            return queryset.filter(status=ReturnStatus.INSPECTED) | queryset.filter(
+                status__in=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED], type=ReturnType.REFUND_ONLY
             )
         if value == "closing":
-            return queryset.filter(status__in=[RS.REFUNDED, RS.REPLACED, RS.REJECTED_AFTER_INSPECTION])
+            return queryset.filter(status__in=[ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION])
         return queryset
 
 
@@ -302,11 +301,11 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
     @admin.display(description="next step", ordering="respond_by")
     def next_step(self, ret: ReturnRequest):
         """While requested: the countdown to automatic approval, flagged once overdue (the timer is behind)."""
-        if ret.status != RS.REQUESTED:
+        if ret.status != ReturnStatus.REQUESTED:
             return {
-                RS.APPROVED: "refund decision", RS.AUTO_APPROVED: "refund decision",
-                RS.AWAITING_RETURN_SHIPMENT: "buyer ships it back", RS.IN_TRANSIT: "receive the parcel",
-                RS.RECEIVED: "inspect", RS.INSPECTED: "refund, replace or reject",
+                ReturnStatus.APPROVED: "refund decision", ReturnStatus.AUTO_APPROVED: "refund decision",
+                ReturnStatus.AWAITING_RETURN_SHIPMENT: "buyer ships it back", ReturnStatus.IN_TRANSIT: "receive the parcel",
+                ReturnStatus.RECEIVED: "inspect", ReturnStatus.INSPECTED: "refund, replace or reject",
             }.get(ret.status, "—")
         left = countdown(ret.respond_by, now=timezone.now())
         when = f"{timezone.localtime(ret.respond_by):%Y-%m-%d %H:%M}"
@@ -405,7 +404,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
     def _form_page(self, request, chosen, form, *, title, submit, back_url, intro="", bulk_action=""):
         return admin_page(
             self, request, "admin/returns/returnrequest/action_form.html", title=title,
-            returns=chosen, not_requested=[r for r in chosen if r.status != RS.REQUESTED] if bulk_action else [],
+            returns=chosen, not_requested=[r for r in chosen if r.status != ReturnStatus.REQUESTED] if bulk_action else [],
             form=form, line_rows=form.rows() if isinstance(form, rf.LineForm) else None,
             line_headers=getattr(form, "line_headers", ()),
             other_fields=form.other_fields() if isinstance(form, rf.LineForm) else list(form),

@@ -7,7 +7,7 @@ becomes a request that the seller (or staff for them) answers within
 the order through ``orders.services``, which releases the stock, and the order's
 status-change effects refund the seller's wholesale payment (R7) and tell the
 partner (``order.cancelled``). Labelling the parcel rejects a pending request
-(``cancellation_requests_on_order_status_changed``, called from ``orders.effects``).
+(``cancellation_requests_on_order_status_changed``, an order reaction).
 
 Every change writes a ``CancellationRequestEvent``, an ``OrderEvent`` (the
 order's history shows the request), and a ``cancellation.status_changed``
@@ -33,26 +33,18 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
-from core.errors import DomainError, InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from core.timers import process_due
-from orders.locks import lock_order
-from orders.models import Order, OrderStatus
-from orders.services import (
-    BEFORE_HOLD_ENDS,
-    CANCELLABLE_ON_REQUEST,
-    NOT_SHIPPED,
-    order_cancel_on_request_locked,
-    order_event_record,
-)
 from core.tasks import enqueue_on_commit
+from orders.locks import lock_order, lock_order_unless_busy
+from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, Order, OrderAction, OrderStatus
+from orders.services import order_cancel_on_request_locked, order_touch
 from returns.locks import lock_cancellation_request, lock_pending_cancellation_requests
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
-from returns.webhooks import webhook_cancellation_status_changed
+from returns.notify import webhook_cancellation_status_changed
 
 logger = logging.getLogger(__name__)
 
-CS = CancellationStatus
-OS = OrderStatus
 
 DECIDE_PERMISSION = "returns.decide_cancellationrequest"
 CREATE_PERMISSION = "returns.add_cancellationrequest"
@@ -63,13 +55,6 @@ NOTE_MAX = CancellationRequest._meta.get_field("decision_note").max_length
 EXTERNAL_ID_MAX = CancellationRequest._meta.get_field("external_id").max_length
 
 SHIPPED_NOTE = "The parcel was labelled before the request was answered; it can no longer be cancelled (R5)."
-
-
-class OrderBusy(DomainError):
-    """The timer found the request's order locked by another transaction; the next pass retries."""
-
-    code = "order_busy"
-    status = 409
 
 
 # --- who may do what ----------------------------------------------------------------------
@@ -125,19 +110,11 @@ def _require_withdraw(order: Order, actor: Actor) -> None:
 
 def _record(request: CancellationRequest, *, action: str, from_status: str, actor: Actor, note: str = "") -> None:
     """The request's audit row, its line in the order's history, and the partner's webhook."""
-    CancellationRequestEvent.objects.create(
-        request=request,
-        action=action,
-        from_status=from_status,
-        to_status=request.status,
-        actor=str(actor)[:250],
-        user=actor.user,
-        note=note[:500],
+    CancellationRequestEvent.record(
+        request=request, action=action, from_status=from_status, to_status=request.status, actor=actor, note=note
     )
-    order = request.order
-    order.save(update_fields=["updated_at"])  # partners syncing on updated_at see the order changed
     order_action = "cancellation_requested" if action == "requested" else f"cancellation_request_{action}"
-    order_event_record(order=order, action=order_action, from_status=order.status, actor=actor, reason=note)
+    order_touch(order=request.order, action=OrderAction(order_action), actor=actor, note=note)
     webhook_cancellation_status_changed(request=request, from_status=from_status or None)
 
 
@@ -147,7 +124,7 @@ def _save_decision(request: CancellationRequest) -> None:
 
 def _is_shipped(order: Order) -> bool:
     """Something left (or is about to leave) the warehouse: labelled, on its way, delivered, lost."""
-    return order.status not in NOT_SHIPPED and order.status != OS.CANCELLED
+    return order.status not in NOT_SHIPPED and order.status != OrderStatus.CANCELLED
 
 
 def _lock(request_id: int) -> tuple[Order, CancellationRequest]:
@@ -179,7 +156,7 @@ def _approve_locked(order: Order, request: CancellationRequest, *, actor: Actor,
         request.approve(by=str(actor), note=note)
     _save_decision(request)
     _record(request, action=request.status, from_status=from_status, actor=actor, note=request.decision_note)
-    if order.status == OS.CANCELLED:
+    if order.status == OrderStatus.CANCELLED:
         return  # cancelled another way meanwhile: stock and refund are already done, the request is fulfilled
     # The request is settled first, so the order's cancellation effects find no request still pending.
     order_cancel_on_request_locked(order=order, reason=request.reason or "the buyer asked to cancel", actor=actor)
@@ -224,13 +201,13 @@ def cancellation_request_create(
         except Order.DoesNotExist:
             raise NotFound(f"Order {order_id} not found.") from None
         _require_relay(order, actor)
-        existing = order.cancellation_requests.filter(status=CS.PENDING).first()
+        existing = order.cancellation_requests.filter(status=CancellationStatus.PENDING).first()
         if external_id:
             existing = order.cancellation_requests.filter(external_id=external_id).first() or existing
         if existing is not None:
             existing.order = order
             return existing, False
-        if order.status == OS.CANCELLED:
+        if order.status == OrderStatus.CANCELLED:
             raise TransitionRefused(f"Order {order.pk} is already cancelled.", code="already_cancelled")
         if order.status in BEFORE_HOLD_ENDS:
             raise TransitionRefused(
@@ -270,14 +247,14 @@ def cancellation_request_approve(*, request_id: int, actor: Actor, note: str = "
     with transaction.atomic():
         order, request = _lock(request_id)
         _require_decide(request, actor)
-        if request.status in (CS.APPROVED, CS.AUTO_APPROVED):
+        if request.status in (CancellationStatus.APPROVED, CancellationStatus.AUTO_APPROVED):
             return request
         if _is_shipped(order):
             raise TransitionRefused(
                 f"Order {order.pk} is {order.get_status_display().lower()}: a shipped order cannot be cancelled.",
                 code="already_shipped",
             )
-        if request.status != CS.PENDING:
+        if request.status != CancellationStatus.PENDING:
             raise _not_pending(request)
         _approve_locked(order, request, actor=actor, note=note)
     return request
@@ -299,11 +276,11 @@ def cancellation_request_reject(*, request_id: int, actor: Actor, reason: str) -
     with transaction.atomic():
         order, request = _lock(request_id)
         _require_decide(request, actor)
-        if request.status == CS.REJECTED:
+        if request.status == CancellationStatus.REJECTED:
             return request
-        if request.status != CS.PENDING:
+        if request.status != CancellationStatus.PENDING:
             raise _not_pending(request)
-        if order.status == OS.CANCELLED:
+        if order.status == OrderStatus.CANCELLED:
             raise TransitionRefused(f"Order {order.pk} is already cancelled.", code="already_cancelled")
         if request.respond_by <= timezone.now():
             raise TransitionRefused(
@@ -324,9 +301,9 @@ def cancellation_request_withdraw(*, request_id: int, actor: Actor, note: str = 
     with transaction.atomic():
         order, request = _lock(request_id)
         _require_withdraw(order, actor)
-        if request.status == CS.WITHDRAWN:
+        if request.status == CancellationStatus.WITHDRAWN:
             return request
-        if request.status != CS.PENDING:
+        if request.status != CancellationStatus.PENDING:
             raise _not_pending(request)
         from_status = request.status
         request.withdraw(by=str(actor), note=note or "The buyer withdrew the request.")
@@ -335,10 +312,10 @@ def cancellation_request_withdraw(*, request_id: int, actor: Actor, note: str = 
     return request
 
 
-# --- the order moved (called from ``orders.effects``) --------------------------------------------
+# --- the order moved (a reaction plugged into ``orders.hooks`` at start-up) --------------------------------------------
 
 
-def cancellation_requests_on_order_status_changed(*, order: Order, from_status: str, actor: Actor) -> None:
+def cancellation_requests_on_order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
     """Keep a pending request consistent with its order, in the order's transaction (order locked).
 
     - Labelled (``shipped``): the request is rejected, since nothing shipped can be cancelled (R5).
@@ -347,12 +324,12 @@ def cancellation_requests_on_order_status_changed(*, order: Order, from_status: 
 
     Only orders that were past the hold and not yet shipped can have a pending request.
     """
-    if from_status not in CANCELLABLE_ON_REQUEST or order.status not in (OS.SHIPPED, OS.CANCELLED):
+    if from_status not in CANCELLABLE_ON_REQUEST or order.status not in (OrderStatus.SHIPPED, OrderStatus.CANCELLED):
         return
     for request in lock_pending_cancellation_requests(order):
         request.order = order
         from_status_request = request.status
-        if order.status == OS.SHIPPED:
+        if order.status == OrderStatus.SHIPPED:
             _reject_locked(request, actor=actor, note=SHIPPED_NOTE)
         else:
             note = f"The order was cancelled ({order.get_cancelled_by_display().lower()}: {order.cancel_reason})."
@@ -370,11 +347,7 @@ def _auto_approve_due(request: CancellationRequest) -> None:
     The order is taken with SKIP LOCKED (see the module docstring): if someone
     holds it, this raises ``OrderBusy`` and the next pass tries again.
     """
-    order = Order.objects.select_for_update(skip_locked=True, of=("self",)).select_related("seller", "partner").filter(
-        pk=request.order_id
-    ).first()
-    if order is None:
-        raise OrderBusy(f"Order {request.order_id} is locked by another transaction; retried on the next pass.")
+    order = lock_order_unless_busy(request.order_id)
     request.order = order
     if _is_shipped(order):
         # Labelling rejects pending requests; this only mends a request left behind by older data.
@@ -395,5 +368,5 @@ def process_due_cancellation_requests(*, now: datetime) -> int:
     locked with SKIP LOCKED and re-checked as pending and due under the lock.
     """
     return process_due(
-        model=CancellationRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=CS.PENDING
+        model=CancellationRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=CancellationStatus.PENDING
     )

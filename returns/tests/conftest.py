@@ -7,8 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.models import Partner
-from backoffice.tests.factories import CarrierFactory, make_order, make_ready_order, warehouse_actor
+from accounts.models import Partner
+from fulfillment.tests.factories import CarrierFactory, warehouse_actor
+from orders.tests.factories import make_order, make_ready_order
 from orders.locks import lock_order
 from orders.services import order_end_hold
 from payments.tests.conftest import *  # noqa: F403 - localstripe, the ``shop`` with a SKU, card helpers

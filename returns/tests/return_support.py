@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.tests.factories import make_labelled_order, make_staff_user, tracking_number
+from accounts.tests.factories import make_staff_user
+from fulfillment.tests.factories import make_labelled_order, tracking_number
 from fulfillment.services import shipment_record_carrier_event
 from returns.models import ReturnRequest
 from returns.services.returns import (

@@ -9,14 +9,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.tests.factories import make_order, make_staff_user
+from accounts.tests.factories import make_staff_user
+from orders.tests.factories import make_order
 from orders.models import OrderStatus
 from returns.models import CancellationRequest, CancellationStatus
 from returns.services.cancellations import cancellation_request_create
 from returns.tests.conftest import past_hold
 
 pytestmark = pytest.mark.django_db
-CS = CancellationStatus
 
 CHANGELIST = reverse("admin:returns_cancellationrequest_changelist")
 ADD = reverse("admin:returns_cancellationrequest_add")
@@ -65,13 +65,13 @@ def test_bulk_approve_asks_then_cancels_the_orders_through_the_service(support, 
     assert ask.status_code == 200
     assert "Approve and cancel the orders" in ask.content.decode()
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING  # nothing happens before the confirmation
+    assert pending.status == CancellationStatus.PENDING  # nothing happens before the confirmation
 
     done = support.post(CHANGELIST, {**chosen, "confirm": "yes", "note": "buyer called us"}, follow=True)
 
     assert "approved: order" in done.content.decode()
     pending.refresh_from_db()
-    assert (pending.status, pending.decided_by, pending.decision_note) == (CS.APPROVED, "staff:sue", "buyer called us")
+    assert (pending.status, pending.decided_by, pending.decision_note) == (CancellationStatus.APPROVED, "staff:sue", "buyer called us")
     assert pending.order.status == OrderStatus.CANCELLED
     assert pending.order.events.filter(action="cancel_on_buyer_request", actor="staff:sue").exists()
     assert pending.events.filter(action="approved", actor="staff:sue").exists()
@@ -86,12 +86,12 @@ def test_reject_needs_a_reason(support, pending):
     assert blank.status_code == 200
     assert "This field is required" in blank.content.decode()
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING
+    assert pending.status == CancellationStatus.PENDING
 
     done = support.post(url, {"reason": "already packed"})
     assert done.status_code == 302 and done.url == change_url(pending)
     pending.refresh_from_db()
-    assert (pending.status, pending.decision_note, pending.decided_by) == (CS.REJECTED, "already packed", "staff:sue")
+    assert (pending.status, pending.decision_note, pending.decided_by) == (CancellationStatus.REJECTED, "already packed", "staff:sue")
     assert pending.order.status == OrderStatus.AWAITING_CHECKOUT
 
     # An answered request has no buttons, and answering it again is refused with a message.
@@ -99,7 +99,7 @@ def test_reject_needs_a_reason(support, pending):
     again = support.post(reverse("admin:returns_cancellationrequest_approve", args=[pending.pk]), {"note": ""}, follow=True)
     assert "already rejected" in again.content.decode()
     pending.refresh_from_db()
-    assert pending.status == CS.REJECTED
+    assert pending.status == CancellationStatus.REJECTED
 
 
 def test_staff_create_a_request_for_an_order(support, partner, seller, sku):
@@ -111,7 +111,7 @@ def test_staff_create_a_request_for_an_order(support, partner, seller, sku):
 
     request = CancellationRequest.objects.get()
     assert done.status_code == 302 and done.url == change_url(request)
-    assert (request.order, request.status, request.requested_by, request.reason) == (order, CS.PENDING, "buyer", "phoned support")
+    assert (request.order, request.status, request.requested_by, request.reason) == (order, CancellationStatus.PENDING, "buyer", "phoned support")
     assert request.events.get().actor == "staff:sue"
 
     missing = support.post(ADD, {"order": order.pk + 999, "requested_by": "buyer"})
@@ -129,4 +129,4 @@ def test_staff_without_the_permission_cannot_answer(client, pending):
     assert client.post(reverse("admin:returns_cancellationrequest_approve", args=[pending.pk]), {}).status_code == 403
     assert client.get(ADD).status_code == 403
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING
+    assert pending.status == CancellationStatus.PENDING

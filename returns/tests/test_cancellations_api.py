@@ -5,7 +5,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from core.actors import Actor
-from backoffice.tests.factories import PartnerFactory, SellerFactory, make_api_key, make_order, make_sku
+from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 from fulfillment.models import Stock
 from returns.models import CancellationRequest
 from returns.services.cancellations import cancellation_request_create, cancellation_request_reject

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from core.actors import Actor
-from backoffice.tests.factories import SellerUserFactory
+from accounts.tests.factories import SellerUserFactory
 from payments.models import PaymentStatus, Refund, RefundStatus
 from payments.services import checkout_orders
 from payments.tests.conftest import SYSTEM, add_card, awaiting_order

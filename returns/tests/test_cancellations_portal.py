@@ -8,7 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from core.actors import Actor
-from backoffice.tests.factories import CarrierFactory, PartnerFactory, SellerFactory, SellerUserFactory, make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
 from returns.models import CancellationStatus, ReturnStatus, ReturnType
 from returns.services.cancellations import cancellation_request_create
@@ -16,7 +17,6 @@ from returns.tests.conftest import past_hold
 from returns.tests.return_support import delivered_order, request_return
 
 pytestmark = pytest.mark.django_db
-CS = CancellationStatus
 
 REQUESTS_URL = reverse("portal:requests")
 
@@ -79,7 +79,7 @@ def test_the_seller_approves_and_the_order_is_cancelled(portal, pending, sku):
     assert "Cancellation approved" in response.content.decode()
     assert "No cancellation requests are waiting for you." in response.content.decode()
     pending.refresh_from_db()
-    assert (pending.status, pending.decided_by) == (CS.APPROVED, "seller:acme-clerk")
+    assert (pending.status, pending.decided_by) == (CancellationStatus.APPROVED, "seller:acme-clerk")
     assert pending.order.status == OrderStatus.CANCELLED
     sku.stock.refresh_from_db()
     assert sku.stock.reserved == 0
@@ -90,13 +90,13 @@ def test_rejecting_needs_a_reason(portal, pending):
 
     assert "Give a reason for rejecting" in blank.content.decode()
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING
+    assert pending.status == CancellationStatus.PENDING
 
     done = portal.post(reject_url(pending), {"reason": "It is already packed."}, follow=True)
 
     assert "Cancellation rejected" in done.content.decode()
     pending.refresh_from_db()
-    assert (pending.status, pending.decision_note) == (CS.REJECTED, "It is already packed.")
+    assert (pending.status, pending.decision_note) == (CancellationStatus.REJECTED, "It is already packed.")
     assert pending.order.status == OrderStatus.AWAITING_CHECKOUT
 
 
@@ -107,7 +107,7 @@ def test_answering_twice_shows_what_happened(portal, pending):
 
     assert "already rejected" in again.content.decode()
     pending.refresh_from_db()
-    assert pending.status == CS.REJECTED
+    assert pending.status == CancellationStatus.REJECTED
 
 
 def test_the_order_page_shows_the_pending_request_and_answers_come_back_to_it(portal, pending):
@@ -131,7 +131,7 @@ def test_another_sellers_request_is_not_found(portal, foreign):
     assert portal.post(approve_url(foreign)).status_code == 404
     assert portal.post(reject_url(foreign), {"reason": "mine now"}).status_code == 404
     foreign.refresh_from_db()
-    assert foreign.status == CS.PENDING
+    assert foreign.status == CancellationStatus.PENDING
 
 
 def test_answers_are_post_only_and_need_the_csrf_token(seller, pending):
@@ -141,14 +141,14 @@ def test_answers_are_post_only_and_need_the_csrf_token(seller, pending):
     assert strict.get(approve_url(pending)).status_code == 405
     assert strict.post(approve_url(pending)).status_code == 403
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING
+    assert pending.status == CancellationStatus.PENDING
 
 
 def test_staff_and_anonymous_users_get_no_requests_page(client, pending):
     assert client.get(REQUESTS_URL).status_code == 302  # to the login page
     assert client.post(approve_url(pending)).status_code == 302
     pending.refresh_from_db()
-    assert pending.status == CS.PENDING
+    assert pending.status == CancellationStatus.PENDING
 
 
 # --- returns in the same tab (their services are returns.services.returns) ------------------------------

@@ -7,16 +7,9 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import DomainError
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    SellerUserFactory,
-    make_ready_order,
-    make_sku,
-    tracking_number,
-    warehouse_actor,
-)
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
+from orders.tests.factories import make_ready_order
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
@@ -27,7 +20,6 @@ from returns.services.cancellations import cancellation_request_approve, cancell
 from returns.tests.conftest import past_hold
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-CS = CancellationStatus
 ROUNDS = 6
 
 
@@ -81,12 +73,12 @@ def test_seller_approval_racing_the_label_leaves_exactly_one_outcome(shop):
         request.refresh_from_db()
         if order.status == OrderStatus.CANCELLED:
             assert (approvals[n], labels[n]) == ("ok", "not_packed")
-            assert request.status == CS.APPROVED
+            assert request.status == CancellationStatus.APPROVED
             assert order.shipment.status == "cancelled"
         else:
             assert order.status == OrderStatus.SHIPPED
             assert labels[n] == "ok" and approvals[n] in ("already_shipped",)
-            assert request.status == CS.REJECTED
+            assert request.status == CancellationStatus.REJECTED
         assert request.events.count() == 2  # requested, then one answer
     cancelled = Order.objects.filter(pk__in=[o.pk for o, _ in pairs], status=OrderStatus.CANCELLED).count()
     shipped = ROUNDS - cancelled
@@ -108,7 +100,7 @@ def test_parallel_timer_passes_auto_approve_each_request_once(shop):
     assert errors == []
     assert sum(r["cancellation_requests_auto_approved"] for r in results) == 12
     ids = [r.pk for r in requests]
-    assert set(CancellationRequest.objects.filter(pk__in=ids).values_list("status", flat=True)) == {CS.AUTO_APPROVED}
+    assert set(CancellationRequest.objects.filter(pk__in=ids).values_list("status", flat=True)) == {CancellationStatus.AUTO_APPROVED}
     assert CancellationRequestEvent.objects.filter(action="auto_approved").count() == 12
     order_ids = [r.order_id for r in requests]
     cancels = OrderEvent.objects.filter(action="cancel_on_buyer_request").values_list("order_id", flat=True)
@@ -146,7 +138,7 @@ def test_the_timer_racing_the_label_leaves_exactly_one_outcome(shop):
     for order, request in pairs:
         order.refresh_from_db()
         request.refresh_from_db()
-        expected = {OrderStatus.CANCELLED: CS.AUTO_APPROVED, OrderStatus.SHIPPED: CS.REJECTED}
+        expected = {OrderStatus.CANCELLED: CancellationStatus.AUTO_APPROVED, OrderStatus.SHIPPED: CancellationStatus.REJECTED}
         assert request.status == expected[order.status]
         assert request.events.exclude(action="requested").count() == 1
     shipped = Order.objects.filter(pk__in=[o.pk for o, _ in pairs], status=OrderStatus.SHIPPED).count()

@@ -7,7 +7,9 @@ import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
-from backoffice.tests.factories import CarrierFactory, make_sku, make_staff_user
+from accounts.tests.factories import make_staff_user
+
+from fulfillment.tests.factories import CarrierFactory, make_sku
 from fulfillment.models import Stock
 from orders.models import OrderStatus
 from returns.models import ReturnEvent, ReturnRequest, ReturnStatus, ReturnType
@@ -15,7 +17,6 @@ from returns.services.returns import return_approve, return_inspect, return_rece
 from returns.tests.return_support import delivered_order, request_return, staff, to_inspected, to_received, warehouse
 
 pytestmark = pytest.mark.django_db
-RS = ReturnStatus
 CHANGELIST = reverse("admin:returns_returnrequest_changelist")
 
 
@@ -60,7 +61,7 @@ def test_the_warehouse_receives_and_inspects_line_by_line(client, delivered, car
     })
     assert wrong.status_code == 200
     assert "must be the 3 received" in wrong.content.decode()
-    assert ReturnRequest.objects.get(pk=ret.pk).status == RS.RECEIVED
+    assert ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.RECEIVED
 
     done = warehouse_client.post(url(ret, "inspect"), {
         f"resellable_{tshirt.pk}": 2, f"damaged_{tshirt.pk}": 1, f"resellable_{cap.pk}": 0, f"damaged_{cap.pk}": 2,
@@ -68,7 +69,7 @@ def test_the_warehouse_receives_and_inspects_line_by_line(client, delivered, car
     })
     assert done.status_code == 302
     ret.refresh_from_db()
-    assert (ret.status, ret.inspection_note) == (RS.INSPECTED, "cap crushed")
+    assert (ret.status, ret.inspection_note) == (ReturnStatus.INSPECTED, "cap crushed")
     assert Stock.objects.get(sku=sku).on_hand == on_hand + 2
     event = ReturnEvent.objects.get(return_request=ret, action="inspect")
     assert event.actor.startswith("staff:") and event.user is not None
@@ -81,12 +82,12 @@ def test_receiving_records_what_arrived(client, delivered, carrier):
     line = ret.lines.get()
 
     too_many = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 3})
-    assert too_many.status_code == 200 and ReturnRequest.objects.get(pk=ret.pk).status == RS.AWAITING_RETURN_SHIPMENT
+    assert too_many.status_code == 200 and ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.AWAITING_RETURN_SHIPMENT
     answer = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 1, "note": "one missing"})
 
     assert answer.status_code == 302
     line.refresh_from_db()
-    assert (line.return_request.status, line.received_quantity) == (RS.RECEIVED, 1)
+    assert (line.return_request.status, line.received_quantity) == (ReturnStatus.RECEIVED, 1)
 
 
 def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_cannot(client, delivered, carrier):
@@ -105,7 +106,7 @@ def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_can
 
     assert answer.status_code == 302
     ret.refresh_from_db()
-    assert (ret.status, ret.refund_amount, ret.resolution_note) == (RS.REFUNDED, 0, "refunded by transfer BT-1")
+    assert (ret.status, ret.refund_amount, ret.resolution_note) == (ReturnStatus.REFUNDED, 0, "refunded by transfer BT-1")
 
 
 def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carrier):
@@ -121,7 +122,7 @@ def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carr
     assert done.status_code == 302
     first.refresh_from_db()
     second.refresh_from_db()
-    assert (first.status, second.status) == (RS.APPROVED, RS.AWAITING_RETURN_SHIPMENT)
+    assert (first.status, second.status) == (ReturnStatus.APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT)
 
     line = second.lines.get()
     return_receive(return_id=second.pk, received={line.pk: 1}, actor=warehouse())
@@ -129,11 +130,11 @@ def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carr
     assert "Create replacement order…" in [label for label, _ in support.get(url(second)).context["return_actions"]]
     assert support.post(url(second, "replace"), {"note": ""}).status_code == 302
     second.refresh_from_db()
-    assert second.status == RS.REPLACED
+    assert second.status == ReturnStatus.REPLACED
     assert second.replacement_order.status == OrderStatus.READY_TO_FULFILL
     assert support.post(url(second, "close"), {"note": ""}).status_code == 302
     second.refresh_from_db()
-    assert second.status == RS.CLOSED
+    assert second.status == ReturnStatus.CLOSED
 
 
 def test_the_queue_filter_shows_who_each_return_waits_for(client, delivered, carrier):

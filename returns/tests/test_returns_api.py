@@ -10,13 +10,14 @@ import time_machine
 import yaml
 from rest_framework.test import APIClient
 
-from backoffice.tests.factories import CarrierFactory, PartnerFactory, SellerFactory, make_api_key, make_sku
+from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+
+from fulfillment.tests.factories import CarrierFactory, make_sku
 from returns.models import ReturnRequest, ReturnStatus
 from returns.tests.return_support import delivered_order, request_return, staff
 from returns.services.returns import return_approve
 
 pytestmark = pytest.mark.django_db
-RS = ReturnStatus
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_too_many_units_is_a_400_naming_the_line(api, delivered):
 
 
 def test_an_order_not_delivered_or_past_its_window_is_a_409(api, delivered, partner, seller):
-    from backoffice.tests.factories import make_ready_order
+    from orders.tests.factories import make_ready_order
 
     ready = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
     answer = _create(api, ready, lines=[{"sku": "TSHIRT-M", "quantity": 1}])
@@ -161,7 +162,7 @@ def test_another_partners_order_and_return_are_not_found_on_every_endpoint(api, 
     assert {r.json()["code"] for r in (create, event, detail)} == {"not_found"}
     assert ReturnRequest.objects.filter(order=their_order).count() == 1
     theirs.refresh_from_db()
-    assert theirs.status == RS.AWAITING_RETURN_SHIPMENT
+    assert theirs.status == ReturnStatus.AWAITING_RETURN_SHIPMENT
     assert api.get("/api/v1/returns/").json()["results"] == []
 
 

@@ -9,16 +9,10 @@ import time_machine
 from django.urls import reverse
 
 from core.actors import Actor
-from backoffice.portal.selectors import seller_performance
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    SellerUserFactory,
-    make_order,
-    make_ready_order,
-    make_sku,
-)
+from portal.performance import seller_performance
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from fulfillment.tests.factories import CarrierFactory, make_sku
+from orders.tests.factories import make_order, make_ready_order
 from backoffice.timers import process_due_timers
 from orders.services import order_cancel
 from returns.models import ReturnType

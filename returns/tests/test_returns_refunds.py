@@ -8,8 +8,8 @@ import requests
 from django.conf import settings
 
 from core.errors import InvalidInput, TransitionRefused
-from backoffice.models import Seller
-from backoffice.tests.factories import CarrierFactory, tracking_number
+from accounts.models import Seller
+from fulfillment.tests.factories import CarrierFactory, tracking_number
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
@@ -29,7 +29,6 @@ from returns.tests.return_support import (
     to_received,
 )
 
-RS = ReturnStatus
 
 
 @pytest.fixture
@@ -65,7 +64,7 @@ def test_a_partial_return_restocks_and_refunds_exact_amounts(emulator, shop, car
         ret = return_refund_decide(return_id=ret.pk, amount=1800, note="one mug damaged by the buyer", actor=finance)
 
     refund = Refund.objects.get()
-    assert (ret.status, ret.refund_amount, ret.refund_id) == (RS.REFUNDED, 1800, refund.pk)
+    assert (ret.status, ret.refund_amount, ret.refund_id) == (ReturnStatus.REFUNDED, 1800, refund.pk)
     assert (refund.amount, refund.status, refund.allocation.order_id) == (1800, RefundStatus.SUCCEEDED, order.pk)
     payment.refresh_from_db()
     assert (payment.status, payment.amount_refunded) == (PaymentStatus.PARTIALLY_REFUNDED, 1800)
@@ -124,7 +123,7 @@ def test_two_refund_decisions_at_once_refund_once(emulator, shop, carrier):
     results, errors = run_in_threads(2, lambda i: return_refund_decide(return_id=ret.pk, amount=2500, actor=finance))
 
     assert errors == []
-    assert {r.status for r in results} == {RS.REFUNDED}
+    assert {r.status for r in results} == {ReturnStatus.REFUNDED}
     refund = Refund.objects.get()
     assert (refund.amount, refund.status) == (2500, RefundStatus.SUCCEEDED)
     payment.refresh_from_db()
@@ -147,7 +146,7 @@ def test_two_inspections_at_once_restock_once(emulator, shop, carrier):
     )
 
     assert errors == []
-    assert {r.status for r in results} == {RS.INSPECTED}
+    assert {r.status for r in results} == {ReturnStatus.INSPECTED}
     assert Stock.objects.get(sku=mug).on_hand == on_hand + 2
     assert ReturnRequest.objects.get(pk=ret.pk).events.filter(action="inspect").count() == 1
 

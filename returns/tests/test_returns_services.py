@@ -11,16 +11,10 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
-from backoffice.models import WebhookEvent
-from backoffice.tests.factories import (
-    CarrierFactory,
-    PartnerFactory,
-    SellerFactory,
-    SellerUserFactory,
-    make_ready_order,
-    make_sku,
-    tracking_number,
-)
+from webhooks.models import WebhookEvent
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
+from orders.tests.factories import make_ready_order
 from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
 from orders.models import OrderStatus
@@ -50,7 +44,6 @@ from returns.tests.return_support import (
 )
 
 pytestmark = pytest.mark.django_db
-RS = ReturnStatus
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
@@ -87,22 +80,22 @@ def test_a_partial_return_and_refund_goes_all_the_way_and_restocks_only_resellab
     tshirt, cap = shelf
     before = _on_hand(tshirt), _on_hand(cap)
     ret = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 2})
-    assert (ret.status, ret.marketplace_status) == (RS.REQUESTED, "RETURN_OR_REFUND_REQUEST_PENDING")
+    assert (ret.status, ret.marketplace_status) == (ReturnStatus.REQUESTED, "RETURN_OR_REFUND_REQUEST_PENDING")
     assert ret.respond_by == ret.requested_at + timedelta(hours=48)
     assert [(line.order_line.sku_code, line.quantity) for line in ret.lines.all()] == [("TSHIRT-M", 2)]
 
     ret = return_approve(return_id=ret.pk, actor=staff("Support"), note="ok")
-    assert (ret.status, ret.marketplace_status) == (RS.AWAITING_RETURN_SHIPMENT, "AWAITING_BUYER_SHIP")
+    assert (ret.status, ret.marketplace_status) == (ReturnStatus.AWAITING_RETURN_SHIPMENT, "AWAITING_BUYER_SHIP")
     ret = return_shipment_update(
         return_id=ret.pk, carrier="backpost", tracking_number="trk 0000 0042", actor=Actor.for_partner(partner)
     )
-    assert (ret.status, ret.return_carrier, ret.return_tracking_number) == (RS.IN_TRANSIT, carrier, "TRK00000042")
+    assert (ret.status, ret.return_carrier, ret.return_tracking_number) == (ReturnStatus.IN_TRANSIT, carrier, "TRK00000042")
     line = ret.lines.get()
     ret = return_receive(return_id=ret.pk, received={line.pk: 2}, actor=warehouse())
-    assert ret.status == RS.RECEIVED
+    assert ret.status == ReturnStatus.RECEIVED
     ret = return_inspect(return_id=ret.pk, results={line.pk: (1, 1)}, note="one torn", actor=warehouse())
 
-    assert ret.status == RS.INSPECTED
+    assert ret.status == ReturnStatus.INSPECTED
     assert (_on_hand(tshirt), _on_hand(cap)) == (before[0] + 1, before[1])  # the damaged one stays out
     line.refresh_from_db()
     assert (line.received_quantity, line.resellable_quantity, line.damaged_quantity) == (2, 1, 1)
@@ -113,20 +106,20 @@ def test_a_partial_return_and_refund_goes_all_the_way_and_restocks_only_resellab
     assert refused.value.code == "paid_outside_stripe"
     assert "bank transfer" in refused.value.detail
     ret = return_refund_decide(return_id=ret.pk, amount=0, note="refunded by transfer BT-9", actor=staff("Finance"))
-    assert (ret.status, ret.refund_amount, ret.refund) == (RS.REFUNDED, 0, None)
+    assert (ret.status, ret.refund_amount, ret.refund) == (ReturnStatus.REFUNDED, 0, None)
     assert ret.marketplace_status == "RETURN_OR_REFUND_REQUEST_COMPLETE"
     ret = return_close(return_id=ret.pk, actor=staff("Support"))
 
-    assert ret.status == RS.CLOSED and ret.closed_at is not None
+    assert ret.status == ReturnStatus.CLOSED and ret.closed_at is not None
     assert _actions(ret) == [
-        ("requested", "", RS.REQUESTED),
-        ("approve", RS.REQUESTED, RS.APPROVED),
-        ("await_shipment", RS.APPROVED, RS.AWAITING_RETURN_SHIPMENT),
-        ("mark_in_transit", RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT),
-        ("receive", RS.IN_TRANSIT, RS.RECEIVED),
-        ("inspect", RS.RECEIVED, RS.INSPECTED),
-        ("decide_refund", RS.INSPECTED, RS.REFUNDED),
-        ("close", RS.REFUNDED, RS.CLOSED),
+        ("requested", "", ReturnStatus.REQUESTED),
+        ("approve", ReturnStatus.REQUESTED, ReturnStatus.APPROVED),
+        ("await_shipment", ReturnStatus.APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT),
+        ("mark_in_transit", ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT),
+        ("receive", ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED),
+        ("inspect", ReturnStatus.RECEIVED, ReturnStatus.INSPECTED),
+        ("decide_refund", ReturnStatus.INSPECTED, ReturnStatus.REFUNDED),
+        ("close", ReturnStatus.REFUNDED, ReturnStatus.CLOSED),
     ]
     order_actions = list(delivered.events.values_list("action", flat=True))
     assert order_actions[-6:] == [
@@ -138,7 +131,7 @@ def test_a_refund_only_return_skips_the_parcel(delivered, partner):
     ret = request_return(delivered, type=ReturnType.REFUND_ONLY, units={"CAP": 1})
     ret = return_approve(return_id=ret.pk, actor=staff("Support"))
 
-    assert (ret.status, ret.marketplace_status) == (RS.APPROVED, "RETURN_OR_REFUND_REQUEST_SUCCESS")
+    assert (ret.status, ret.marketplace_status) == (ReturnStatus.APPROVED, "RETURN_OR_REFUND_REQUEST_SUCCESS")
     with pytest.raises(TransitionRefused) as no_parcel:
         return_shipment_update(return_id=ret.pk, carrier="backpost", tracking_number=tracking_number(7),
                                actor=Actor.for_partner(partner))
@@ -146,8 +139,8 @@ def test_a_refund_only_return_skips_the_parcel(delivered, partner):
     with pytest.raises(TransitionRefused):
         return_receive(return_id=ret.pk, received={ret.lines.get().pk: 1}, actor=warehouse())
     ret = return_refund_decide(return_id=ret.pk, amount=0, actor=staff("Finance"))
-    assert ret.status == RS.REFUNDED
-    assert return_close(return_id=ret.pk, actor=staff("Support")).status == RS.CLOSED
+    assert ret.status == ReturnStatus.REFUNDED
+    assert return_close(return_id=ret.pk, actor=staff("Support")).status == ReturnStatus.CLOSED
 
 
 def test_a_replacement_creates_a_linked_order_in_the_warehouse_queue_at_no_charge(delivered, carrier, shelf):
@@ -162,7 +155,7 @@ def test_a_replacement_creates_a_linked_order_in_the_warehouse_queue_at_no_charg
     ret = return_replace(return_id=ret.pk, actor=staff("Support"))
 
     new = ret.replacement_order
-    assert (ret.status, ret.marketplace_status) == (RS.REPLACED, "REPLACEMENT_REQUEST_COMPLETE")
+    assert (ret.status, ret.marketplace_status) == (ReturnStatus.REPLACED, "REPLACEMENT_REQUEST_COMPLETE")
     assert new.status == OrderStatus.READY_TO_FULFILL and not new.stock_exception
     assert new.external_id == f"{delivered.external_id}-R{ret.pk}"
     assert (new.partner_id, new.seller_id, new.buyer_name, new.ship_line1, new.ship_city) == (
@@ -189,7 +182,7 @@ def test_nothing_received_cannot_be_replaced_and_is_rejected_after_inspection(de
     assert refused.value.code == "nothing_to_replace"
     ret = return_reject_after_inspection(return_id=ret.pk, reason="the box was empty", actor=warehouse())
     assert (ret.status, ret.marketplace_status, ret.resolution_note) == (
-        RS.REJECTED_AFTER_INSPECTION, "REJECT_RECEIVE_PACKAGE", "the box was empty"
+        ReturnStatus.REJECTED_AFTER_INSPECTION, "REJECT_RECEIVE_PACKAGE", "the box was empty"
     )
 
 
@@ -201,11 +194,11 @@ def test_a_rejected_return_frees_its_units_and_cannot_be_approved(delivered):
 
     ret = return_reject(return_id=ret.pk, reason="outside policy", actor=staff("Support"))
 
-    assert (ret.status, ret.marketplace_status) == (RS.REJECTED, "RETURN_OR_REFUND_REQUEST_REJECT")
+    assert (ret.status, ret.marketplace_status) == (ReturnStatus.REJECTED, "RETURN_OR_REFUND_REQUEST_REJECT")
     with pytest.raises(TransitionRefused) as refused:
         return_approve(return_id=ret.pk, actor=staff("Support"))
     assert refused.value.code == "not_pending"
-    assert request_return(delivered, type=ReturnType.REFUND_ONLY, units={"TSHIRT-M": 3}).status == RS.REQUESTED
+    assert request_return(delivered, type=ReturnType.REFUND_ONLY, units={"TSHIRT-M": 3}).status == ReturnStatus.REQUESTED
 
 
 # --- what may be returned --------------------------------------------------------------------------
@@ -288,12 +281,12 @@ def test_only_the_orders_partner_staff_with_the_right_group_and_the_seller_may_a
     with pytest.raises(PermissionRefused):
         return_approve(return_id=ret.pk, actor=Actor.for_user(other_seller))
     own = SellerUserFactory(seller=delivered.seller)
-    assert return_approve(return_id=ret.pk, actor=Actor.for_user(own)).status == RS.AWAITING_RETURN_SHIPMENT
+    assert return_approve(return_id=ret.pk, actor=Actor.for_user(own)).status == ReturnStatus.AWAITING_RETURN_SHIPMENT
     line = ret.lines.get()
     with pytest.raises(PermissionRefused):
         return_receive(return_id=ret.pk, received={line.pk: 1}, actor=staff("Support"))
     to_received_ret = return_receive(return_id=ret.pk, received={line.pk: 1}, actor=warehouse())
-    assert to_received_ret.status == RS.RECEIVED
+    assert to_received_ret.status == ReturnStatus.RECEIVED
     with pytest.raises(PermissionRefused):
         return_refund_decide(return_id=ret.pk, amount=0, actor=warehouse())
 
@@ -311,14 +304,14 @@ def test_receiving_and_inspecting_check_every_line(delivered, carrier):
     assert missing.value.code == "line_missing"
     # A parcel may arrive before the partner reported it sent.
     return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse())
-    assert return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse()).status == RS.RECEIVED
+    assert return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse()).status == ReturnStatus.RECEIVED
     with pytest.raises(TransitionRefused) as again:
         return_receive(return_id=ret.pk, received={tshirt.pk: 1, cap.pk: 1}, actor=warehouse())
     assert again.value.code == "already_received"
     with pytest.raises(InvalidInput) as mismatch:
         return_inspect(return_id=ret.pk, results={tshirt.pk: (1, 0), cap.pk: (1, 0)}, actor=warehouse())
     assert mismatch.value.code == "inspection_mismatch"
-    assert ReturnRequest.objects.get(pk=ret.pk).status == RS.RECEIVED
+    assert ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.RECEIVED
 
 
 # --- auto-approval at 48h (R11) ---------------------------------------------------------------------------
@@ -332,7 +325,7 @@ def test_an_unanswered_return_is_approved_at_48h_and_not_a_minute_before(partner
         clock.move_to(START + timedelta(hours=47, minutes=59))
         assert process_due_timers()["returns_auto_approved"] == 0
         ret.refresh_from_db()
-        assert ret.status == RS.REQUESTED
+        assert ret.status == ReturnStatus.REQUESTED
 
         clock.move_to(START + timedelta(hours=48, minutes=1))
         with pytest.raises(TransitionRefused) as late:
@@ -341,10 +334,10 @@ def test_an_unanswered_return_is_approved_at_48h_and_not_a_minute_before(partner
         assert process_due_timers()["returns_auto_approved"] == 1
 
         ret.refresh_from_db()
-        assert (ret.status, ret.decided_by) == (RS.AWAITING_RETURN_SHIPMENT, "system:timer")
+        assert (ret.status, ret.decided_by) == (ReturnStatus.AWAITING_RETURN_SHIPMENT, "system:timer")
         assert _actions(ret)[1:] == [
-            ("auto_approve", RS.REQUESTED, RS.AUTO_APPROVED),
-            ("await_shipment", RS.AUTO_APPROVED, RS.AWAITING_RETURN_SHIPMENT),
+            ("auto_approve", ReturnStatus.REQUESTED, ReturnStatus.AUTO_APPROVED),
+            ("await_shipment", ReturnStatus.AUTO_APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT),
         ]
         assert process_due_timers()["returns_auto_approved"] == 0
 
@@ -384,11 +377,11 @@ def test_every_change_writes_a_return_status_changed_webhook(delivered, carrier,
     events = WebhookEvent.objects.filter(type="return.status_changed").order_by("pk")
     rows = [(e.data["from"], e.data["status"], e.data["marketplace_status"]) for e in events]
     assert rows == [
-        (None, RS.REQUESTED, "RETURN_OR_REFUND_REQUEST_PENDING"),
-        (RS.REQUESTED, RS.APPROVED, "RETURN_OR_REFUND_REQUEST_SUCCESS"),
-        (RS.APPROVED, RS.AWAITING_RETURN_SHIPMENT, "AWAITING_BUYER_SHIP"),
-        (RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT, "BUYER_SHIPPED_ITEM"),
-        (RS.IN_TRANSIT, RS.RECEIVED, "RECEIVE_REJECTED_PENDING"),
+        (None, ReturnStatus.REQUESTED, "RETURN_OR_REFUND_REQUEST_PENDING"),
+        (ReturnStatus.REQUESTED, ReturnStatus.APPROVED, "RETURN_OR_REFUND_REQUEST_SUCCESS"),
+        (ReturnStatus.APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT, "AWAITING_BUYER_SHIP"),
+        (ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT, "BUYER_SHIPPED_ITEM"),
+        (ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED, "RECEIVE_REJECTED_PENDING"),
     ]
     first = events.first()
     assert (first.order_id, first.partner_id) == (delivered.pk, partner.pk)

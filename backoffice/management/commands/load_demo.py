@@ -29,8 +29,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
-from backoffice.models import Seller
-from backoffice.services import partner_api_key_issue, partner_create, seller_create, seller_user_create
+from accounts.models import Seller
+from accounts.services import partner_api_key_issue, partner_create, seller_create, seller_user_create
 from backoffice.setup import ensure_groups
 from backoffice.timers import process_due_timers
 from fulfillment.services import (

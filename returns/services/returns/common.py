@@ -18,7 +18,7 @@ from orders.locks import lock_order
 from orders.models import Order
 from returns.locks import lock_return
 from returns.models import ReturnEvent, ReturnRequest
-from returns.webhooks import webhook_return_status_changed
+from returns.notify import webhook_return_status_changed
 
 CREATE_PERMISSION = "returns.add_returnrequest"
 DECIDE_PERMISSION = "returns.decide_returnrequest"
@@ -98,25 +98,10 @@ def return_event_record(
     ret: ReturnRequest, *, action: str, from_status: str, actor: Actor, note: str = "", data: dict | None = None
 ) -> ReturnEvent:
     """The return's audit row (its status is the 'to' side)."""
-    return ReturnEvent.objects.create(
-        return_request=ret,
-        action=action,
-        from_status=from_status,
-        to_status=ret.status,
-        actor=str(actor)[:250],
-        user=actor.user,
-        note=note[:500],
-        data=data or {},
+    return ReturnEvent.record(
+        return_request=ret, action=action, from_status=from_status, to_status=ret.status, actor=actor, note=note,
+        data=data,
     )
-
-
-def order_history_note(order: Order, *, action: str, actor: Actor, reason: str) -> None:
-    """A line in the order's own history (portal and admin show it), and a fresh ``updated_at`` so
-    partners syncing orders by ``updated_since`` look again."""
-    from orders.services import order_event_record
-
-    order.save(update_fields=["updated_at"])
-    order_event_record(order=order, action=action, from_status=order.status, actor=actor, reason=reason)
 
 
 def return_transition_apply(

@@ -7,11 +7,11 @@ part, up to what is left of the order's share of its Stripe payment; 0 records
 it writes the refund intent under the payment's lock (taken after the order and
 the return) and Stripe is called after commit, never under our locks.
 
-A replacement is a new order for the received units: same partner, seller,
-buyer and address, external id ``<original>-R<return id>``, stock reserved as
-at intake, straight into ``ready_to_fulfill`` with its SLA clocks counted from
-now. The seller's original payment covers it: it never waits for checkout,
-Auto Checkout never takes it, and no payment row is ever written for it.
+A replacement is a new order for the received units (``orders.services.order_replacement_create``):
+same partner, seller, buyer and address, external id ``<original>-R<return id>``,
+stock reserved as at intake, straight into ``ready_to_fulfill``. The seller's
+original payment covers it: it never waits for checkout, Auto Checkout never
+takes it, and no payment row is ever written for it.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from django_fsm import can_proceed
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
 from core.templatetags.money import money
-from fulfillment.services import stock_reserve_lines
-from orders.effects import order_status_changed
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import OrderAction
+from orders.services import order_replacement_create, order_touch
+from payments.services import payment_refund
 from returns.models import ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import return_refund_share
 from returns.services.returns.common import (
@@ -33,14 +33,11 @@ from returns.services.returns.common import (
     RECEIVE_PERMISSION,
     REFUND_PERMISSION,
     lock_order_and_return,
-    order_history_note,
     require_staff,
     return_transition_apply,
 )
 
-RS = ReturnStatus
 NOTE_MAX = ReturnRequest._meta.get_field("resolution_note").max_length
-ORDER_EXTERNAL_ID_MAX = Order._meta.get_field("external_id").max_length
 
 
 
@@ -67,7 +64,7 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
     note = (note or "").strip()[:NOTE_MAX]
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        if ret.status == RS.REFUNDED or (ret.refund_amount is not None and ret.resolved_at is not None):
+        if ret.status == ReturnStatus.REFUNDED or (ret.refund_amount is not None and ret.resolved_at is not None):
             return ret
         if not can_proceed(ret.decide_refund):
             if ret.type == ReturnType.REPLACEMENT:
@@ -88,8 +85,6 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                     f"At most {money(share.refundable)} of order {order.pk}'s payment can still be refunded.",
                     code="exceeds_refundable",
                 )
-            from payments.services import payment_refund
-
             refund = payment_refund(
                 payment_id=share.payment_id, amount=amount, actor=actor, order_id=order.pk,
                 reason=f"return #{ret.pk} of order {order.pk}" + (f": {note}" if note else ""),
@@ -100,72 +95,12 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
             args={"amount": amount, "refund": refund, "note": note}, note=note or what,
             data={"amount": amount, "refund_id": refund.pk if refund is not None else None},
         )
-        order_history_note(order, action="return_refunded", actor=actor, reason=f"return #{ret.pk}: {what}")
+        order_touch(
+            order=order, action=OrderAction.RETURN_REFUNDED, actor=actor, note=f"return #{ret.pk}: {what}")
     return ret
 
 
 # --- replacement --------------------------------------------------------------------------------
-
-
-def _replacement_external_id(order: Order, ret: ReturnRequest) -> str:
-    suffix = f"-R{ret.pk}"
-    return order.external_id[: ORDER_EXTERNAL_ID_MAX - len(suffix)] + suffix
-
-
-def _replacement_order_create(order: Order, ret: ReturnRequest, units: list[tuple[OrderLine, int]], actor: Actor) -> Order:
-    """Create the replacement order and reserve its stock. Precondition: the original order and the
-    return are locked; stock rows are locked after them (``stock_reserve_lines``)."""
-    from orders.services import order_event_record
-
-    now = timezone.now()
-    external_id = _replacement_external_id(order, ret)
-    try:
-        with transaction.atomic():
-            replacement = Order.objects.create(
-                partner_id=order.partner_id,
-                seller_id=order.seller_id,
-                external_id=external_id,
-                # No buyer payment to wait for, no hold (the buyer cannot cancel a free re-shipment), and the
-                # seller's payment for the original covers it: it goes straight to the warehouse queue.
-                status=OrderStatus.READY_TO_FULFILL,
-                placed_at=now,
-                buyer_paid_at=now,
-                seller_paid_at=now,
-                seller_payment_reference=f"covered: replacement for return #{ret.pk} of order {order.pk}",
-                **Order.sla_deadlines(now),
-                buyer_name=order.buyer_name,
-                buyer_phone=order.buyer_phone,
-                buyer_email=order.buyer_email,
-                ship_line1=order.ship_line1,
-                ship_line2=order.ship_line2,
-                ship_city=order.ship_city,
-                ship_region=order.ship_region,
-                ship_postal_code=order.ship_postal_code,
-                ship_country=order.ship_country,
-            )
-    except IntegrityError:
-        raise TransitionRefused(
-            f"The partner already has an order {external_id!r}; the replacement cannot take that id.",
-            code="replacement_external_id_taken",
-        ) from None
-    lines = OrderLine.objects.bulk_create(
-        [
-            # The buyer pays nothing for the replacement: its lines carry no price.
-            OrderLine(order=replacement, sku_id=line.sku_id, sku_code=line.sku_code, quantity=quantity, unit_price=0)
-            for line, quantity in units
-        ]
-    )
-    if not stock_reserve_lines(lines=lines):
-        replacement.stock_exception = True
-        replacement.save(update_fields=["stock_exception", "updated_at"])
-    replacement.partner, replacement.seller = order.partner, order.seller
-    order_event_record(
-        order=replacement, action="replacement_created", from_status="", actor=actor,
-        reason=f"replaces return #{ret.pk} of order {order.pk}; no charge to the seller",
-    )
-    # Partners learn of it as of any new status (``order.status_changed``); payments have nothing to do.
-    order_status_changed(order=replacement, from_status="", action="replacement_created", actor=actor)
-    return replacement
 
 
 def return_replace(*, return_id: int, actor: Actor, note: str = "") -> ReturnRequest:
@@ -181,16 +116,16 @@ def return_replace(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
     note = (note or "").strip()[:NOTE_MAX]
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        if ret.status == RS.REPLACED:
+        if ret.status == ReturnStatus.REPLACED:
             return ret
         if ret.type != ReturnType.REPLACEMENT:
             raise TransitionRefused(f"Return {ret.pk} is not a replacement.", code="not_a_replacement")
-        if ret.status != RS.INSPECTED:
+        if ret.status != ReturnStatus.INSPECTED:
             raise TransitionRefused(
                 f"Return {ret.pk} is {ret.get_status_display().lower()}; it is replaced once inspected.", code="not_inspected"
             )
         units = [
-            (line.order_line, line.received_quantity)
+            (line.order_line.sku_code, line.received_quantity)
             for line in ret.lines.select_related("order_line").order_by("pk")
             if line.received_quantity
         ]
@@ -199,14 +134,17 @@ def return_replace(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
                 f"Nothing came back in return {ret.pk}, so there is nothing to replace; reject it after inspection instead.",
                 code="nothing_to_replace",
             )
-        replacement = _replacement_order_create(order, ret, units, actor)
+        replacement = order_replacement_create(
+            original=order, lines=units, reference=f"R{ret.pk}", actor=actor,
+            note=f"replaces return #{ret.pk} of order {order.pk}; no charge to the seller",
+        )
         return_transition_apply(
             ret, "replace", actor=actor, fields=["replacement_order", "resolved_at", "resolution_note"],
             args={"order": replacement, "note": note}, note=note or f"replacement order {replacement.pk}",
             data={"replacement_order_id": replacement.pk},
         )
-        order_history_note(order, action="return_replaced", actor=actor,
-                           reason=f"return #{ret.pk}: replacement order {replacement.pk} ({replacement.external_id})")
+        order_touch(
+            order=order, action=OrderAction.RETURN_REPLACED, actor=actor, note=f"return #{ret.pk}: replacement order {replacement.pk} ({replacement.external_id})")
     return ret
 
 
@@ -226,14 +164,14 @@ def return_reject_after_inspection(*, return_id: int, reason: str, actor: Actor)
         raise InvalidInput("Give the reason for rejecting the return; the buyer is told.", code="reason_required")
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        if ret.status == RS.REJECTED_AFTER_INSPECTION:
+        if ret.status == ReturnStatus.REJECTED_AFTER_INSPECTION:
             return ret
         return_transition_apply(
             ret, "reject_after_inspection", actor=actor, fields=["resolved_at", "resolution_note"],
             args={"note": reason}, note=reason, code="not_inspected",
         )
-        order_history_note(order, action="return_rejected_after_inspection", actor=actor,
-                           reason=f"return #{ret.pk} rejected after inspection: {reason}")
+        order_touch(
+            order=order, action=OrderAction.RETURN_REJECTED_AFTER_INSPECTION, actor=actor, note=f"return #{ret.pk} rejected after inspection: {reason}")
     return ret
 
 
@@ -250,14 +188,14 @@ def return_close(*, return_id: int, actor: Actor, note: str = "") -> ReturnReque
     note = (note or "").strip()[:NOTE_MAX]
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        if ret.status == RS.CLOSED:
+        if ret.status == ReturnStatus.CLOSED:
             return ret
-        if ret.status == RS.AWAITING_RETURN_SHIPMENT and not note:
+        if ret.status == ReturnStatus.AWAITING_RETURN_SHIPMENT and not note:
             raise InvalidInput("Say why the return is closed before the parcel came back.", code="reason_required")
         return_transition_apply(
             ret, "close", actor=actor, fields=["closed_at", "resolution_note"], args={"note": note}, note=note,
             code="not_closable",
         )
-        order_history_note(order, action="return_closed", actor=actor,
-                           reason=f"return #{ret.pk} closed" + (f": {note}" if note else ""))
+        order_touch(
+            order=order, action=OrderAction.RETURN_CLOSED, actor=actor, note=f"return #{ret.pk} closed" + (f": {note}" if note else ""))
     return ret

@@ -17,18 +17,18 @@ from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment.models import Carrier
 from fulfillment.services import carrier_resolve, stock_restock
+from orders.models import OrderAction
+from orders.services import order_touch
 from returns.models import ReturnLine, ReturnRequest, ReturnStatus
 from returns.services.returns.common import (
     RECEIVE_PERMISSION,
     lock_order_and_return,
-    order_history_note,
     require_relay,
     require_staff,
     return_event_record,
     return_transition_apply,
 )
 
-RS = ReturnStatus
 # How far ahead of our clock a partner's timestamp may be (clocks drift).
 CLOCK_SKEW = timedelta(minutes=5)
 TRACKING_MAX = ReturnRequest._meta.get_field("return_tracking_number").max_length
@@ -50,7 +50,7 @@ def _valid_return_tracking(carrier: Carrier, tracking_number: str) -> str:
 def _not_awaiting(ret: ReturnRequest) -> TransitionRefused:
     if not ret.ships_back:
         return TransitionRefused(f"Return {ret.pk} is refund only: nothing is sent back.", code="no_return_shipment")
-    if ret.status == RS.REQUESTED:
+    if ret.status == ReturnStatus.REQUESTED:
         return TransitionRefused(f"Return {ret.pk} has not been approved yet.", code="not_approved")
     return TransitionRefused(
         f"Return {ret.pk} is {ret.get_status_display().lower()}; the buyer's shipment can no longer change.",
@@ -78,7 +78,7 @@ def return_shipment_update(
         order, ret = lock_order_and_return(return_id)
         require_relay(order, actor, staff_permission=RECEIVE_PERMISSION,
                       message="You do not have permission to record return parcels.")
-        if ret.status == RS.IN_TRANSIT:
+        if ret.status == ReturnStatus.IN_TRANSIT:
             if (ret.return_carrier_id, ret.return_tracking_number) == (carrier.pk, number):
                 return ret
             old = {"carrier": ret.return_carrier.code, "tracking_number": ret.return_tracking_number}
@@ -90,7 +90,7 @@ def return_shipment_update(
                 data={"old": old, "new": {"carrier": carrier.code, "tracking_number": number}},
             )
             return ret
-        if ret.status != RS.AWAITING_RETURN_SHIPMENT:
+        if ret.status != ReturnStatus.AWAITING_RETURN_SHIPMENT:
             raise _not_awaiting(ret)
         if at < ret.requested_at - CLOCK_SKEW:
             raise InvalidInput("The parcel cannot have been shipped before the return was requested.", code="before_requested")
@@ -137,11 +137,11 @@ def return_receive(*, return_id: int, received: dict[int, int], actor: Actor, no
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
         pairs = [(line, _count(q, line=line, what="received quantity")) for line, q in _by_line(ret, received, "received quantity")]
-        if ret.status == RS.RECEIVED or ret.received_at is not None:
+        if ret.status == ReturnStatus.RECEIVED or ret.received_at is not None:
             if all(line.received_quantity == q for line, q in pairs):
                 return ret
             raise TransitionRefused(f"Return {ret.pk} was already received with other quantities.", code="already_received")
-        if ret.status not in (RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT):
+        if ret.status not in (ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT):
             raise _not_awaiting(ret)
         for line, quantity in pairs:
             if quantity > line.quantity:
@@ -160,8 +160,8 @@ def return_receive(*, return_id: int, received: dict[int, int], actor: Actor, no
         )
         units = sum(q for _, q in pairs)
         expected = sum(line.quantity for line, _ in pairs)
-        order_history_note(order, action="return_received", actor=actor,
-                           reason=f"return #{ret.pk}: {units} of {expected} unit(s) received")
+        order_touch(
+            order=order, action=OrderAction.RETURN_RECEIVED, actor=actor, note=f"return #{ret.pk}: {units} of {expected} unit(s) received")
     return ret
 
 
@@ -189,7 +189,7 @@ def return_inspect(
             if all((line.resellable_quantity, line.damaged_quantity) == (r, d) for line, r, d in pairs):
                 return ret
             raise TransitionRefused(f"Return {ret.pk} was already inspected with other results.", code="already_inspected")
-        if ret.status != RS.RECEIVED:
+        if ret.status != ReturnStatus.RECEIVED:
             raise TransitionRefused(
                 f"Return {ret.pk} is {ret.get_status_display().lower()}; only a received parcel can be inspected.",
                 code="not_received",
@@ -219,6 +219,6 @@ def return_inspect(
             note=note or f"{restocked} resellable (back in stock), {damaged_units} damaged",
             data={"lines": {str(line.pk): {"resellable": r, "damaged": d} for line, r, d in pairs}, "restocked": restocked},
         )
-        order_history_note(order, action="return_inspected", actor=actor,
-                           reason=f"return #{ret.pk}: {restocked} unit(s) back in stock, {damaged_units} damaged")
+        order_touch(
+            order=order, action=OrderAction.RETURN_INSPECTED, actor=actor, note=f"return #{ret.pk}: {restocked} unit(s) back in stock, {damaged_units} damaged")
     return ret

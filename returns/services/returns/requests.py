@@ -20,27 +20,26 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
-from core.errors import DomainError, InvalidInput, NotFound, TransitionRefused
+from core.errors import InvalidInput, NotFound, TransitionRefused
 from core.timers import process_due
-from orders.locks import lock_order
+from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import Order, OrderStatus
 from core.tasks import enqueue_on_commit
-from returns.locks import lock_order_unless_busy
+from orders.models import OrderAction
+from orders.services import order_touch
 from returns.models import RequestedBy, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import returned_quantities
 from returns.services.returns.common import (
     CREATE_PERMISSION,
     TIMER,
     lock_order_and_return,
-    order_history_note,
     require_decider,
     require_relay,
     return_event_record,
     return_transition_apply,
 )
-from returns.webhooks import webhook_return_status_changed
+from returns.notify import webhook_return_status_changed
 
-RS = ReturnStatus
 
 REASON_MAX = ReturnRequest._meta.get_field("reason").max_length
 BUYER_NOTE_MAX = ReturnRequest._meta.get_field("buyer_note").max_length
@@ -51,16 +50,9 @@ MAX_LINES = 100
 
 # Everything a return can be once someone approved it (by hand or by the timer).
 APPROVED_OR_LATER = {
-    RS.APPROVED, RS.AUTO_APPROVED, RS.AWAITING_RETURN_SHIPMENT, RS.IN_TRANSIT, RS.RECEIVED, RS.INSPECTED,
-    RS.REFUNDED, RS.REPLACED, RS.REJECTED_AFTER_INSPECTION, RS.CLOSED,
+    ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED, ReturnStatus.INSPECTED,
+    ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION, ReturnStatus.CLOSED,
 }
-
-
-class OrderBusy(DomainError):
-    """The timer found the return's order locked by another transaction; the next pass retries."""
-
-    code = "order_busy"
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -227,9 +219,8 @@ def return_create(
         ret.order = order
         units = sum(given.quantity for given, _ in resolved)
         return_event_record(ret, action="requested", from_status="", actor=actor, note=reason)
-        order_history_note(
-            order, action="return_requested", actor=actor,
-            reason=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
+        order_touch(
+            order=order, action=OrderAction.RETURN_REQUESTED, actor=actor, note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
         )
         webhook_return_status_changed(ret=ret, from_status=None)
         # R13: the seller hears about it at once, by email, after commit.
@@ -254,9 +245,9 @@ def _approve_locked(order: Order, ret: ReturnRequest, *, actor: Actor, note: str
     if ret.ships_back:
         return_transition_apply(ret, "await_shipment", actor=actor, fields=[])
     next_step = "waiting for the buyer to send it back" if ret.ships_back else "waiting for the refund decision"
-    order_history_note(
-        order, action="return_auto_approved" if auto else "return_approved", actor=actor,
-        reason=f"return #{ret.pk} approved{' automatically' if auto else ''}; {next_step}",
+    order_touch(
+        order=order, action=OrderAction.RETURN_AUTO_APPROVED if auto else OrderAction.RETURN_APPROVED, actor=actor,
+        note=f"return #{ret.pk} approved{' automatically' if auto else ''}; {next_step}",
     )
 
 
@@ -272,7 +263,7 @@ def return_approve(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
         require_decider(ret, actor)
         if ret.status in APPROVED_OR_LATER:
             return ret
-        if ret.status != RS.REQUESTED:
+        if ret.status != ReturnStatus.REQUESTED:
             raise TransitionRefused(f"Return {ret.pk} was {ret.get_status_display().lower()}.", code="not_pending")
         _approve_locked(order, ret, actor=actor, note=note)
     return ret
@@ -292,9 +283,9 @@ def return_reject(*, return_id: int, actor: Actor, reason: str) -> ReturnRequest
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
         require_decider(ret, actor)
-        if ret.status == RS.REJECTED:
+        if ret.status == ReturnStatus.REJECTED:
             return ret
-        if ret.status != RS.REQUESTED:
+        if ret.status != ReturnStatus.REQUESTED:
             raise TransitionRefused(f"Return {ret.pk} is already {ret.get_status_display().lower()}.", code="not_pending")
         if ret.respond_by <= timezone.now():
             raise TransitionRefused(
@@ -305,7 +296,8 @@ def return_reject(*, return_id: int, actor: Actor, reason: str) -> ReturnRequest
             ret, "reject", actor=actor, fields=["decided_at", "decided_by", "decision_note", "resolved_at"],
             args={"by": str(actor), "note": reason}, note=reason, code="not_pending",
         )
-        order_history_note(order, action="return_rejected", actor=actor, reason=f"return #{ret.pk} rejected: {reason}")
+        order_touch(
+            order=order, action=OrderAction.RETURN_REJECTED, actor=actor, note=f"return #{ret.pk} rejected: {reason}")
     return ret
 
 
@@ -320,8 +312,6 @@ def _auto_approve_due(ret: ReturnRequest) -> None:
     and the next pass tries again.
     """
     order = lock_order_unless_busy(ret.order_id)
-    if order is None:
-        raise OrderBusy(f"Order {ret.order_id} is locked by another transaction; retried on the next pass.")
     ret.order = order
     if not can_proceed(ret.auto_approve):
         raise TransitionRefused(f"Return {ret.pk} is not due until {ret.respond_by:%Y-%m-%d %H:%M}.")
@@ -337,4 +327,4 @@ def process_due_returns(*, now: datetime) -> int:
     Safe to run late, twice, or on many workers at once: each due return is
     locked with SKIP LOCKED and re-checked as requested and due under the lock.
     """
-    return process_due(model=ReturnRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=RS.REQUESTED)
+    return process_due(model=ReturnRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=ReturnStatus.REQUESTED)

@@ -1,0 +1,83 @@
+"""Reads for the seller portal.
+
+Every function takes the seller explicitly and starts from that seller's
+orders, so a portal page cannot reach another tenant's rows by construction:
+an order id from another seller simply is not in the queryset (404).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Seller, SellerMembership
+from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
+
+# Order ids are 64-bit integers; a longer run of digits can only be an external id,
+# and passing it to ``pk=`` would overflow the database integer.
+_MAX_ORDER_ID_DIGITS = 18
+
+
+def portal_seller_for_user(user) -> Seller | None:
+    """The seller a logged-in user acts for in the portal, or None for staff and other accounts."""
+    if not user.is_authenticated:
+        return None
+    membership = SellerMembership.objects.select_related("seller").filter(user=user).first()
+    return membership.seller if membership else None
+
+
+def seller_orders(seller: Seller) -> QuerySet[Order]:
+    return Order.objects.filter(seller=seller)
+
+
+def _search(queryset: QuerySet[Order], q: str) -> QuerySet[Order]:
+    """Match the order id, the marketplace's external id or a line's SKU code.
+
+    The SKU match is an ``EXISTS`` rather than a join so that an order with
+    several matching lines still appears (and is counted) once.
+    """
+    q = q.strip()
+    if not q:
+        return queryset
+    condition = Q(external_id__icontains=q) | Exists(
+        OrderLine.objects.filter(order=OuterRef("pk"), sku_code__icontains=q)
+    )
+    digits = q.removeprefix("#")
+    if digits.isdigit() and len(digits) <= _MAX_ORDER_ID_DIGITS:
+        condition |= Q(pk=int(digits))
+    return queryset.filter(condition)
+
+
+def order_status_counts(*, seller: Seller, q: str = "") -> dict[str, int]:
+    """Orders per status for the tabs, plus ``"all"``, in one aggregate query.
+
+    The counts follow the search, so a seller who searched sees which tab holds the matches.
+    """
+    aggregates = {status: Count("pk", filter=Q(status=status)) for status in OrderStatus.values}
+    return _search(seller_orders(seller), q).aggregate(all=Count("pk"), **aggregates)
+
+
+def order_list(*, seller: Seller, status: str = "", q: str = "") -> QuerySet[Order]:
+    """The seller's orders, newest first, with item count and buyer total for each row."""
+    queryset = _search(seller_orders(seller), q)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.annotate(
+        item_count=Sum("lines__quantity"),
+        total=Sum(F("lines__quantity") * F("lines__unit_price")),
+    ).select_related("shipment").order_by("-placed_at", "-id")
+
+
+def order_detail_queryset(*, seller: Seller) -> QuerySet[Order]:
+    """The seller's orders with lines, reservations and history loaded for the detail page.
+
+    Look the order up in this queryset: another seller's order id is then "not found".
+    """
+    return seller_orders(seller).select_related("shipment__carrier").prefetch_related(
+        Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "reservation").order_by("id")),
+        Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+    )
