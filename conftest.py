@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
-
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from fulfillment.tests.factories import make_sku
 
 

@@ -15,13 +15,14 @@ def main():
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     if command in CODE_ONLY_COMMANDS:
         os.environ.setdefault("DEBUG", "true")
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-    from django.core.management import execute_from_command_line
+    # Imported only now: DEBUG above must be in the environment before settings are read.
+    from django.conf import settings  # noqa: PLC0415
+    from django.core.exceptions import ImproperlyConfigured  # noqa: PLC0415
+    from django.core.management import execute_from_command_line  # noqa: PLC0415
 
     if command not in NO_SETTINGS_COMMANDS:
         try:
-            settings.INSTALLED_APPS  # load settings now: Django would hide why they refused behind a later error
+            settings.INSTALLED_APPS  # noqa: B018 - load settings now: Django would hide why they refused behind a later error
         except ImproperlyConfigured as exc:
             sys.exit(f"Settings refused to load: {exc}")
     execute_from_command_line(sys.argv)

@@ -30,7 +30,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed API key.")
         key = (
             PartnerApiKey.objects.select_related("partner")
-            .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=timezone.now()), prefix=prefix, partner__is_active=True)
+            .filter(
+                Q(revoked_at__isnull=True) | Q(revoked_at__gt=timezone.now()), prefix=prefix, partner__is_active=True
+            )
             .first()
         )
         if key is None or key.digest != PartnerApiKey.digest_for(raw_key):

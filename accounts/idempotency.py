@@ -38,13 +38,13 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from core.errors import DomainError, InvalidInput
 from accounts.models import IdempotencyRecord, Partner
+from core.errors import DomainError, InvalidInput
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII only: keys are compared byte for byte and echoed in logs.
-_KEY_PATTERN = re.compile(r"[\x21-\x7e]{1,%d}" % IdempotencyRecord._meta.get_field("key").max_length)
+_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{IdempotencyRecord._meta.get_field('key').max_length}}}")
 _PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
 # Answers worth retrying: keeping them would replay a failure the partner could recover from.
 _RETRYABLE_STATUSES = {409, 429}
@@ -93,9 +93,7 @@ def idempotency_begin(
     called inside another transaction (e.g. with ``ATOMIC_REQUESTS``).
     """
     if not _KEY_PATTERN.fullmatch(key):
-        raise InvalidInput(
-            f"{HEADER} must be 1-255 visible ASCII characters.", code="invalid_idempotency_key"
-        )
+        raise InvalidInput(f"{HEADER} must be 1-255 visible ASCII characters.", code="invalid_idempotency_key")
     digest = request_digest(body)
     path = path[:_PATH_MAX]
     # Two rounds: the first may find an expired record (or one deleted after a

@@ -126,3 +126,6 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_unique_per_partner")]
+
+    def __str__(self):
+        return f"{self.method} {self.path} with key {self.key}"

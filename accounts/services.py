@@ -16,9 +16,9 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import Partner, PartnerApiKey, Seller, SellerMembership, seller_code_validator
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound
-from accounts.models import Partner, PartnerApiKey, Seller, SellerMembership, seller_code_validator
 
 logger = logging.getLogger(__name__)
 
@@ -89,14 +89,14 @@ def seller_membership_add(*, seller: Seller, user, actor: Actor) -> SellerMember
     A user belongs to one seller at most (a one-to-one row).
     """
     if user.is_staff or user.is_superuser:
-        raise InvalidInput(f"{user.get_username()} is a staff account; portal users must not be staff.", code="staff_user")
+        raise InvalidInput(
+            f"{user.get_username()} is a staff account; portal users must not be staff.", code="staff_user"
+        )
     try:
         with transaction.atomic():
             membership = SellerMembership.objects.create(user=user, seller=seller)
     except IntegrityError:
-        raise InvalidInput(
-            f"{user.get_username()} already belongs to a seller.", code="user_has_seller"
-        ) from None
+        raise InvalidInput(f"{user.get_username()} already belongs to a seller.", code="user_has_seller") from None
     logger.info("user %s joined seller %s by %s", user.get_username(), seller.code, actor)
     return membership
 

@@ -10,7 +10,7 @@ class BackofficeConfig(AppConfig):
 
     def ready(self):
         # Imported here, not at the top: both modules import models, which only exist once apps are loaded.
-        from backoffice import setup, wiring
+        from backoffice import setup, wiring  # noqa: PLC0415
 
         wiring.connect()
         # After every migrate: staff groups, the timer schedules, carriers and Stripe rows, all idempotent.

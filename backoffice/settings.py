@@ -24,9 +24,7 @@ DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off."
-    )
+    raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off.")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -93,12 +91,6 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_PREPARED_STATEMENTS", default=True
-):
-    # Lets the hand-written hot-path statements (backoffice.sql) be prepared on the server once a
-    # connection has run them this often. Django's own queries bind on the client and never are.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL plus a busy timeout lets the web server and the task cluster share the file.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -233,8 +225,12 @@ TRACKING_WINDOW = parse_duration(env.str("TRACKING_WINDOW", default="72h"))  # R
 COLLECTION_WINDOW = parse_duration(env.str("COLLECTION_WINDOW", default="48h"))  # R8
 # The collection deadline counts from labelling and depends on the handover method;
 # each defaults to COLLECTION_WINDOW.
-COLLECTION_WINDOW_PICKUP = parse_duration(env.str("COLLECTION_WINDOW_PICKUP", default="") or COLLECTION_WINDOW.total_seconds())
-COLLECTION_WINDOW_DROPOFF = parse_duration(env.str("COLLECTION_WINDOW_DROPOFF", default="") or COLLECTION_WINDOW.total_seconds())
+COLLECTION_WINDOW_PICKUP = parse_duration(
+    env.str("COLLECTION_WINDOW_PICKUP", default="") or COLLECTION_WINDOW.total_seconds()
+)
+COLLECTION_WINDOW_DROPOFF = parse_duration(
+    env.str("COLLECTION_WINDOW_DROPOFF", default="") or COLLECTION_WINDOW.total_seconds()
+)
 # How long after labelling the carrier and tracking number may still be corrected.
 TRACKING_EDIT_WINDOW = parse_duration(env.str("TRACKING_EDIT_WINDOW", default="72h"))
 DELIVERY_WINDOW = parse_duration(env.str("DELIVERY_WINDOW", default="11d"))  # R8
@@ -267,7 +263,8 @@ if _stripe_api_host:
     # dj-stripe points stripe-python at this host; only defined when set (dj-stripe checks for it).
     STRIPE_API_HOST = _stripe_api_host
 STRIPE_JS_URL = env.str(
-    "STRIPE_JS_URL", default=f"{_stripe_api_host}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
+    "STRIPE_JS_URL",
+    default=f"{_stripe_api_host}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/",
 )
 # The signing secret of the webhook endpoint registered at Stripe (whsec_...); stored by setup.
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")

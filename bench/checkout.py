@@ -46,7 +46,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 from common import ROOT, fresh_database, production_env
@@ -71,7 +71,9 @@ def start_emulator(port: int, persisting: bool) -> subprocess.Popen:
         argv = [os.path.join(os.path.dirname(sys.executable), "localstripe"), "--port", str(port), "--from-scratch"]
     else:
         argv = [sys.executable, "-c", NO_PERSIST, "--port", str(port), "--from-scratch"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -91,8 +93,11 @@ def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
     env = production_env(database_url)
     env.update(
         {
-            "STRIPE_API_HOST": emulator_url, "STRIPE_SECRET_KEY": SECRET_KEY, "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
-            "Q_SYNC": "false", "SITE_URL": "http://127.0.0.1:8000",
+            "STRIPE_API_HOST": emulator_url,
+            "STRIPE_SECRET_KEY": SECRET_KEY,
+            "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
+            "Q_SYNC": "false",
+            "SITE_URL": "http://127.0.0.1:8000",
         }
     )
     os.environ.update(env)
@@ -110,10 +115,10 @@ def provision(emulator_url: str, orders: int) -> dict:
     """Seller, stock, a saved card, Auto Checkout on, and ``orders`` orders awaiting checkout (none due yet)."""
     from django.db import transaction
 
-    from core.actors import Actor
     from accounts.models import Seller
     from accounts.services import partner_create, seller_create
     from backoffice.timers import process_due_timers
+    from core.actors import Actor
     from fulfillment.services import stock_import_csv
     from orders.models import Order, OrderStatus
     from orders.services import IntakeData, IntakeLine, order_intake
@@ -125,28 +130,37 @@ def provision(emulator_url: str, orders: int) -> dict:
     seller = seller_create(code=SELLER, name="Benchmark seller", email="bench@example.com", actor=actor)
     partner = partner_create(name="Benchmark partner", seller_codes=[SELLER], actor=actor)
     stock_import_csv(
-        text="seller,sku,name,wholesale_cost,on_hand\n" + "".join(f"{SELLER},SKU-{i},Product {i},7.50,1000000\n" for i in range(10)),
+        text="seller,sku,name,wholesale_cost,on_hand\n"
+        + "".join(f"{SELLER},SKU-{i},Product {i},7.50,1000000\n" for i in range(10)),
         actor=actor,
     )
     setup = card_setup_start(seller=seller, actor=actor)
     requests.post(
         f"{emulator_url}/v1/setup_intents/{setup.setup_intent_id}/confirm",
         json={
-            "key": setup.publishable_key, "client_secret": setup.client_secret,
-            "payment_method_data": {"type": "card", "card": {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"}},
+            "key": setup.publishable_key,
+            "client_secret": setup.client_secret,
+            "payment_method_data": {
+                "type": "card",
+                "card": {"number": "4242424242424242", "exp_month": "12", "exp_year": "2034", "cvc": "123"},
+            },
         },
         timeout=10,
     ).raise_for_status()
     card_setup_complete(seller=seller, setup_intent_id=setup.setup_intent_id, actor=actor)
 
-    paid_at = datetime.now(timezone.utc) - timedelta(hours=2)
+    paid_at = datetime.now(UTC) - timedelta(hours=2)
     for number in range(orders):
         order_intake(
             partner=partner,
             data=IntakeData(
-                external_id=f"BENCH-{number:06d}", seller_code=SELLER, placed_at=paid_at, buyer_paid_at=paid_at,
+                external_id=f"BENCH-{number:06d}",
+                seller_code=SELLER,
+                placed_at=paid_at,
+                buyer_paid_at=paid_at,
                 lines=[IntakeLine(sku=f"SKU-{number % 10}", quantity=1 + number % 3, unit_price=1999)],
-                buyer={"name": "Jane Doe"}, shipping_address={"city": "Austin", "region": "TX", "country": "US"},
+                buyer={"name": "Jane Doe"},
+                shipping_address={"city": "Austin", "region": "TX", "country": "US"},
             ),
             actor=actor,
         )
@@ -155,7 +169,7 @@ def provision(emulator_url: str, orders: int) -> dict:
     if len(ids) != orders:
         raise SystemExit(f"expected {orders} orders awaiting checkout, found {len(ids)}")
     # Auto Checkout holds them all, not due yet; each round makes a slice due.
-    far = datetime.now(timezone.utc) + timedelta(days=365)
+    far = datetime.now(UTC) + timedelta(days=365)
     with transaction.atomic():
         Seller.objects.filter(pk=seller.pk).update(auto_checkout=True)
         AutoCheckout.objects.bulk_create([AutoCheckout(order_id=pk, seller=seller, next_attempt_at=far) for pk in ids])
@@ -178,9 +192,16 @@ class Raw:
             self.counter += 1
             number = self.counter
         intent = self.stripe.PaymentIntent.create(
-            amount=1500, currency="usd", customer=self.customer, payment_method=self.card, payment_method_types=["card"],
-            off_session=True, confirm=True, metadata={"payment_id": f"raw-{number}", "seller": SELLER, "trigger": "raw"},
-            idempotency_key=f"raw-{number}", api_key=SECRET_KEY,
+            amount=1500,
+            currency="usd",
+            customer=self.customer,
+            payment_method=self.card,
+            payment_method_types=["card"],
+            off_session=True,
+            confirm=True,
+            metadata={"payment_id": f"raw-{number}", "seller": SELLER, "trigger": "raw"},
+            idempotency_key=f"raw-{number}",
+            api_key=SECRET_KEY,
         )
         return intent["status"] == "succeeded"
 
@@ -254,30 +275,41 @@ def verify(ids: list[int], emulator_url: str, customer: str, raw_count: int) -> 
 
     if Order.objects.filter(pk__in=ids).exclude(status=OrderStatus.READY_TO_FULFILL).exists():
         raise SystemExit("some orders did not reach ready_to_fulfill")
-    per_order = Counter(PaymentOrder.objects.filter(payment__status=PaymentStatus.SUCCEEDED).values_list("order_id", flat=True))
+    per_order = Counter(
+        PaymentOrder.objects.filter(payment__status=PaymentStatus.SUCCEEDED).values_list("order_id", flat=True)
+    )
     if per_order != Counter(ids):
         raise SystemExit("some order was not charged exactly once")
     intents, after = 0, None
     while True:
         page = requests.get(
-            f"{emulator_url}/v1/payment_intents", params={"limit": 1000, **({"starting_after": after} if after else {})},
-            auth=(SECRET_KEY, ""), timeout=60,
+            f"{emulator_url}/v1/payment_intents",
+            params={"limit": 1000, **({"starting_after": after} if after else {})},
+            auth=(SECRET_KEY, ""),
+            timeout=60,
         ).json()
         intents += sum(1 for pi in page["data"] if pi["customer"] == customer)
         if not page["has_more"]:
             break
         after = page["data"][-1]["id"]
     if intents != raw_count + Payment.objects.count():
-        raise SystemExit(f"the emulator holds {intents} PaymentIntents, expected {raw_count} raw + {Payment.objects.count()} ours")
+        raise SystemExit(
+            f"the emulator holds {intents} PaymentIntents, expected {raw_count} raw + {Payment.objects.count()} ours"
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Auto Checkout charges/s divided by the emulator's raw PaymentIntent rate.")
+    parser = argparse.ArgumentParser(
+        description="Auto Checkout charges/s divided by the emulator's raw PaymentIntent rate."
+    )
     parser.add_argument("--orders", type=int, default=1000, help="due Auto Checkout orders charged (default 1000)")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured charges per side first (default 20)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
     parser.add_argument(
-        "--workers", type=int, default=2, help="cluster worker processes, and raw client threads (default 2, as Q_WORKERS)"
+        "--workers",
+        type=int,
+        default=2,
+        help="cluster worker processes, and raw client threads (default 2, as Q_WORKERS)",
     )
     parser.add_argument("--persisting-emulator", action="store_true", help="run localstripe as shipped (state file on)")
     args = parser.parse_args()

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import requests
 from common import ROOT, fresh_database, setup_django
@@ -45,8 +45,8 @@ SELLER = "BENCH"
 
 def provision() -> str:
     """Create the seller, partner, key and stock through the services; return the raw API key."""
-    from core.actors import Actor
     from accounts.services import partner_api_key_issue, partner_create, seller_create
+    from core.actors import Actor
     from fulfillment.services import stock_import_csv
 
     actor = Actor.system("bench")
@@ -69,10 +69,14 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
     gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
     return subprocess.Popen(
         [
-            gunicorn, "backoffice.wsgi:application",
-            "--bind", f"127.0.0.1:{port}",
-            "--workers", str(workers),
-            "--log-level", "warning",
+            gunicorn,
+            "backoffice.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
         ],
         cwd=ROOT,
         env=env,
@@ -104,7 +108,7 @@ class Client:
         self.local = threading.local()
         self.counter = 0
         self.counter_lock = threading.Lock()
-        self.placed_at = (datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat()
+        self.placed_at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
 
     def session(self) -> requests.Session:
         if not hasattr(self.local, "session"):
@@ -128,8 +132,12 @@ class Client:
             "buyer_payment": "pending",
             "buyer": {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
             "shipping_address": {
-                "line1": "1 Main St", "line2": "", "city": "Austin", "region": "TX",
-                "postal_code": "73301", "country": "US",
+                "line1": "1 Main St",
+                "line2": "",
+                "city": "Austin",
+                "region": "TX",
+                "postal_code": "73301",
+                "country": "US",
             },
             "lines": [
                 {"sku": f"SKU-{i:03d}", "quantity": rng.randint(1, 3), "unit_price": "19.99"}
@@ -151,10 +159,14 @@ class Client:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="POST /api/v1/orders/ throughput divided by GET /api/v1/ping/ throughput.")
+    parser = argparse.ArgumentParser(
+        description="POST /api/v1/orders/ throughput divided by GET /api/v1/ping/ throughput."
+    )
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per endpoint (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured requests per endpoint first (default 200)")
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the requests are split into (default 4)")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="interleaved rounds the requests are split into (default 4)"
+    )
     parser.add_argument("--concurrency", type=int, default=8, help="client threads (default 8)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
     args = parser.parse_args()

@@ -57,8 +57,8 @@ ACTIVE = ("pending_payment", "on_hold", "awaiting_checkout", "ready_to_fulfill",
 
 def provision() -> tuple[int, int]:
     """Create the seller, partner and SKUs through the services; return (partner id, seller id)."""
-    from core.actors import Actor
     from accounts.services import partner_create, seller_create
+    from core.actors import Actor
     from fulfillment.services import stock_import_csv
 
     actor = Actor.system("bench")
@@ -219,7 +219,7 @@ def timed_pass(expected: int) -> float:
     elapsed = time.perf_counter() - started
 
     # Other timers (e.g. purging old idempotency keys) have nothing to do here.
-    wanted = {name: 0 for name in counts} | {"unpaid_cancelled": expected // 2, "holds_ended": expected - expected // 2}
+    wanted = dict.fromkeys(counts, 0) | {"unpaid_cancelled": expected // 2, "holds_ended": expected - expected // 2}
     if counts != wanted:
         raise SystemExit(f"expected the pass to move {wanted}, it moved {counts}")
     if OrderEvent.objects.count() != expected:
@@ -243,21 +243,29 @@ def main() -> int:
     with fresh_database("timers") as database_url:
         setup_django(database_url)
         ids = provision()
-        populate(total=2_000, due=100, **dict(zip(("partner_id", "seller_id"), ids)))
+        populate(total=2_000, due=100, **dict(zip(("partner_id", "seller_id"), ids, strict=True)))
         timed_pass(100)  # warm-up: imports, connection, statement paths
         timings = {}
         for total in (args.small, args.large):
             started = time.perf_counter()
-            populate(total=total, due=args.due, **dict(zip(("partner_id", "seller_id"), ids)))
+            populate(total=total, due=args.due, **dict(zip(("partner_id", "seller_id"), ids, strict=True)))
             print(f"  {total:>9,} orders inserted in {time.perf_counter() - started:.1f} s", file=sys.stderr)
             timings[total] = timed_pass(args.due)
     small, large = timings[args.small], timings[args.large]
-    print(f"timers ratio: {large / small:.2f} ({_label(args.large)}: {large:.2f} s / {_label(args.small)}: {small:.2f} s)")
+    print(
+        f"timers ratio: {large / small:.2f} ({_label(args.large)}: {large:.2f} s / {_label(args.small)}: {small:.2f} s)"
+    )
     return 0
 
 
 def _label(count: int) -> str:
-    return f"{count // 1_000_000}M" if count % 1_000_000 == 0 else f"{count // 1_000}k" if count % 1_000 == 0 else str(count)
+    return (
+        f"{count // 1_000_000}M"
+        if count % 1_000_000 == 0
+        else f"{count // 1_000}k"
+        if count % 1_000 == 0
+        else str(count)
+    )
 
 
 if __name__ == "__main__":

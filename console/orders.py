@@ -42,7 +42,6 @@ from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import order_cancel, order_record_seller_payment
 
-
 # Each order in a bulk action is its own locked transaction; past a few hundred
 # the request would outlive the web server's timeout.
 BULK_ACTION_LIMIT = 200
@@ -159,7 +158,9 @@ class OrderLineInline(ReadOnlyInline):
     def sku_link(self, line: OrderLine):
         if line.sku is None:
             return format_html('<strong style="color:#b3261e">{}</strong>', "unknown SKU")
-        return format_html('<a href="{}">{}</a>', reverse("admin:fulfillment_sku_change", args=[line.sku_id]), line.sku.name)
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:fulfillment_sku_change", args=[line.sku_id]), line.sku.name
+        )
 
     @admin.display(description="unit price")
     def unit_price_display(self, line: OrderLine):
@@ -213,7 +214,9 @@ class SlaFilter(admin.SimpleListFilter):
 
 def _sla_badge(state: SlaState):
     return format_html(
-        '<strong style="color:{};white-space:nowrap">{}</strong>', SLA_COLOURS.get(state, "inherit"), state.label.lower()
+        '<strong style="color:{};white-space:nowrap">{}</strong>',
+        SLA_COLOURS.get(state, "inherit"),
+        state.label.lower(),
     )
 
 
@@ -308,7 +311,8 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not order.stock_exception:
             return ""
         return format_html(
-            '<span style="background:#b3261e;color:#fff;border-radius:3px;padding:1px 6px;white-space:nowrap">{}</span>',
+            '<span style="background:#b3261e;color:#fff;border-radius:3px;padding:1px 6px;white-space:nowrap">'
+            "{}</span>",
             "stock exception",
         )
 
@@ -327,7 +331,9 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().get_queryset(request).select_related("seller", "partner", "shipment__carrier")
 
     def get_fieldsets(self, request, obj=None):
-        buyer = self.BUYER_FIELDS_FULL if request.user.has_perm("orders.view_buyer_details") else self.BUYER_FIELDS_MASKED
+        buyer = (
+            self.BUYER_FIELDS_FULL if request.user.has_perm("orders.view_buyer_details") else self.BUYER_FIELDS_MASKED
+        )
         fieldsets = [
             (None, {"fields": self.ORDER_FIELDS}),
             ("Payments and deadlines", {"fields": self.DEADLINE_FIELDS}),
@@ -358,13 +364,19 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not shipment.carrier_id:
             return format_html('<a href="{}">Parcel</a>: {}', url, shipment.get_status_display())
         tracking = (
-            format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', shipment.tracking_link, shipment.tracking_number)
+            format_html(
+                '<a href="{}" rel="noopener" target="_blank">{}</a>', shipment.tracking_link, shipment.tracking_number
+            )
             if shipment.tracking_link
             else shipment.tracking_number
         )
         return format_html(
             '<a href="{}">Parcel</a>: {} · {} {} · {}',
-            url, shipment.get_status_display(), shipment.carrier.name, tracking, shipment.get_handover_method_display(),
+            url,
+            shipment.get_status_display(),
+            shipment.carrier.name,
+            tracking,
+            shipment.get_handover_method_display(),
         )
 
     @admin.display(description="SLA clocks")
@@ -376,7 +388,10 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             rows.append(
                 format_html(
                     "<tr><th>{}</th><td>{}{}</td><td>{}</td></tr>",
-                    SlaClockName(name).label, when, done, _sla_badge(clock.state),
+                    SlaClockName(name).label,
+                    when,
+                    done,
+                    _sla_badge(clock.state),
                 )
             )
         return format_html('<table class="sla-clocks">{}</table>', mark_safe("".join(rows)))  # rows are escaped
@@ -480,13 +495,22 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def _run(self, request, orders: list[Order], action: StaffAction, data: dict) -> None:
         """Call the service for each order; a refused one gets its own error message and does not stop the rest."""
         actor = Actor.for_user(request.user)
-        run_each(self, request, orders, lambda order: action.run(order, data, actor), label=lambda order: f"Order {order}")
+        run_each(
+            self, request, orders, lambda order: action.run(order, data, actor), label=lambda order: f"Order {order}"
+        )
 
     def _confirmation_page(self, request, orders, action: StaffAction, form, *, bulk: bool, back_url: str = ""):
         return admin_page(
-            self, request, "admin/orders/order/confirm_action.html", title=action.title,
-            orders=orders, not_applicable=[o for o in orders if not action.applies(o)], form=form, action=action,
+            self,
+            request,
+            "admin/orders/order/confirm_action.html",
+            title=action.title,
+            orders=orders,
+            not_applicable=[o for o in orders if not action.applies(o)],
+            form=form,
+            action=action,
             submit_label=action.submit_label,
-            bulk=bulk, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            bulk=bulk,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             back_url=back_url or reverse("admin:orders_order_changelist"),
         )

@@ -16,6 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.models import Partner, PartnerApiKey
+from accounts.services import (
+    partner_api_key_issue,
+    partner_api_key_revoke,
+    partner_create,
+    partner_update,
+)
 from core.actors import Actor
 from core.admin_tools import (
     ConfirmForm,
@@ -28,17 +35,11 @@ from core.admin_tools import (
     object_action_urls,
 )
 from core.errors import DomainError
-from accounts.models import Partner, PartnerApiKey
-from accounts.services import (
-    partner_api_key_issue,
-    partner_api_key_revoke,
-    partner_create,
-    partner_update,
-)
 from webhooks.services import partner_webhook_configure, partner_webhook_secret_rotate
 
 # Issuing and revoking keys is part of managing the partner.
 MANAGE_KEYS_PERMISSION = "accounts.change_partner"
+
 
 class PartnerApiKeyInline(ReadOnlyInline):
     model = PartnerApiKey
@@ -125,13 +126,21 @@ class PartnerAdmin(admin.ModelAdmin):
         data = form.cleaned_data
         if change:
             partner = partner_update(
-                partner_id=obj.pk, name=data["name"], sellers=list(data["sellers"]), is_active=data["is_active"], actor=actor
+                partner_id=obj.pk,
+                name=data["name"],
+                sellers=list(data["sellers"]),
+                is_active=data["is_active"],
+                actor=actor,
             )
         else:
             partner = partner_create(name=data["name"], seller_codes=[s.code for s in data["sellers"]], actor=actor)
             if not data["is_active"]:
                 partner = partner_update(
-                    partner_id=partner.pk, name=partner.name, sellers=list(data["sellers"]), is_active=False, actor=actor
+                    partner_id=partner.pk,
+                    name=partner.name,
+                    sellers=list(data["sellers"]),
+                    is_active=False,
+                    actor=actor,
                 )
         adopt_saved(obj, partner)
 
@@ -141,7 +150,9 @@ class PartnerAdmin(admin.ModelAdmin):
             self.save_formset(request, form, formset, change=change)
 
     def response_add(self, request, obj, post_url_continue=None):
-        self.message_user(request, "The partner has no API key yet: use “Issue new API key” to create one.", messages.INFO)
+        self.message_user(
+            request, "The partner has no API key yet: use “Issue new API key” to create one.", messages.INFO
+        )
         return HttpResponseRedirect(reverse("admin:accounts_partner_change", args=[obj.pk]))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -169,8 +180,14 @@ class PartnerAdmin(admin.ModelAdmin):
     def _secret_page(self, request, partner: Partner, secret: str, *, title: str, rotated: bool):
         """The signing secret, in the answer to the POST that created it: the only time it is shown."""
         return admin_page(
-            self, request, "admin/accounts/partner/webhook_secret_shown.html", title=title,
-            partner=partner, secret=secret, rotated=rotated, grace=settings.WEBHOOK_SECRET_ROTATION_GRACE,
+            self,
+            request,
+            "admin/accounts/partner/webhook_secret_shown.html",
+            title=title,
+            partner=partner,
+            secret=secret,
+            rotated=rotated,
+            grace=settings.WEBHOOK_SECRET_ROTATION_GRACE,
             back_url=reverse("admin:accounts_partner_change", args=[partner.pk]),
         )
 
@@ -178,9 +195,7 @@ class PartnerAdmin(admin.ModelAdmin):
         """Set or clear the webhook URL; the first URL creates the signing secret, shown on the answer page."""
         partner = self._partner_for_manager(request, object_id)
         change_url = reverse("admin:accounts_partner_change", args=[partner.pk])
-        form = WebhookUrlForm(
-            request.POST if request.method == "POST" else None, initial={"url": partner.webhook_url}
-        )
+        form = WebhookUrlForm(request.POST if request.method == "POST" else None, initial={"url": partner.webhook_url})
         if form.is_bound and form.is_valid():
             try:
                 partner, secret = partner_webhook_configure(
@@ -194,7 +209,9 @@ class PartnerAdmin(admin.ModelAdmin):
                     return self._secret_page(
                         request, partner, secret, title=f"Webhook signing secret for {partner}", rotated=False
                     )
-                message = "Webhook URL saved." if partner.webhook_url else "Webhooks turned off: no new events are sent."
+                message = (
+                    "Webhook URL saved." if partner.webhook_url else "Webhooks turned off: no new events are sent."
+                )
                 self.message_user(request, message, messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         return confirmation_page(
@@ -225,7 +242,9 @@ class PartnerAdmin(admin.ModelAdmin):
             )
         partner, secret = partner_webhook_secret_rotate(partner_id=partner.pk, actor=Actor.for_user(request.user))
         self.log_change(request, partner, "Rotated the webhook signing secret")
-        return self._secret_page(request, partner, secret, title=f"New webhook signing secret for {partner}", rotated=True)
+        return self._secret_page(
+            request, partner, secret, title=f"New webhook signing secret for {partner}", rotated=True
+        )
 
     def issue_key_view(self, request, object_id):
         """Issue a key and show it in the response to this POST: the only time it is ever shown.
@@ -252,8 +271,14 @@ class PartnerAdmin(admin.ModelAdmin):
         )
         self.log_change(request, partner, f"Issued API key {key.prefix}…")
         return admin_page(
-            self, request, "admin/accounts/partner/api_key_issued.html", title=f"New API key for {partner}",
-            partner=partner, key=key, raw_key=raw_key, back_url=change_url,
+            self,
+            request,
+            "admin/accounts/partner/api_key_issued.html",
+            title=f"New API key for {partner}",
+            partner=partner,
+            key=key,
+            raw_key=raw_key,
+            back_url=change_url,
         )
 
 

@@ -10,10 +10,10 @@ from django import forms
 from django.contrib import admin
 from django.db import transaction
 
-from core.actors import Actor
-from core.admin_tools import adopt_saved
 from accounts.models import Seller, SellerMembership
 from accounts.services import seller_create, seller_membership_add, seller_membership_remove, seller_update
+from core.actors import Actor
+from core.admin_tools import adopt_saved
 from payments.admin import SellerPaymentsAdminMixin
 
 
@@ -70,7 +70,9 @@ class SellerAdmin(SellerPaymentsAdminMixin, admin.ModelAdmin):
         if change:
             with transaction.atomic():
                 # Keep Auto Checkout as it is now (locked), whatever the page showed when it was opened.
-                auto_checkout = Seller.objects.select_for_update().values_list("auto_checkout", flat=True).get(pk=obj.pk)
+                auto_checkout = (
+                    Seller.objects.select_for_update().values_list("auto_checkout", flat=True).get(pk=obj.pk)
+                )
                 seller = seller_update(
                     seller_id=obj.pk, name=data["name"], email=data["email"], auto_checkout=auto_checkout, actor=actor
                 )

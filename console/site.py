@@ -9,8 +9,9 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from orders.models import NOT_SHIPPED, Order
-from orders.models import OrderStatus
+from fulfillment.selectors import fulfillment_counts
+from orders.models import NOT_SHIPPED, Order, OrderStatus
+from webhooks.services import webhook_counts
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,6 @@ class ConsoleSite(admin.AdminSite):
 
 def webhook_queues() -> list[Queue]:
     """Partner webhooks that need staff (parked) or are failing and still retrying."""
-    from webhooks.services import webhook_counts
-
     counts = webhook_counts()
     changelist = reverse("admin:webhooks_webhookevent_changelist")
     return [
@@ -57,8 +56,6 @@ def fulfillment_queues() -> list[Queue]:
     To pick and packed open the warehouse console; at risk, late, in transit and
     lost open the order list, since those clocks run on shipped orders too.
     """
-    from fulfillment.selectors import fulfillment_counts
-
     counts = fulfillment_counts()
     console = reverse("admin:fulfillment_console")
     orders = reverse("admin:orders_order_changelist")
@@ -67,7 +64,9 @@ def fulfillment_queues() -> list[Queue]:
         Queue("Packed", counts["packed"], f"{console}?{urlencode({'step': 'packed'})}"),
         Queue("At risk", counts["at_risk"], f"{orders}?{urlencode({'sla': 'at_risk'})}"),
         Queue("Late", counts["late"], f"{orders}?{urlencode({'sla': 'late'})}"),
-        Queue("In transit", counts["in_transit"], f"{orders}?{urlencode({'status__exact': OrderStatus.IN_TRANSIT.value})}"),
+        Queue(
+            "In transit", counts["in_transit"], f"{orders}?{urlencode({'status__exact': OrderStatus.IN_TRANSIT.value})}"
+        ),
         Queue("Lost", counts["lost"], f"{orders}?{urlencode({'status__exact': OrderStatus.LOST.value})}"),
     ]
 
@@ -80,7 +79,12 @@ def order_queues() -> list[Queue]:
     order history. A stock exception is only a queue while something can still
     be done about it, i.e. before the order ships.
     """
-    by_status = [OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL]
+    by_status = [
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.ON_HOLD,
+        OrderStatus.AWAITING_CHECKOUT,
+        OrderStatus.READY_TO_FULFILL,
+    ]
     open_statuses = sorted(NOT_SHIPPED)
     counts = Order.objects.filter(status__in=open_statuses).aggregate(
         **{status.value: Count("pk", filter=Q(status=status)) for status in by_status},
@@ -94,4 +98,3 @@ def order_queues() -> list[Queue]:
     exception_filter = {"stock_exception__exact": "1", "status__in": ",".join(open_statuses)}
     queues.append(Queue("Stock exceptions", counts["stock_exception"], f"{changelist}?{urlencode(exception_filter)}"))
     return queues
-

@@ -102,12 +102,19 @@ class ConfirmForm(forms.Form):
     """No fields: the page is a confirmation."""
 
 
-def confirmation_page(model_admin: admin.ModelAdmin, request, *, title: str, intro: str, form, submit_label: str,
-                      back_url: str) -> TemplateResponse:
+def confirmation_page(
+    model_admin: admin.ModelAdmin, request, *, title: str, intro: str, form, submit_label: str, back_url: str
+) -> TemplateResponse:
     """What the action will do (``intro``), its form if it has fields, and the submit and back buttons."""
     return admin_page(
-        model_admin, request, "admin/console/confirm_form.html",
-        title=title, intro=intro, form=form, submit_label=submit_label, back_url=back_url,
+        model_admin,
+        request,
+        "admin/console/confirm_form.html",
+        title=title,
+        intro=intro,
+        form=form,
+        submit_label=submit_label,
+        back_url=back_url,
     )
 
 
@@ -130,8 +137,14 @@ def bulk_selection(model_admin: admin.ModelAdmin, request, queryset, *, limit: i
     return chosen
 
 
-def run_each(model_admin: admin.ModelAdmin, request, objects, run: Callable[[object], str], *,
-             label: Callable[[object], str] = str) -> None:
+def run_each(
+    model_admin: admin.ModelAdmin,
+    request,
+    objects,
+    run: Callable[[object], str],
+    *,
+    label: Callable[[object], str] = str,
+) -> None:
     """Call ``run`` (a service call) per object and show what it says; a refusal gets its own error message,
     starting with ``label(obj)``, and does not stop the rest."""
     for obj in objects:

@@ -26,7 +26,9 @@ class AuditEvent(models.Model):
     from_status = models.CharField(max_length=32, blank=True)
     to_status = models.CharField(max_length=32, blank=True)
     actor = models.CharField(max_length=250, help_text="Who: partner:Acme, staff:alice, seller:bob or system:timer.")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     note = models.CharField(max_length=500, blank=True, help_text="Why, or what changed, in words.")
     data = models.JSONField(default=dict, blank=True, help_text="Details, e.g. the old and new tracking number.")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

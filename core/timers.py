@@ -72,7 +72,7 @@ def process_due(
                         continue
                     handle(row)
                     handled += 1
-            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the pass
+            except Exception as exc:  # one bad row must not stop the pass
                 logger.exception("timer %s.%s failed for pk=%s", model.__name__, deadline, pk)
                 if has_error_field:
                     model.objects.filter(pk=pk).update(timer_error=f"{timezone.now():%Y-%m-%d %H:%M} {exc!r}"[:500])

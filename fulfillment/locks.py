@@ -30,7 +30,9 @@ def lock_shipment(order) -> Shipment | None:
     The returned shipment is also cached as ``order.shipment``, so code reading
     the order afterwards (the status-change effects) sees the fresh row.
     """
-    shipment = Shipment.objects.select_for_update(of=("self",)).select_related("carrier").filter(order_id=order.pk).first()
+    shipment = (
+        Shipment.objects.select_for_update(of=("self",)).select_related("carrier").filter(order_id=order.pk).first()
+    )
     if shipment is not None:
         shipment.order = order
     return shipment

@@ -221,12 +221,18 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
             # A parcel past packing always has its carrier, tracking number and label time.
             models.CheckConstraint(
                 condition=Q(status__in=[ShipmentStatus.PICKING, ShipmentStatus.PACKED, ShipmentStatus.CANCELLED])
-                | (Q(carrier__isnull=False, labelled_at__isnull=False) & ~Q(tracking_number="") & ~Q(handover_method="")),
+                | (
+                    Q(carrier__isnull=False, labelled_at__isnull=False)
+                    & ~Q(tracking_number="")
+                    & ~Q(handover_method="")
+                ),
                 name="shipment_labelled_has_tracking",
             ),
         ]
         indexes = [
-            models.Index(fields=["lost_deadline", "id"], name="shipment_lost_idx", condition=Q(status__in=SHIPMENT_OUT)),
+            models.Index(
+                fields=["lost_deadline", "id"], name="shipment_lost_idx", condition=Q(status__in=SHIPMENT_OUT)
+            ),
             models.Index(
                 fields=["collect_by", "id"],
                 name="shipment_collect_alert_idx",
@@ -273,7 +279,11 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         """Back on its way after a failed attempt (a redelivery is scheduled)."""
         self.last_event_at = at
 
-    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED], target=ShipmentStatus.DELIVERY_FAILED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED],
+        target=ShipmentStatus.DELIVERY_FAILED,
+    )
     def fail_delivery(self, *, at):
         """A delivery attempt failed. At the attempts limit (R9) the lost timer is due at once."""
         self.failed_attempts += 1
@@ -281,7 +291,11 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
         if self.failed_attempts >= settings.LOST_AFTER_FAILED_ATTEMPTS:
             self.lost_deadline = min(filter(None, [self.lost_deadline, at]))
 
-    @transition(field=status, source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED], target=ShipmentStatus.DELIVERED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED],
+        target=ShipmentStatus.DELIVERED,
+    )
     def deliver(self, *, at):
         self.delivered_at = at
         self.last_event_at = at

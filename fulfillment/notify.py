@@ -40,7 +40,9 @@ def order_delivered(*, order: Order, shipment) -> None:
     """``order.delivered``: the carrier delivered the parcel."""
     if not webhook_partner_subscribed(order.partner):
         return
-    order_webhook(order=order, type=WebhookEventType.ORDER_DELIVERED, data={**order_snapshot(order), **_parcel(shipment)})
+    order_webhook(
+        order=order, type=WebhookEventType.ORDER_DELIVERED, data={**order_snapshot(order), **_parcel(shipment)}
+    )
 
 
 def order_at_risk(*, order: Order, clock: str, due_at: datetime) -> WebhookEvent | None:

@@ -14,7 +14,12 @@ from datetime import datetime
 
 from core.actors import Actor
 from fulfillment import sla
-from fulfillment.services import shipment_cancel_for_order, sku_ids_by_code, stock_release_for_order, stock_reserve_lines
+from fulfillment.services import (
+    shipment_cancel_for_order,
+    sku_ids_by_code,
+    stock_release_for_order,
+    stock_reserve_lines,
+)
 from orders.models import Order, OrderLine, OrderStatus
 
 

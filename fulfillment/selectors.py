@@ -6,12 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from functools import reduce
-from operator import or_
 
-from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -19,7 +14,6 @@ from accounts.models import Partner
 from fulfillment.models import SKU, Carrier, ShipmentStatus
 from fulfillment.sla import sla_at_risk_q, sla_late_q
 from orders.models import Order, OrderLine, OrderStatus
-
 
 
 def stock_list(*, partner: Partner) -> QuerySet[SKU]:
@@ -60,7 +54,9 @@ def to_ship_queue(*, seller_code: str | None = None, sku_code: str | None = None
 def fulfillment_counts(*, now: datetime | None = None) -> dict[str, int]:
     """The warehouse's headline counts in one query: to pick, packed, at risk, late, in transit, lost."""
     now = now or timezone.now()
-    to_pick = Q(status=OrderStatus.READY_TO_FULFILL) | Q(status=OrderStatus.IN_FULFILLMENT, shipment__status=ShipmentStatus.PICKING)
+    to_pick = Q(status=OrderStatus.READY_TO_FULFILL) | Q(
+        status=OrderStatus.IN_FULFILLMENT, shipment__status=ShipmentStatus.PICKING
+    )
     return Order.objects.aggregate(
         to_pick=Count("pk", filter=to_pick),
         packed=Count("pk", filter=Q(status=OrderStatus.IN_FULFILLMENT, shipment__status=ShipmentStatus.PACKED)),
@@ -87,12 +83,19 @@ def pick_list(*, order_ids) -> list[PickListRow]:
     sees the whole order. Sorted by SKU code, the way shelves are labelled.
     """
     rows: OrderedDict[str, PickListRow] = OrderedDict()
-    lines = OrderLine.objects.filter(order_id__in=list(order_ids)).select_related("sku", "order").order_by("sku_code", "order_id", "id")
+    lines = (
+        OrderLine.objects.filter(order_id__in=list(order_ids))
+        .select_related("sku", "order")
+        .order_by("sku_code", "order_id", "id")
+    )
     for line in lines:
         row = rows.get(line.sku_code)
         if row is None:
             row = rows[line.sku_code] = PickListRow(
-                sku_code=line.sku_code, sku_name=line.sku.name if line.sku else "", quantity=0, known=line.sku is not None
+                sku_code=line.sku_code,
+                sku_name=line.sku.name if line.sku else "",
+                quantity=0,
+                known=line.sku is not None,
             )
         row.quantity += line.quantity
         row.orders.append((line.order, line.quantity))

@@ -77,7 +77,9 @@ def order_deadlines(*, placed_at: datetime) -> dict[str, datetime]:
 
 def collection_deadline(*, handover_method: str, labelled_at: datetime) -> datetime:
     """When the carrier must have a parcel labelled at ``labelled_at``: it depends on who moves it."""
-    window = settings.COLLECTION_WINDOW_PICKUP if handover_method == Handover.PICKUP else settings.COLLECTION_WINDOW_DROPOFF
+    window = (
+        settings.COLLECTION_WINDOW_PICKUP if handover_method == Handover.PICKUP else settings.COLLECTION_WINDOW_DROPOFF
+    )
     return labelled_at + window
 
 
@@ -126,7 +128,9 @@ def order_sla_clocks(order: Order, *, now: datetime | None = None) -> dict[str, 
         SlaClockName.DELIVER_BY: (order.deliver_by, order.delivered_at),
     }
     return {
-        str(name): SlaClock(deadline=deadline, state=sla_state(deadline=deadline, done_at=done, now=now, stopped=stopped), done_at=done)
+        str(name): SlaClock(
+            deadline=deadline, state=sla_state(deadline=deadline, done_at=done, now=now, stopped=stopped), done_at=done
+        )
         for name, (deadline, done) in clocks.items()
     }
 
@@ -192,8 +196,14 @@ def order_sla_alert(*, order: Order, clock: str, actor: Actor, now: datetime | N
         setattr(order, alerted, now)
         order.save(update_fields=[alerted])
     order_event_record(
-        order=order, action=OrderAction.SLA_AT_RISK, from_status=order.status, actor=actor,
-        note=f"{SlaClockName(clock).label}: {state.state.label.lower()}, due {timezone.localtime(state.deadline):%Y-%m-%d %H:%M}",
+        order=order,
+        action=OrderAction.SLA_AT_RISK,
+        from_status=order.status,
+        actor=actor,
+        note=(
+            f"{SlaClockName(clock).label}: {state.state.label.lower()}, due "
+            f"{timezone.localtime(state.deadline):%Y-%m-%d %H:%M}"
+        ),
     )
     notify.order_at_risk(order=order, clock=clock, due_at=state.deadline)
     return True

@@ -49,20 +49,37 @@ def process_due_fulfillment(*, now: datetime) -> dict[str, int]:
     alert_at = now + settings.AT_RISK_LEAD
     alerts = [
         process_due(
-            model=Order, deadline="ship_by", now=alert_at, handle=_alert(SlaClockName.SHIP_BY, now),
-            status__in=SHIP_CLOCK_OPEN, ship_by_alerted_at=None,
+            model=Order,
+            deadline="ship_by",
+            now=alert_at,
+            handle=_alert(SlaClockName.SHIP_BY, now),
+            status__in=SHIP_CLOCK_OPEN,
+            ship_by_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="tracking_due", now=alert_at, handle=_alert(SlaClockName.TRACKING_DUE, now),
-            status__in=SHIP_CLOCK_OPEN, tracking_due_alerted_at=None,
+            model=Order,
+            deadline="tracking_due",
+            now=alert_at,
+            handle=_alert(SlaClockName.TRACKING_DUE, now),
+            status__in=SHIP_CLOCK_OPEN,
+            tracking_due_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="shipment__collect_by", now=alert_at, handle=_alert(SlaClockName.COLLECT_BY, now),
-            status=OrderStatus.SHIPPED, shipment__status=ShipmentStatus.LABELLED, shipment__collect_alerted_at=None,
+            model=Order,
+            deadline="shipment__collect_by",
+            now=alert_at,
+            handle=_alert(SlaClockName.COLLECT_BY, now),
+            status=OrderStatus.SHIPPED,
+            shipment__status=ShipmentStatus.LABELLED,
+            shipment__collect_alerted_at=None,
         ),
         process_due(
-            model=Order, deadline="deliver_by", now=alert_at, handle=_alert(SlaClockName.DELIVER_BY, now),
-            status__in=DELIVERY_CLOCK_OPEN, deliver_by_alerted_at=None,
+            model=Order,
+            deadline="deliver_by",
+            now=alert_at,
+            handle=_alert(SlaClockName.DELIVER_BY, now),
+            status__in=DELIVERY_CLOCK_OPEN,
+            deliver_by_alerted_at=None,
         ),
     ]
     counts["sla_alerts"] = sum(alerts)

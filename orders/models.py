@@ -292,7 +292,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def confirm_seller_payment(self):
         """The seller's wholesale payment is in: the warehouse may start."""
 
-    @transition(field=status, source=OrderStatus.PENDING_PAYMENT, target=OrderStatus.CANCELLED, conditions=[_payment_overdue])
+    @transition(
+        field=status, source=OrderStatus.PENDING_PAYMENT, target=OrderStatus.CANCELLED, conditions=[_payment_overdue]
+    )
     def cancel_unpaid(self):
         """The buyer did not pay within the payment window (R2)."""
         self._set_cancelled(CancelledBy.SYSTEM, "unpaid")
@@ -309,7 +311,13 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT],
+        source=[
+            OrderStatus.PENDING_PAYMENT,
+            OrderStatus.ON_HOLD,
+            OrderStatus.AWAITING_CHECKOUT,
+            OrderStatus.READY_TO_FULFILL,
+            OrderStatus.IN_FULFILLMENT,
+        ],
         target=OrderStatus.CANCELLED,
     )
     def cancel_by_seller(self, *, by: str, reason: str):
@@ -335,7 +343,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     def start_fulfillment(self):
         """The warehouse started picking the order."""
 
-    @transition(field=status, source=OrderStatus.IN_FULFILLMENT, target=OrderStatus.SHIPPED, conditions=[_fully_reserved])
+    @transition(
+        field=status, source=OrderStatus.IN_FULFILLMENT, target=OrderStatus.SHIPPED, conditions=[_fully_reserved]
+    )
     def mark_shipped(self, *, at):
         """Labelled with carrier and tracking (TikTok AWAITING_COLLECTION): the ship-by clock stops."""
         self.shipped_at = at
@@ -350,7 +360,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
         self.delivered_at = at
         self.return_window_ends_at = at + settings.RETURN_WINDOW
 
-    @transition(field=status, source=OrderStatus.DELIVERED, target=OrderStatus.COMPLETED, conditions=[_return_window_over])
+    @transition(
+        field=status, source=OrderStatus.DELIVERED, target=OrderStatus.COMPLETED, conditions=[_return_window_over]
+    )
     def complete(self):
         """Delivered and the return window has passed (R15); the completion timer also waits for open returns."""
         self.completed_at = timezone.now()
@@ -369,7 +381,11 @@ class Order(ConcurrentTransitionMixin, models.Model):
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     sku = models.ForeignKey(
-        "fulfillment.SKU", on_delete=models.PROTECT, null=True, blank=True, related_name="order_lines",
+        "fulfillment.SKU",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="order_lines",
         help_text="Empty when the partner sent a SKU we do not know (a stock exception).",
     )
     sku_code = models.CharField(max_length=64, help_text="The SKU exactly as the partner sent it.")
@@ -389,4 +405,3 @@ class OrderEvent(AuditEvent):
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     action = models.CharField(max_length=64, choices=OrderAction.choices)
-

@@ -7,10 +7,9 @@ delivery and deadline events are the warehouse's (``fulfillment.notify``).
 
 from __future__ import annotations
 
+from orders.models import MARKETPLACE_STATUS, Order, OrderStatus
 from webhooks.models import WebhookEvent, WebhookEventType
 from webhooks.services import iso, webhook_event_create, webhook_partner_subscribed
-
-from orders.models import MARKETPLACE_STATUS, Order, OrderStatus
 
 
 def order_webhook(*, order: Order, type: WebhookEventType, data: dict) -> WebhookEvent | None:
@@ -19,8 +18,12 @@ def order_webhook(*, order: Order, type: WebhookEventType, data: dict) -> Webhoo
     Precondition: inside the transaction that changed the order, with its seller loaded.
     """
     return webhook_event_create(
-        partner=order.partner, type=type, data=data,
-        order_id=order.pk, external_id=order.external_id, seller_code=order.seller.code,
+        partner=order.partner,
+        type=type,
+        data=data,
+        order_id=order.pk,
+        external_id=order.external_id,
+        seller_code=order.seller.code,
     )
 
 

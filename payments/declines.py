@@ -34,7 +34,9 @@ _MESSAGES = {
     "authentication_required": "Your bank wants you to confirm this payment. Pay the order by hand in the portal.",
     # error codes (error.code)
     "card_declined": GENERIC,
-    "payment_intent_authentication_failure": "The payment was not confirmed with your bank. Try again or use another card.",
+    "payment_intent_authentication_failure": (
+        "The payment was not confirmed with your bank. Try again or use another card."
+    ),
     "payment_method_unactivated": "This card is not activated yet. Use another card.",
     "resource_missing": "The saved card is no longer on file. Add a card again.",
     "no_default_card": "There is no default card on file. Add a card in the portal.",

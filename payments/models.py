@@ -67,7 +67,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     timer_error = models.CharField(max_length=500, blank=True)
 
     created_by = models.CharField(max_length=250, help_text="kind:label of who started it")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -108,7 +110,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         """About to call Stripe: from here the payment counts as taking money until Stripe says otherwise."""
         self.reconcile_at = now + settings.PAYMENT_STALE_AFTER
 
-    @transition(field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.SUCCEEDED)
+    @transition(
+        field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.SUCCEEDED
+    )
     def succeed(self, *, intent_id: str, charge_id: str, now):
         self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
         self.stripe_charge_id = charge_id or self.stripe_charge_id
@@ -117,7 +121,9 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         self.client_secret = ""
         self.failure_code = self.failure_message = ""
 
-    @transition(field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.FAILED)
+    @transition(
+        field=status, source=[PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION], target=PaymentStatus.FAILED
+    )
     def fail(self, *, intent_id: str, code: str, message: str):
         self.stripe_payment_intent_id = intent_id or self.stripe_payment_intent_id
         self.failure_code = code[:64]
@@ -163,9 +169,13 @@ class PaymentOrder(models.Model):
     class Meta:
         ordering = ["order_id"]
         constraints = [
-            models.UniqueConstraint(fields=["order"], condition=Q(active=True), name="payment_order_one_active_per_order"),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(active=True), name="payment_order_one_active_per_order"
+            ),
             models.UniqueConstraint(fields=["payment", "order"], name="payment_order_unique"),
-            models.CheckConstraint(condition=Q(amount_refunded__lte=F("amount")), name="payment_order_refund_within_share"),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=F("amount")), name="payment_order_refund_within_share"
+            ),
         ]
 
     def __str__(self):
@@ -185,14 +195,16 @@ class RefundKind(models.TextChoices):
     EXTERNAL = "external", "Refunded at Stripe"
 
 
-
-
 class Refund(ConcurrentTransitionMixin, models.Model):
     """Money going back to the seller's card: the intent is written first, Stripe is called after commit."""
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     allocation = models.ForeignKey(
-        PaymentOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="refunds",
+        PaymentOrder,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
         help_text="The order whose share this gives back, if it is for one order.",
     )
     kind = models.CharField(max_length=16, choices=RefundKind.choices)
@@ -203,12 +215,16 @@ class Refund(ConcurrentTransitionMixin, models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Pending: (re)send to Stripe at this time. Processing: settle if still unanswered."
+        null=True,
+        blank=True,
+        help_text="Pending: (re)send to Stripe at this time. Processing: settle if still unanswered.",
     )
     timer_error = models.CharField(max_length=500, blank=True)
 
     created_by = models.CharField(max_length=250)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -226,7 +242,9 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["next_attempt_at", "id"], name="refund_next_attempt_idx", condition=Q(next_attempt_at__isnull=False)
+                fields=["next_attempt_at", "id"],
+                name="refund_next_attempt_idx",
+                condition=Q(next_attempt_at__isnull=False),
             ),
         ]
 
@@ -273,7 +291,9 @@ class AutoCheckout(models.Model):
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="auto_checkout")
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="auto_checkouts")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Charges tried since Auto Checkout took the order.")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Charges tried since Auto Checkout took the order."
+    )
     last_payment = models.ForeignKey(Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True, help_text="Why the last charge did not go through.")
@@ -287,7 +307,8 @@ class AutoCheckout(models.Model):
     class Meta:
         indexes = [
             models.Index(
-                fields=["next_attempt_at", "id"], name="autocheckout_next_attempt_idx",
+                fields=["next_attempt_at", "id"],
+                name="autocheckout_next_attempt_idx",
                 condition=Q(next_attempt_at__isnull=False),
             ),
             models.Index(fields=["seller", "gave_up_at"], name="autocheckout_seller_gaveup_idx"),
@@ -320,8 +341,6 @@ class SellerEmailStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-
-
 class SellerEmail(ConcurrentTransitionMixin, models.Model):
     """One checkout email to a seller: an outbox row written by the pass that decides it, sent after commit.
 
@@ -336,7 +355,9 @@ class SellerEmail(ConcurrentTransitionMixin, models.Model):
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="checkout_emails")
     kind = models.CharField(max_length=24, choices=SellerEmailKind.choices)
     digest_date = models.DateField(null=True, blank=True, help_text="The day a digest is for (local time).")
-    status = FSMField(max_length=16, choices=SellerEmailStatus.choices, default=SellerEmailStatus.PENDING, protected=True)
+    status = FSMField(
+        max_length=16, choices=SellerEmailStatus.choices, default=SellerEmailStatus.PENDING, protected=True
+    )
     recipient = models.CharField(max_length=254, blank=True, help_text="The address it went to.")
     subject = models.CharField(max_length=255, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -352,7 +373,9 @@ class SellerEmail(ConcurrentTransitionMixin, models.Model):
         constraints = [
             # The daily digest goes out once per seller per day, however often the schedule runs.
             models.UniqueConstraint(
-                fields=["seller", "digest_date"], condition=Q(kind="checkout_digest"), name="seller_email_one_digest_per_day"
+                fields=["seller", "digest_date"],
+                condition=Q(kind="checkout_digest"),
+                name="seller_email_one_digest_per_day",
             ),
             models.CheckConstraint(
                 condition=Q(kind="checkout_digest", digest_date__isnull=False)
@@ -406,9 +429,15 @@ class CheckoutReminder(models.Model):
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="checkout_reminder")
     seller = models.ForeignKey(Seller, on_delete=models.CASCADE, related_name="+")
-    due_at = models.DateTimeField(null=True, blank=True, help_text="Remind the seller at this time; empty once handled.")
+    due_at = models.DateTimeField(
+        null=True, blank=True, help_text="Remind the seller at this time; empty once handled."
+    )
     email = models.ForeignKey(
-        SellerEmail, on_delete=models.RESTRICT, null=True, blank=True, related_name="reminders",
+        SellerEmail,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="reminders",
         help_text="The email that mentioned the order (empty if it was paid or cancelled first).",
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -417,7 +446,9 @@ class CheckoutReminder(models.Model):
         ordering = ["order_id"]
         indexes = [
             models.Index(fields=["due_at", "id"], name="checkout_reminder_due_idx", condition=Q(due_at__isnull=False)),
-            models.Index(fields=["seller", "id"], name="checkout_reminder_pending_idx", condition=Q(due_at__isnull=False)),
+            models.Index(
+                fields=["seller", "id"], name="checkout_reminder_pending_idx", condition=Q(due_at__isnull=False)
+            ),
         ]
 
     def __str__(self):

@@ -11,13 +11,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from core.actors import Actor
+from core.tasks import enqueue_on_commit
 from orders.models import Order, OrderStatus
 from payments.locks import lock_payment
 from payments.models import AutoCheckout, PaymentOrder, PaymentStatus, RefundKind
 from payments.reminders import checkout_reminder_schedule
-from core.tasks import enqueue_on_commit
 from payments.services.refunds import refund_request
-
 
 
 def on_order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
@@ -43,7 +42,11 @@ def _auto_checkout_take(order: Order) -> None:
     now = timezone.now()
     AutoCheckout.objects.update_or_create(
         order=order,
-        defaults={"seller_id": order.seller_id, "next_attempt_at": now + settings.PAYMENT_STALE_AFTER, "gave_up_at": None},
+        defaults={
+            "seller_id": order.seller_id,
+            "next_attempt_at": now + settings.PAYMENT_STALE_AFTER,
+            "gave_up_at": None,
+        },
         create_defaults={"seller_id": order.seller_id, "next_attempt_at": now + settings.PAYMENT_STALE_AFTER},
     )
     enqueue_on_commit("payments.tasks.auto_checkout_charge", order.pk)
@@ -62,7 +65,9 @@ def _refund_cancelled(order: Order, *, actor: Actor) -> None:
     success for an order cancelled meanwhile refunds that order's share.
     """
     allocation = (
-        PaymentOrder.objects.filter(order=order, active=True, payment__status__in=(PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED))
+        PaymentOrder.objects.filter(
+            order=order, active=True, payment__status__in=(PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
+        )
         .select_related("payment")
         .first()
     )
@@ -70,6 +75,10 @@ def _refund_cancelled(order: Order, *, actor: Actor) -> None:
         return
     payment = lock_payment(allocation.payment_id)
     refund_request(
-        payment=payment, amount=allocation.amount, kind=RefundKind.ORDER_CANCELLED, allocation=allocation,
-        reason=f"order {order.pk} cancelled: {order.cancel_reason or order.cancelled_by}", actor=actor,
+        payment=payment,
+        amount=allocation.amount,
+        kind=RefundKind.ORDER_CANCELLED,
+        allocation=allocation,
+        reason=f"order {order.pk} cancelled: {order.cancel_reason or order.cancelled_by}",
+        actor=actor,
     )

@@ -30,13 +30,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_fsm import can_proceed
 
+from accounts.emails import SellerMessage
 from accounts.models import Seller
+from core.tasks import enqueue_on_commit
 from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
 from payments.notify.checkout import digest_message, reminder_message
-from accounts.emails import SellerMessage
-from core.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,11 @@ def checkout_reminder_schedule(*, order: Order) -> None:
         return
     # One INSERT ... ON CONFLICT DO NOTHING: cheap inside the hold-ending transaction.
     CheckoutReminder.objects.bulk_create(
-        [CheckoutReminder(order=order, seller_id=order.seller_id, due_at=timezone.now() + settings.CHECKOUT_REMINDER_DELAY)],
+        [
+            CheckoutReminder(
+                order=order, seller_id=order.seller_id, due_at=timezone.now() + settings.CHECKOUT_REMINDER_DELAY
+            )
+        ],
         ignore_conflicts=True,
     )
 
@@ -85,7 +89,7 @@ def process_due_checkout_reminders(*, now: datetime) -> dict[str, int]:
     for seller_id in sorted(seller_ids):
         try:
             reminded += _remind_seller(seller_id, now=now)
-        except Exception:  # noqa: BLE001 - one seller must not stop the others; the rows stay due
+        except Exception:  # one seller must not stop the others; the rows stay due
             logger.exception("checkout reminder for seller %s failed", seller_id)
 
     def resend(email: SellerEmail) -> None:
@@ -93,7 +97,9 @@ def process_due_checkout_reminders(*, now: datetime) -> dict[str, int]:
         email.save(update_fields=["next_attempt_at"])
         enqueue_on_commit(SEND_TASK, email.pk)
 
-    resent = process_due(model=SellerEmail, deadline="next_attempt_at", now=now, handle=resend, status=SellerEmailStatus.PENDING)
+    resent = process_due(
+        model=SellerEmail, deadline="next_attempt_at", now=now, handle=resend, status=SellerEmailStatus.PENDING
+    )
     return {"checkout_reminder_emails": reminded, "seller_emails_resent": resent}
 
 
@@ -116,7 +122,9 @@ def _remind_seller(seller_id: int, *, now: datetime) -> int:
         if not auto_checkout:
             waiting = set(
                 Order.objects.filter(
-                    pk__in=[row.order_id for row in rows], status=OrderStatus.AWAITING_CHECKOUT, seller_paid_at__isnull=True
+                    pk__in=[row.order_id for row in rows],
+                    status=OrderStatus.AWAITING_CHECKOUT,
+                    seller_paid_at__isnull=True,
                 ).values_list("pk", flat=True)
             )
         email = None
@@ -150,7 +158,9 @@ def checkout_digests_create(*, now: datetime) -> list[int]:
         try:
             with transaction.atomic():
                 email = SellerEmail.objects.create(
-                    seller_id=seller_id, kind=SellerEmailKind.CHECKOUT_DIGEST, digest_date=day,
+                    seller_id=seller_id,
+                    kind=SellerEmailKind.CHECKOUT_DIGEST,
+                    digest_date=day,
                     next_attempt_at=now + SEND_LEASE,
                 )
         except IntegrityError:
@@ -223,7 +233,9 @@ def _record(email_id: int, name: str, **args) -> str:
         if not can_proceed(method):
             return email.status
         method(**args)
-        email.save(update_fields=["status", "sent_at", "recipient", "subject", "next_attempt_at", "claimed_at", "last_error"])
+        email.save(
+            update_fields=["status", "sent_at", "recipient", "subject", "next_attempt_at", "claimed_at", "last_error"]
+        )
     return email.status
 
 

@@ -124,7 +124,9 @@ def order_costs(orders: Iterable[Order]) -> dict[int, OrderCost]:
     orders = list(orders)
     totals: dict[int, int] = defaultdict(int)
     unknown: set[int] = set()
-    lines = OrderLine.objects.filter(order__in=[o.pk for o in orders]).values_list("order_id", "quantity", "sku__wholesale_cost")
+    lines = OrderLine.objects.filter(order__in=[o.pk for o in orders]).values_list(
+        "order_id", "quantity", "sku__wholesale_cost"
+    )
     for order_id, quantity, cost in lines:
         if cost is None:
             unknown.add(order_id)
@@ -224,7 +226,10 @@ def auto_checkout_failures(*, seller: Seller) -> QuerySet[AutoCheckout]:
     """Orders Auto Checkout gave up on that still wait for the seller's payment, with the reason."""
     return (
         AutoCheckout.objects.filter(
-            seller=seller, gave_up_at__isnull=False, order__status=OrderStatus.AWAITING_CHECKOUT, order__seller_paid_at__isnull=True
+            seller=seller,
+            gave_up_at__isnull=False,
+            order__status=OrderStatus.AWAITING_CHECKOUT,
+            order__seller_paid_at__isnull=True,
         )
         .select_related("order", "last_payment")
         .order_by("-gave_up_at")

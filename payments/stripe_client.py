@@ -60,7 +60,9 @@ def as_dict(obj) -> dict:
 def _declined_from(exc: stripe.StripeError) -> StripeDeclined:
     body = (exc.json_body or {}).get("error", {}) if isinstance(exc.json_body, dict) else {}
     code = body.get("decline_code") or body.get("code") or getattr(exc, "code", None) or "declined"
-    message = decline_message(code=body.get("code") or "", decline_code=body.get("decline_code") or "", fallback=body.get("message") or "")
+    message = decline_message(
+        code=body.get("code") or "", decline_code=body.get("decline_code") or "", fallback=body.get("message") or ""
+    )
     intent = body.get("payment_intent") if isinstance(body.get("payment_intent"), dict) else None
     return StripeDeclined(code=code, message=message, intent=intent)
 
@@ -82,11 +84,15 @@ def _call(func, *args, **kwargs):
 
 
 def customer_create(*, email: str, name: str, metadata: dict, idempotency_key: str) -> dict:
-    return as_dict(_call(stripe.Customer.create, email=email, name=name, metadata=metadata, **_options(idempotency_key=idempotency_key)))
-
-
-def customer_retrieve(customer_id: str) -> dict:
-    return as_dict(_call(stripe.Customer.retrieve, customer_id, **_options()))
+    return as_dict(
+        _call(
+            stripe.Customer.create,
+            email=email,
+            name=name,
+            metadata=metadata,
+            **_options(idempotency_key=idempotency_key),
+        )
+    )
 
 
 def customer_set_default_payment_method(customer_id: str, payment_method_id: str | None) -> dict:
@@ -166,7 +172,9 @@ def payment_intent_create(request: ChargeRequest) -> dict:
 
     A decline raises ``StripeDeclined`` carrying the PaymentIntent when Stripe sends it.
     """
-    return as_dict(_call(stripe.PaymentIntent.create, **request.params(), **_options(idempotency_key=request.idempotency_key)))
+    return as_dict(
+        _call(stripe.PaymentIntent.create, **request.params(), **_options(idempotency_key=request.idempotency_key))
+    )
 
 
 def payment_intent_retrieve(intent_id: str) -> dict:

@@ -16,7 +16,7 @@ from djstripe.signals import WEBHOOK_SIGNALS
 
 from core.actors import Actor
 from payments.models import Payment
-from payments.services.charges import Outcome, payment_outcome_record
+from payments.services.outcomes import Outcome, payment_outcome_record
 from payments.services.reconcile import payment_refunds_reconcile
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def on_payment_intent_event(sender, event, **kwargs) -> None:
 
 
 def _payment_for_intent(intent: dict):
-    """Our payment for a PaymentIntent: by its id, or by our ``payment_id`` metadata when the event beat our own record."""
+    """Our payment for a PaymentIntent: by its id, or by our ``payment_id`` metadata when the event beat our own
+    record."""
     intent_id = intent.get("id") or ""
     payment = Payment.objects.filter(stripe_payment_intent_id=intent_id).first() if intent_id else None
     if payment is not None:

@@ -19,8 +19,11 @@ import logging
 import secrets
 import uuid
 
+import requests
 from django.conf import settings
 from django.urls import reverse
+from djstripe.enums import APIKeyType
+from djstripe.models import Account, APIKey, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +47,6 @@ def uses_emulator() -> bool:
 
 def ensure_api_key():
     """The APIKey row for our secret key, with its owner account when we can know it without calling out."""
-    from djstripe.enums import APIKeyType
-    from djstripe.models import Account, APIKey
-
     key = settings.STRIPE_SECRET_KEY
     if not key:
         return None
@@ -59,8 +59,11 @@ def ensure_api_key():
         )
         if api_key is None:
             return APIKey.objects.create(
-                secret=key, name="STRIPE_SECRET_KEY", type=APIKeyType.secret if key.startswith("sk_") else APIKeyType.restricted,
-                livemode=livemode, djstripe_owner_account=account,
+                secret=key,
+                name="STRIPE_SECRET_KEY",
+                type=APIKeyType.secret if key.startswith("sk_") else APIKeyType.restricted,
+                livemode=livemode,
+                djstripe_owner_account=account,
             )
         if api_key.djstripe_owner_account_id is None:
             api_key.djstripe_owner_account = account
@@ -86,8 +89,6 @@ def webhook_path(endpoint=None) -> str:
 
 def ensure_webhook_endpoint():
     """Our webhook endpoint row, with the signing secret; None while production has no secret configured."""
-    from djstripe.models import WebhookEndpoint
-
     endpoint = WebhookEndpoint.objects.filter(id=ENDPOINT_ID).first()
     secret = settings.STRIPE_WEBHOOK_SECRET or (endpoint.secret if endpoint else "")
     if not secret and uses_emulator():
@@ -99,8 +100,14 @@ def ensure_webhook_endpoint():
     owner = api_key.djstripe_owner_account if api_key else None
     if endpoint is None:
         endpoint = WebhookEndpoint(
-            id=ENDPOINT_ID, livemode=settings.STRIPE_LIVE_MODE, enabled_events=WEBHOOK_EVENTS, status="enabled",
-            api_version="", url="http://placeholder/", djstripe_owner_account=owner, secret=secret,
+            id=ENDPOINT_ID,
+            livemode=settings.STRIPE_LIVE_MODE,
+            enabled_events=WEBHOOK_EVENTS,
+            status="enabled",
+            api_version="",
+            url="http://placeholder/",
+            djstripe_owner_account=owner,
+            secret=secret,
             djstripe_uuid=endpoint_uuid(),
         )
         endpoint.save()
@@ -121,8 +128,6 @@ def ensure_stripe() -> None:
 
 def register_emulator_webhooks(endpoint, *, site_url: str | None = None) -> str:
     """Tell localstripe to POST its events, signed with the endpoint's secret, to our webhook URL."""
-    import requests
-
     url = f"{(site_url or settings.SITE_URL).rstrip('/')}{webhook_path(endpoint)}"
     response = requests.post(
         f"{settings.STRIPE_API_HOST}/_config/webhooks/backoffice",

@@ -21,11 +21,10 @@ from datetime import datetime
 
 from django.conf import settings
 
+from core.tasks import enqueue_on_commit
 from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import AutoCheckout, Payment, PaymentStatus, Refund, RefundStatus
-from core.tasks import enqueue_on_commit
-
 
 # Due Auto Checkout orders are charged in tasks of this many: one task per order would cost more
 # in task overhead than the charge; one task for all would keep the other workers idle.
@@ -72,7 +71,10 @@ def process_due_payments(*, now: datetime) -> dict[str, int]:
             model=Payment, deadline="reconcile_at", now=now, handle=settle, status=PaymentStatus.PROCESSING
         ),
         "refunds_sent": process_due(
-            model=Refund, deadline="next_attempt_at", now=now, handle=send_refund,
+            model=Refund,
+            deadline="next_attempt_at",
+            now=now,
+            handle=send_refund,
             status__in=[RefundStatus.PENDING, RefundStatus.PROCESSING],
         ),
     }

@@ -172,13 +172,17 @@ def order_list(request, seller):
     tabs = [{"status": "", "label": "All", "count": counts["all"]}]
     tabs += [{"status": s.value, "label": s.label, "count": counts[s.value]} for s in TAB_STATUSES]
     if counts[OrderStatus.LOST] or status == OrderStatus.LOST:
-        tabs.append({"status": OrderStatus.LOST.value, "label": OrderStatus.LOST.label, "count": counts[OrderStatus.LOST]})
+        tabs.append(
+            {"status": OrderStatus.LOST.value, "label": OrderStatus.LOST.label, "count": counts[OrderStatus.LOST]}
+        )
     for tab in tabs:
         tab["active"] = tab["status"] == status
         tab["url"] = list_link(status=tab["status"])  # a new tab starts at page 1
 
     page_links = [
-        {"ellipsis": True} if n == paginator.ELLIPSIS else {"number": n, "url": list_link(page=n), "current": n == page.number}
+        {"ellipsis": True}
+        if n == paginator.ELLIPSIS
+        else {"number": n, "url": list_link(page=n), "current": n == page.number}
         for n in paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)
     ]
     # The detail page links back to exactly this view of the list.

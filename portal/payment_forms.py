@@ -51,7 +51,9 @@ class OrderIdsField(forms.Field):
         values = value if isinstance(value, list | tuple) else [value]
         ids, bad = parse_order_ids(values)
         if bad:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid", params={"values": ", ".join(bad)})
+            raise forms.ValidationError(
+                self.error_messages["invalid"], code="invalid", params={"values": ", ".join(bad)}
+            )
         return ids
 
     def validate(self, value):
@@ -93,7 +95,8 @@ class CheckoutForm(forms.Form):
             # Never act on an order that is not the seller's: refuse the whole request.
             listed = ", ".join(f"#{pk}" for pk in foreign[:10]) + ("…" if len(foreign) > 10 else "")
             raise forms.ValidationError(
-                f"Nothing was charged: {listed} {'is not one of your orders' if len(foreign) == 1 else 'are not your orders'}.",
+                f"Nothing was charged: {listed} "
+                f"{'is not one of your orders' if len(foreign) == 1 else 'are not your orders'}.",
                 code="not_yours",
             )
         return ids
@@ -101,7 +104,9 @@ class CheckoutForm(forms.Form):
     def clean_setup_intent(self):
         value = self.cleaned_data["setup_intent"].strip()
         if value and not _SETUP_INTENT_RE.match(value):
-            raise forms.ValidationError("The card form sent something unexpected. Enter the card again.", code="invalid")
+            raise forms.ValidationError(
+                "The card form sent something unexpected. Enter the card again.", code="invalid"
+            )
         return value
 
     def clean(self):
@@ -120,7 +125,9 @@ class CardAddForm(forms.Form):
     def clean_setup_intent(self):
         value = self.cleaned_data["setup_intent"].strip()
         if not _SETUP_INTENT_RE.match(value):
-            raise forms.ValidationError("The card form sent something unexpected. Enter the card again.", code="invalid")
+            raise forms.ValidationError(
+                "The card form sent something unexpected. Enter the card again.", code="invalid"
+            )
         return value
 
 

@@ -29,18 +29,7 @@ from django.utils.http import urlencode
 from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.actors import Actor
 from core.errors import DomainError
-from portal.payment_forms import (
-    NEW_CARD,
-    AutoCheckoutForm,
-    CardAddForm,
-    CheckoutForm,
-    form_error_text,
-    parse_order_ids,
-)
-from portal.auth import error_text, portal_actor, seller_required
-from portal.display import current_deadline, status_label
 from core.templatetags.money import money
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus, PaymentTrigger
@@ -66,7 +55,16 @@ from payments.services import (
     payment_refresh,
 )
 from payments.services.charges import MAX_ORDERS_PER_CHECKOUT
-
+from portal.auth import error_text, portal_actor, seller_required
+from portal.display import current_deadline, status_label
+from portal.payment_forms import (
+    NEW_CARD,
+    AutoCheckoutForm,
+    CardAddForm,
+    CheckoutForm,
+    form_error_text,
+    parse_order_ids,
+)
 
 # Where a DomainError's own detail is not what a seller should read.
 # The checkout results kept in the session for the result page: orders that were not charged.
@@ -153,15 +151,25 @@ def _unpaid_rows(orders: list[Order], *, quote: Quote, selected: set[int], auto_
     return rows
 
 
-def _render_unpaid(request, seller, *, cards: list[Card], selected: list[int], card_choice: str = "",
-                   make_default: bool = False, status: int = 200):
+def _render_unpaid(
+    request,
+    seller,
+    *,
+    cards: list[Card],
+    selected: list[int],
+    card_choice: str = "",
+    make_default: bool = False,
+    status: int = 200,
+):
     paginator = Paginator(unpaid_orders(seller=seller), MAX_ORDERS_PER_CHECKOUT)
     page = paginator.get_page(request.GET.get("page"))
     orders = list(page.object_list)
     if request.GET.get("all") == "1" and request.method == "GET":
         selected = [o.pk for o in orders]
     rows = _unpaid_rows(
-        orders, quote=checkout_quote(seller=seller, order_ids=[o.pk for o in orders]), selected=set(selected),
+        orders,
+        quote=checkout_quote(seller=seller, order_ids=[o.pk for o in orders]),
+        selected=set(selected),
         auto_on=seller.auto_checkout,
     )
     chosen = [row.order.pk for row in rows if row.checked]
@@ -206,8 +214,12 @@ def _checkout(request, seller, cards: list[Card]):
     """
     form = CheckoutForm(request.POST, seller=seller, cards=cards)
     posted, _ = parse_order_ids(request.POST.getlist("order"))
-    again = {"cards": cards, "selected": posted, "card_choice": request.POST.get("card", ""),
-             "make_default": bool(request.POST.get("make_default"))}
+    again = {
+        "cards": cards,
+        "selected": posted,
+        "card_choice": request.POST.get("card", ""),
+        "make_default": bool(request.POST.get("make_default")),
+    }
     if not form.is_valid():
         for text in form_error_text(form):
             messages.error(request, text)
@@ -277,7 +289,9 @@ def unpaid_quote(request, seller):
             "currency": quote.currency,
             "count": count,
             "count_display": _orders_text(count),
-            "not_payable": [{"order_id": line.order_id, "message": line.message} for line in quote.lines if line.problem],
+            "not_payable": [
+                {"order_id": line.order_id, "message": line.message} for line in quote.lines if line.problem
+            ],
         }
     )
 
@@ -356,8 +370,17 @@ def checkout_result(request, seller, payment_id: int):
     ]
     skipped = request.session.get(SKIPPED_SESSION_KEY, {}).get(str(payment.pk), [])
     for order_id, external_id, reason in skipped:
-        rows.append({"order_id": order_id, "external_id": external_id, "amount": None, "outcome": "skipped",
-                     "label": OUTCOME_LABELS["skipped"], "message": reason, "next": ""})
+        rows.append(
+            {
+                "order_id": order_id,
+                "external_id": external_id,
+                "amount": None,
+                "outcome": "skipped",
+                "label": OUTCOME_LABELS["skipped"],
+                "message": reason,
+                "next": "",
+            }
+        )
     card = next((c for c in seller_cards(seller=seller) if c.id == payment.stripe_payment_method_id), None)
     order_ids = [a.order_id for a in payment.allocations.all()]
     context = {
@@ -368,7 +391,9 @@ def checkout_result(request, seller, payment_id: int):
         "rows": rows,
         "card": card,
         # Stripe.js finishes the bank's confirmation with this; only our own on-session payments have one.
-        "client_secret": payment.client_secret if outcome == "requires_action" and payment.trigger == PaymentTrigger.MANUAL else "",
+        "client_secret": payment.client_secret
+        if outcome == "requires_action" and payment.trigger == PaymentTrigger.MANUAL
+        else "",
         "retry_url": _unpaid_url(order_ids) if outcome in ("declined", "cancelled") else "",
         **stripe_context(),
     }
@@ -413,7 +438,10 @@ def checkout_cancel(request, seller, payment_id: int):
         messages.success(request, "Your bank had already confirmed it: the payment went through.")
         return redirect("portal:checkout_result", payment_id=payment.pk)
     if outcome == "requires_action":
-        messages.error(request, "The card processor cannot be reached right now, so the payment is still open. Try again in a minute.")
+        messages.error(
+            request,
+            "The card processor cannot be reached right now, so the payment is still open. Try again in a minute.",
+        )
         return redirect("portal:checkout_result", payment_id=payment.pk)
     messages.info(request, "The payment was cancelled and nothing was charged. Choose how to pay these orders.")
     return redirect(_unpaid_url(order_ids))
@@ -428,8 +456,12 @@ def payment_page(request, seller):
     cards = seller_cards(seller=seller)
     failures = list(auto_checkout_failures(seller=seller))
     recent = [
-        {"payment": p, "outcome": payment_outcome(p), "label": OUTCOME_LABELS[payment_outcome(p)],
-         "orders": [a.order_id for a in p.allocations.all()]}
+        {
+            "payment": p,
+            "outcome": payment_outcome(p),
+            "label": OUTCOME_LABELS[payment_outcome(p)],
+            "orders": [a.order_id for a in p.allocations.all()],
+        }
         for p in seller_payments(seller=seller)[:RECENT_PAYMENTS]
     ]
     context = {
@@ -468,7 +500,9 @@ def card_add(request, seller):
         return redirect("portal:payment")
     try:
         card = card_setup_complete(
-            seller=seller, setup_intent_id=form.cleaned_data["setup_intent"], actor=portal_actor(request),
+            seller=seller,
+            setup_intent_id=form.cleaned_data["setup_intent"],
+            actor=portal_actor(request),
             make_default=form.cleaned_data["make_default"],
         )
     except DomainError as exc:
@@ -518,8 +552,12 @@ def card_remove_view(request, seller, card_id: str):
             elif card.is_default and seller.auto_checkout:
                 messages.warning(request, "Auto Checkout is off: there is no card left to charge.")
         return redirect("portal:payment")
-    context = {"seller": seller, "card": card, "next_default": others[0] if card.is_default and others else None,
-               "stops_auto_checkout": card.is_default and not others and seller.auto_checkout}
+    context = {
+        "seller": seller,
+        "card": card,
+        "next_default": others[0] if card.is_default and others else None,
+        "stops_auto_checkout": card.is_default and not others and seller.auto_checkout,
+    }
     return render(request, "portal/card_remove.html", context)
 
 

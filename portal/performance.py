@@ -111,15 +111,22 @@ def seller_performance(*, seller: Seller, now: datetime | None = None) -> list[P
         aggregates[f"late_{days}"] = Count("pk", filter=shipped & _LATE)
         aggregates[f"time_{days}"] = Avg(_TIME_TO_SHIP, filter=shipped)
         aggregates[f"placed_{days}"] = Count("pk", filter=placed & Q(placed_at__gt=start))
-        aggregates[f"cancelled_{days}"] = Count("pk", filter=placed & Q(placed_at__gt=start, status=OrderStatus.CANCELLED))
+        aggregates[f"cancelled_{days}"] = Count(
+            "pk", filter=placed & Q(placed_at__gt=start, status=OrderStatus.CANCELLED)
+        )
         aggregates[f"delivered_{days}"] = Count("pk", filter=delivered & Q(delivered_at__gt=start))
         aggregates[f"returned_{days}"] = Count("pk", filter=delivered & Q(delivered_at__gt=start, has_return=True))
     row = orders.aggregate(**aggregates)
     return [
         PeriodPerformance(
-            days=d, shipped=row[f"shipped_{d}"], late=row[f"late_{d}"], average_time_to_ship=row[f"time_{d}"],
-            placed=row[f"placed_{d}"], cancelled=row[f"cancelled_{d}"],
-            delivered=row[f"delivered_{d}"], returned=row[f"returned_{d}"],
+            days=d,
+            shipped=row[f"shipped_{d}"],
+            late=row[f"late_{d}"],
+            average_time_to_ship=row[f"time_{d}"],
+            placed=row[f"placed_{d}"],
+            cancelled=row[f"cancelled_{d}"],
+            delivered=row[f"delivered_{d}"],
+            returned=row[f"returned_{d}"],
         )
         for d in PERFORMANCE_PERIODS
     ]
@@ -143,7 +150,9 @@ def seller_weekly_dispatch(*, seller: Seller, now: datetime | None = None) -> li
     for row in days:
         index = min(max((row["day"] - first_day).days // 7, 0), CHART_WEEKS - 1)
         week = weeks[index]
-        weeks[index] = WeekPerformance(start=week.start, shipped=week.shipped + row["shipped"], late=week.late + row["late"])
+        weeks[index] = WeekPerformance(
+            start=week.start, shipped=week.shipped + row["shipped"], late=week.late + row["late"]
+        )
     return weeks
 
 

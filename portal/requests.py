@@ -20,12 +20,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
+from core.display import Countdown, countdown
 from core.errors import DomainError
-from portal.auth import error_text, portal_actor, seller_required
-from portal.display import status_label
 from orders.models import Order
 from payments.selectors import order_checkout
-from core.display import Countdown, countdown
+from portal.auth import error_text, seller_required
+from portal.display import status_label
 from returns.models import CancellationRequest, ReturnRequest
 from returns.selectors import seller_pending_cancellation_requests, seller_pending_returns
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_reject
@@ -45,7 +45,9 @@ class RejectForm(forms.Form):
 def _back(request, default: str):
     """Back to the page the form was on (an order's page, or the Requests tab), never off-site."""
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect(default)
 
@@ -146,7 +148,9 @@ def cancellation_reject(request, seller, pk: int):
         return _back(request, reverse("portal:requests"))
     return _answer(
         request,
-        lambda: cancellation_request_reject(request_id=cancel_request.pk, reason=reason, actor=Actor.for_user(request.user)),
+        lambda: cancellation_request_reject(
+            request_id=cancel_request.pk, reason=reason, actor=Actor.for_user(request.user)
+        ),
         success=lambda: f"Cancellation rejected: order #{cancel_request.order_id} goes ahead.",
     )
 

@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from portal.auth import seller_required
 from core.display import Countdown, countdown
+from portal.auth import seller_required
 from returns.models import ReturnRequest, ReturnStatus
 from returns.selectors import seller_returns
 
@@ -81,7 +81,9 @@ def return_row(ret: ReturnRequest, *, now) -> ReturnRow:
         items=_items(ret),
         order_url=reverse("portal:order_detail", args=[ret.order_id]),
         countdown=countdown(ret.respond_by, now=now) if ret.status == ReturnStatus.REQUESTED else None,
-        replacement_url=reverse("portal:order_detail", args=[ret.replacement_order_id]) if ret.replacement_order_id else "",
+        replacement_url=reverse("portal:order_detail", args=[ret.replacement_order_id])
+        if ret.replacement_order_id
+        else "",
     )
 
 

@@ -7,15 +7,19 @@ an order id from another seller simply is not in the queryset (404).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-
-from django.db.models import Avg, Count, DurationField, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+)
 
 from accounts.models import Seller, SellerMembership
-from orders.models import CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
+from orders.models import Order, OrderEvent, OrderLine, OrderStatus
 
 # Order ids are 64-bit integers; a longer run of digits can only be an external id,
 # and passing it to ``pk=`` would overflow the database integer.
@@ -66,10 +70,14 @@ def order_list(*, seller: Seller, status: str = "", q: str = "") -> QuerySet[Ord
     queryset = _search(seller_orders(seller), q)
     if status:
         queryset = queryset.filter(status=status)
-    return queryset.annotate(
-        item_count=Sum("lines__quantity"),
-        total=Sum(F("lines__quantity") * F("lines__unit_price")),
-    ).select_related("shipment").order_by("-placed_at", "-id")
+    return (
+        queryset.annotate(
+            item_count=Sum("lines__quantity"),
+            total=Sum(F("lines__quantity") * F("lines__unit_price")),
+        )
+        .select_related("shipment")
+        .order_by("-placed_at", "-id")
+    )
 
 
 def order_detail_queryset(*, seller: Seller) -> QuerySet[Order]:
@@ -77,7 +85,11 @@ def order_detail_queryset(*, seller: Seller) -> QuerySet[Order]:
 
     Look the order up in this queryset: another seller's order id is then "not found".
     """
-    return seller_orders(seller).select_related("shipment__carrier").prefetch_related(
-        Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "reservation").order_by("id")),
-        Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+    return (
+        seller_orders(seller)
+        .select_related("shipment__carrier")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("sku", "reservation").order_by("id")),
+            Prefetch("events", queryset=OrderEvent.objects.order_by("created_at", "id")),
+        )
     )

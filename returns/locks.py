@@ -37,4 +37,9 @@ def lock_return(return_id: int) -> ReturnRequest | None:
 
     Precondition: inside ``transaction.atomic()`` with the return's order already locked.
     """
-    return ReturnRequest.objects.select_for_update(of=("self",)).select_related("return_carrier").filter(pk=return_id).first()
+    return (
+        ReturnRequest.objects.select_for_update(of=("self",))
+        .select_related("return_carrier")
+        .filter(pk=return_id)
+        .first()
+    )

@@ -6,7 +6,6 @@ acts on (auto-approval). Transitions here are pure; the services in
 ``returns.services`` lock, audit and send notifications.
 """
 
-from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -31,7 +30,6 @@ class CancellationStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     AUTO_APPROVED = "auto_approved", "Approved automatically"
     WITHDRAWN = "withdrawn", "Withdrawn by the buyer"
-
 
 
 # What a partner sees: TikTok Shop's cancellation vocabulary. A request is
@@ -61,13 +59,17 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     external_id = models.CharField(
         max_length=100, blank=True, help_text="The marketplace's id for this request, if the partner sent one."
     )
-    status = FSMField(max_length=16, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, protected=True)
+    status = FSMField(
+        max_length=16, choices=CancellationStatus.choices, default=CancellationStatus.PENDING, protected=True
+    )
     requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
     reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
     requested_at = models.DateTimeField(default=timezone.now)
     respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R5).")
     decided_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.CharField(max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name.")
+    decided_by = models.CharField(
+        max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name."
+    )
     decision_note = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, or a note.")
     timer_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -104,7 +106,12 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     def approve(self, *, by: str, note: str = ""):
         self._decide(by, note)
 
-    @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.AUTO_APPROVED, conditions=[_respond_by_passed])
+    @transition(
+        field=status,
+        source=CancellationStatus.PENDING,
+        target=CancellationStatus.AUTO_APPROVED,
+        conditions=[_respond_by_passed],
+    )
     def auto_approve(self):
         self._decide("system:timer", "Not answered in time; approved automatically.")
 
@@ -152,10 +159,15 @@ class ReturnStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
-
 # Still needs someone: the order must not complete (R15) while one of these is open.
 RETURN_OPEN = [
-    ReturnStatus.REQUESTED, ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED, ReturnStatus.INSPECTED,
+    ReturnStatus.REQUESTED,
+    ReturnStatus.APPROVED,
+    ReturnStatus.AUTO_APPROVED,
+    ReturnStatus.AWAITING_RETURN_SHIPMENT,
+    ReturnStatus.IN_TRANSIT,
+    ReturnStatus.RECEIVED,
+    ReturnStatus.INSPECTED,
 ]
 
 # TikTok Shop's ``return_status`` vocabulary, for partners.
@@ -298,7 +310,9 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         """The seller (or staff for the seller) accepts the return."""
         self._decide(by, note)
 
-    @transition(field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.AUTO_APPROVED, conditions=[_respond_by_passed])
+    @transition(
+        field=status, source=ReturnStatus.REQUESTED, target=ReturnStatus.AUTO_APPROVED, conditions=[_respond_by_passed]
+    )
     def auto_approve(self):
         """Nobody answered by ``respond_by``: the marketplace accepts it (R11)."""
         self._decide("system:timer", "Not answered in time; approved automatically.")
@@ -309,7 +323,9 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         self.resolved_at = self.decided_at
 
     @transition(
-        field=status, source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED], target=ReturnStatus.AWAITING_RETURN_SHIPMENT,
+        field=status,
+        source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED],
+        target=ReturnStatus.AWAITING_RETURN_SHIPMENT,
         conditions=[_ships_back],
     )
     def await_shipment(self):
@@ -323,7 +339,10 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         self.shipped_back_at = at
 
     @transition(
-        field=status, source=[ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT], target=ReturnStatus.RECEIVED, conditions=[_ships_back]
+        field=status,
+        source=[ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT],
+        target=ReturnStatus.RECEIVED,
+        conditions=[_ships_back],
     )
     def receive(self, *, at):
         """The parcel reached the warehouse; the lines' received quantities are set with it."""
@@ -336,7 +355,9 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
         self.inspection_note = note[:1000]
 
     @transition(
-        field=status, source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.INSPECTED], target=ReturnStatus.REFUNDED,
+        field=status,
+        source=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.INSPECTED],
+        target=ReturnStatus.REFUNDED,
         conditions=[_refund_decidable],
     )
     def decide_refund(self, *, amount: int, refund=None, note: str = ""):
@@ -360,7 +381,12 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
-        source=[ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION, ReturnStatus.AWAITING_RETURN_SHIPMENT],
+        source=[
+            ReturnStatus.REFUNDED,
+            ReturnStatus.REPLACED,
+            ReturnStatus.REJECTED_AFTER_INSPECTION,
+            ReturnStatus.AWAITING_RETURN_SHIPMENT,
+        ],
         target=ReturnStatus.CLOSED,
     )
     def close(self, *, note: str = ""):

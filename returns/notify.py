@@ -37,7 +37,9 @@ logger = logging.getLogger(__name__)
 # --- partner webhooks -------------------------------------------------------------------------
 
 
-def webhook_cancellation_status_changed(*, request: CancellationRequest, from_status: str | None) -> WebhookEvent | None:
+def webhook_cancellation_status_changed(
+    *, request: CancellationRequest, from_status: str | None
+) -> WebhookEvent | None:
     """``cancellation.status_changed`` for ``request``, just created (``from_status`` None) or moved.
 
     Precondition: inside the transaction that changed ``request``, with
@@ -133,7 +135,9 @@ def request_waiting_message(*, kind: str, request_id: int) -> SellerMessage | No
     return seller_message(
         seller=request.seller,
         template="request_waiting",
-        subject=f"The buyer of order {label} asks for {noun}: answer within {span(request.respond_by - timezone.now())}",
+        subject=(
+            f"The buyer of order {label} asks for {noun}: answer within {span(request.respond_by - timezone.now())}"
+        ),
         context={
             "kind": kind,
             "request": request,

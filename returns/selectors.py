@@ -92,9 +92,9 @@ def seller_returns(*, seller: Seller, open_only: bool = False) -> QuerySet[Retur
 
 def seller_pending_returns(*, seller: Seller) -> QuerySet[ReturnRequest]:
     """The seller's return requests waiting for an answer, the earliest auto-approval first."""
-    return _with_return_details(
-        ReturnRequest.objects.filter(seller=seller, status=ReturnStatus.REQUESTED)
-    ).order_by("respond_by", "pk")
+    return _with_return_details(ReturnRequest.objects.filter(seller=seller, status=ReturnStatus.REQUESTED)).order_by(
+        "respond_by", "pk"
+    )
 
 
 def returned_quantities(*, order_id: int) -> dict[int, int]:
@@ -150,15 +150,23 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
     )
     if allocation is None:
         if ReturnRequest.objects.filter(replacement_order=order).exists():
-            problem, detail = "replacement_not_charged", (
-                f"Order {order.pk} is a free replacement: the seller was never charged for it, so there is nothing to "
-                "refund. Record the decision with amount 0."
+            problem, detail = (
+                "replacement_not_charged",
+                (
+                    f"Order {order.pk} is a free replacement: the seller was never charged for it, so there is "
+                    "nothing to "
+                    "refund. Record the decision with amount 0."
+                ),
             )
         elif order.seller_paid_at is not None:
-            problem, detail = "paid_outside_stripe", (
-                f"The seller paid order {order.pk} by bank transfer (reference {order.seller_payment_reference or 'none'}), "
-                "not by card, so it cannot be refunded through Stripe. Refund it by bank transfer and record the "
-                "decision here with amount 0 and the transfer reference in the note."
+            problem, detail = (
+                "paid_outside_stripe",
+                (
+                    f"The seller paid order {order.pk} by bank transfer (reference "
+                    f"{order.seller_payment_reference or 'none'}), "
+                    "not by card, so it cannot be refunded through Stripe. Refund it by bank transfer and record the "
+                    "decision here with amount 0 and the transfer reference in the note."
+                ),
             )
         else:
             problem, detail = "not_paid", f"The seller has not paid for order {order.pk}; there is nothing to refund."
@@ -171,27 +179,18 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
     refundable = 0
     if payment.status in (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED):
         refundable = max(
-            min(allocation.amount - outstanding(allocation=allocation), payment.amount - outstanding(payment=payment)), 0
+            min(allocation.amount - outstanding(allocation=allocation), payment.amount - outstanding(payment=payment)),
+            0,
         )
     lines = list(ret.lines.select_related("order_line__sku"))
     units = return_units(ret, lines)
     cost = sum(units[line.pk] * (line.order_line.sku.wholesale_cost if line.order_line.sku_id else 0) for line in lines)
     if refundable <= 0:
         return RefundShare(
-            payment_id=payment.pk, refundable=0, suggested=0, problem="nothing_to_refund",
+            payment_id=payment.pk,
+            refundable=0,
+            suggested=0,
+            problem="nothing_to_refund",
             detail=f"Order {order.pk}'s share of payment {payment.pk} has already been refunded in full.",
         )
     return RefundShare(payment_id=payment.pk, refundable=refundable, suggested=min(cost, refundable))
-
-
-# --- returns (R11) -------------------------------------------------------------------------------
-
-
-def seller_pending_returns(*, seller: Seller) -> QuerySet[ReturnRequest]:
-    """The seller's return requests waiting for an answer, the most urgent first, with their lines."""
-    return (
-        ReturnRequest.objects.filter(seller=seller, status=ReturnStatus.REQUESTED)
-        .select_related("order")
-        .prefetch_related("lines__order_line")
-        .order_by("respond_by", "pk")
-    )

@@ -216,7 +216,7 @@ def banner(args) -> str:
         lines += [
             "",
             f"  Demo partner API key: {key_file.read_text().strip()}",
-            f"  e.g. curl -H \"Authorization: Api-Key $(cat var/demo_api_key.txt)\" {base}/api/v1/orders/",
+            f'  e.g. curl -H "Authorization: Api-Key $(cat var/demo_api_key.txt)" {base}/api/v1/orders/',
         ]
     lines += ["", "Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
@@ -230,8 +230,12 @@ def connect_emulator(args, out: Output, env: dict[str, str]) -> None:
     nothing: the portal and API work without card webhooks.
     """
     argv = [
-        python_bin(), "manage.py", "stripe_setup", "--emulator-webhooks",
-        "--site-url", f"http://{args.host}:{args.port}",
+        python_bin(),
+        "manage.py",
+        "stripe_setup",
+        "--emulator-webhooks",
+        "--site-url",
+        f"http://{args.host}:{args.port}",
     ]
     result = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     out.block("dev", result.stdout)

@@ -168,7 +168,9 @@ class WebhookEventAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if event.order_id is None:
             return "-"
         return format_html(
-            '<a href="{}">#{} {}</a>', reverse("admin:orders_order_change", args=[event.order_id]), event.order_id,
+            '<a href="{}">#{} {}</a>',
+            reverse("admin:orders_order_change", args=[event.order_id]),
+            event.order_id,
             event.external_id,
         )
 
@@ -274,6 +276,8 @@ class WebhookEventAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if queued:
             self.message_user(request, f"{queued} event(s) queued for redelivery.", messages.SUCCESS)
         if already_pending:
-            self.message_user(request, f"{already_pending} event(s) were still pending and were left as they are.", messages.INFO)
+            self.message_user(
+                request, f"{already_pending} event(s) were still pending and were left as they are.", messages.INFO
+            )
         for detail, count in refused.items():
             self.message_user(request, f"{count} event(s) not redelivered: {detail}", messages.ERROR)

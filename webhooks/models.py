@@ -54,13 +54,17 @@ class WebhookEvent(ConcurrentTransitionMixin, models.Model):
     type = models.CharField(max_length=64, help_text="One of WebhookEventType, e.g. order.shipped.")
     # The envelope's subject, given by whoever wrote the event: the outbox sends these as they are and
     # knows nothing else about orders. ``order_id`` is indexed for the console's "events of this order".
-    order_id = models.BigIntegerField(null=True, blank=True, db_index=True, help_text="Our id of the order it is about.")
+    order_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="Our id of the order it is about."
+    )
     external_id = models.CharField(max_length=100, blank=True, help_text="The marketplace's id of that order.")
     seller_code = models.CharField(max_length=32, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
 
-    status = FSMField(max_length=16, choices=WebhookEventStatus.choices, default=WebhookEventStatus.PENDING, protected=True)
+    status = FSMField(
+        max_length=16, choices=WebhookEventStatus.choices, default=WebhookEventStatus.PENDING, protected=True
+    )
     round = models.PositiveIntegerField(default=1, help_text="1 for the first delivery; each redelivery adds one.")
     attempts = models.PositiveIntegerField(default=0, help_text="Attempts made in the current round.")
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -110,7 +114,9 @@ class WebhookEvent(ConcurrentTransitionMixin, models.Model):
         self.last_error = error[:500]
 
     @transition(
-        field=status, source=[WebhookEventStatus.PARKED, WebhookEventStatus.DELIVERED], target=WebhookEventStatus.PENDING
+        field=status,
+        source=[WebhookEventStatus.PARKED, WebhookEventStatus.DELIVERED],
+        target=WebhookEventStatus.PENDING,
     )
     def requeue(self, *, at):
         """Staff asked for the event again: a new round of attempts, due at ``at``."""

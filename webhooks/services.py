@@ -136,7 +136,13 @@ def webhook_partner_subscribed(partner: Partner) -> bool:
 
 
 def webhook_event_create(
-    *, partner: Partner, type: str, data: dict, order_id: int | None = None, external_id: str = "", seller_code: str = ""
+    *,
+    partner: Partner,
+    type: str,
+    data: dict,
+    order_id: int | None = None,
+    external_id: str = "",
+    seller_code: str = "",
 ) -> WebhookEvent | None:
     """Write an outbox row for ``partner`` and have it delivered once the caller's transaction commits.
 
@@ -152,8 +158,14 @@ def webhook_event_create(
         return None
     now = timezone.now()
     event = WebhookEvent.objects.create(
-        partner=partner, type=type, order_id=order_id, external_id=external_id, seller_code=seller_code,
-        occurred_at=now, data=data, next_attempt_at=now,
+        partner=partner,
+        type=type,
+        order_id=order_id,
+        external_id=external_id,
+        seller_code=seller_code,
+        occurred_at=now,
+        data=data,
+        next_attempt_at=now,
     )
     transaction.on_commit(lambda: _enqueue_delivery(event.pk))
     return event
@@ -163,7 +175,7 @@ def _enqueue_delivery(event_id: int) -> None:
     """Ask a worker to deliver now. If the queue is down the timer pass delivers it instead: never fail the caller."""
     try:
         async_task(DELIVER_TASK, event_id, group="webhooks")
-    except Exception:  # noqa: BLE001 - the row is committed; the timer pass will send it
+    except Exception:  # the row is committed; the timer pass will send it
         logger.exception("could not enqueue webhook event %s; the timer pass will deliver it", event_id)
 
 
@@ -277,7 +289,9 @@ def _root_cause(exc: BaseException) -> str:
     """The innermost reason of a requests/urllib3 error, e.g. ``[Errno 111] Connection refused``."""
     seen = exc
     for _ in range(5):
-        inner = getattr(seen, "reason", None) or (seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None)
+        inner = getattr(seen, "reason", None) or (
+            seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        )
         if not isinstance(inner, BaseException):
             break
         seen = inner
@@ -332,7 +346,13 @@ def _record(claim: _Claim, outcome: _Outcome) -> WebhookDelivery:
             return delivery
         backoff = settings.WEBHOOK_RETRY_BACKOFF
         if outcome.ok:
-            _transition(event, "mark_delivered", actor=DELIVERY, fields=["delivered_at", "next_attempt_at", "last_error"], at=now)
+            _transition(
+                event,
+                "mark_delivered",
+                actor=DELIVERY,
+                fields=["delivered_at", "next_attempt_at", "last_error"],
+                at=now,
+            )
         elif claim.number > len(backoff):
             error = f"gave up after {claim.number} attempt{'s' if claim.number > 1 else ''}; last: {outcome.error}"
             _transition(event, "park", actor=DELIVERY, fields=["next_attempt_at", "last_error"], error=error)
@@ -341,7 +361,14 @@ def _record(claim: _Claim, outcome: _Outcome) -> WebhookDelivery:
             event.last_error = outcome.error
             event.save(update_fields=["next_attempt_at", "last_error"])
     level = logging.INFO if outcome.ok else logging.WARNING
-    logger.log(level, "webhook event %s attempt %s.%s: %s", event.uuid, claim.round, claim.number, outcome.error or outcome.status_code)
+    logger.log(
+        level,
+        "webhook event %s attempt %s.%s: %s",
+        event.uuid,
+        claim.round,
+        claim.number,
+        outcome.error or outcome.status_code,
+    )
     return delivery
 
 
@@ -361,7 +388,9 @@ def webhook_event_deliver(event_id: int) -> WebhookDelivery | None:
 def webhook_events_purge(*, now: datetime, limit: int = 1000) -> int:
     """Delete up to ``limit`` delivered events older than ``WEBHOOK_RETENTION``, with their attempts and history."""
     ids = list(
-        WebhookEvent.objects.filter(status=WebhookEventStatus.DELIVERED, delivered_at__lt=now - settings.WEBHOOK_RETENTION)
+        WebhookEvent.objects.filter(
+            status=WebhookEventStatus.DELIVERED, delivered_at__lt=now - settings.WEBHOOK_RETENTION
+        )
         .order_by("delivered_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -452,7 +481,10 @@ def webhook_event_redeliver(*, event_id: int, actor: Actor) -> WebhookEvent:
         if not can_proceed(event.requeue):
             raise TransitionRefused(f"Webhook event {event.uuid} is {event.status}; it cannot be redelivered.")
         _transition(
-            event, "requeue", actor=actor, fields=["round", "attempts", "next_attempt_at", "last_error", "delivered_at"],
+            event,
+            "requeue",
+            actor=actor,
+            fields=["round", "attempts", "next_attempt_at", "last_error", "delivered_at"],
             at=timezone.now(),
         )
         transaction.on_commit(lambda: _enqueue_delivery(event.pk))

@@ -32,7 +32,9 @@ def process_due_webhooks(*, now: datetime) -> dict[str, int]:
         due = WebhookEvent.objects.filter(status=WebhookEventStatus.PENDING, next_attempt_at__lte=now)
         if after is not None:
             due = due.filter(Q(next_attempt_at__gt=after[0]) | Q(next_attempt_at=after[0], pk__gt=after[1]))
-        batch = list(due.order_by("next_attempt_at", "pk").values_list("next_attempt_at", "pk")[: settings.TIMER_BATCH_SIZE])
+        batch = list(
+            due.order_by("next_attempt_at", "pk").values_list("next_attempt_at", "pk")[: settings.TIMER_BATCH_SIZE]
+        )
         if not batch:
             break
         for _, pk in batch:
@@ -41,7 +43,7 @@ def process_due_webhooks(*, now: datetime) -> dict[str, int]:
             try:
                 if webhook_event_deliver(pk) is not None:
                     attempted += 1
-            except Exception:  # noqa: BLE001 - one bad row must not stop the pass; it stays due
+            except Exception:  # one bad row must not stop the pass; it stays due
                 logger.exception("webhook delivery of event pk=%s failed", pk)
         after = batch[-1]
     return {"webhooks_attempted": attempted, "webhooks_purged": webhook_events_purge(now=now)}

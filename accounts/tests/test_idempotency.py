@@ -11,10 +11,10 @@ from rest_framework.test import APIClient
 
 from accounts.idempotency import idempotency_purge_expired, request_digest
 from accounts.models import IdempotencyRecord
-from accounts.tests.factories import make_api_key, PartnerFactory
-from orders.tests.factories import make_order, order_request_body
+from accounts.tests.factories import PartnerFactory, make_api_key
 from api.orders import views as order_views
 from orders.models import Order, OrderEvent
+from orders.tests.factories import make_order, order_request_body
 
 URL = "/api/v1/orders/"
 
@@ -231,8 +231,10 @@ def test_simultaneous_repeats_run_the_request_once(partner, api_key, sku):
         client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
         try:
             barrier.wait()
-            responses.append(client.generic("POST", URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="race"))
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+            responses.append(
+                client.generic("POST", URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="race")
+            )
+        except Exception as exc:  # reported to the test
             errors.append(exc)
         finally:
             connection.close()

@@ -13,13 +13,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
+from accounts.models import Partner
+from api.cancellations.serializers import MAX_ID, CancellationRequestFilter, CancellationRequestOutputSerializer
 from core.actors import Actor
 from core.api.errors import error_responses
 from core.api.pagination import KeysetPagination, filtered_page_response
 from core.errors import NotFound
-from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
-from accounts.models import Partner
-from api.cancellations.serializers import MAX_ID, CancellationRequestFilter, CancellationRequestOutputSerializer
 from returns.models import CancellationRequest, CancellationStatus
 from returns.selectors import cancellation_request_get, cancellation_request_list, partner_order_id
 from returns.services.cancellations import cancellation_request_create, cancellation_request_withdraw
@@ -71,7 +71,11 @@ class CancellationRequestListApi(APIView):
     )
     def get(self, request):
         return filtered_page_response(
-            self, request, filterset_class=CancellationRequestFilter, queryset=cancellation_request_list(partner=request.user), serializer_class=CancellationRequestOutputSerializer
+            self,
+            request,
+            filterset_class=CancellationRequestFilter,
+            queryset=cancellation_request_list(partner=request.user),
+            serializer_class=CancellationRequestOutputSerializer,
         )
 
 
@@ -86,7 +90,10 @@ class CancellationRequestCreateApi(IdempotentPostMixin, APIView):
         )
         reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
         external_id = serializers.CharField(
-            max_length=100, required=False, allow_blank=True, default="",
+            max_length=100,
+            required=False,
+            allow_blank=True,
+            default="",
             help_text="The marketplace's id for this request. Sending it again returns the same request.",
         )
 
@@ -113,7 +120,9 @@ class CancellationRequestCreateApi(IdempotentPostMixin, APIView):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: OpenApiResponse(CancellationRequestOutputSerializer, description="Created, waiting for the seller."),
-            200: OpenApiResponse(CancellationRequestOutputSerializer, description="Already requested: the existing request."),
+            200: OpenApiResponse(
+                CancellationRequestOutputSerializer, description="Already requested: the existing request."
+            ),
             **error_responses(400, 401, 404, 409),
         },
     )
@@ -131,7 +140,9 @@ class CancellationRequestCreateApi(IdempotentPostMixin, APIView):
             order_id=order_id, reason=data["reason"], external_id=data["external_id"], actor=Actor.for_partner(partner)
         )
         answer = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(CancellationRequestOutputSerializer(_get_or_404(partner, created_request.pk)).data, status=answer)
+        return Response(
+            CancellationRequestOutputSerializer(_get_or_404(partner, created_request.pk)).data, status=answer
+        )
 
 
 class CancellationRequestCollectionApi(CancellationRequestCreateApi, CancellationRequestListApi):

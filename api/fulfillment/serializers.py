@@ -64,7 +64,9 @@ class ShipmentOutputSerializer(serializers.Serializer):
 
 
 class SlaClockOutputSerializer(serializers.Serializer):
-    deadline = serializers.DateTimeField(allow_null=True, help_text="Null until the clock starts (collection: at labelling).")
+    deadline = serializers.DateTimeField(
+        allow_null=True, help_text="Null until the clock starts (collection: at labelling)."
+    )
     state = serializers.ChoiceField(
         choices=[s.value for s in SlaState],
         help_text=(

@@ -6,18 +6,18 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actors import Actor
-from core.api.errors import error_responses
-from core.api.pagination import KeysetPagination, filtered_page_response
-from core.errors import NotFound
 from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from api.fulfillment.filters import StockFilter
 from api.fulfillment.serializers import CarrierOutputSerializer, StockOutputSerializer
+from api.orders.serializers import OrderOutputSerializer
+from core.actors import Actor
+from core.api.errors import error_responses
+from core.api.fields import not_in_future
+from core.api.pagination import KeysetPagination, filtered_page_response
+from core.errors import NotFound
 from fulfillment.models import CARRIER_EVENT_TYPES
 from fulfillment.selectors import carrier_list, stock_list
 from fulfillment.services import shipment_record_carrier_event
-from api.orders.serializers import OrderOutputSerializer
-from core.api.fields import not_in_future
 from orders.selectors import order_get
 
 
@@ -54,7 +54,10 @@ class StockListApi(APIView):
     )
     def get(self, request):
         return filtered_page_response(
-            self, request, filterset_class=StockFilter, queryset=stock_list(partner=request.user),
+            self,
+            request,
+            filterset_class=StockFilter,
+            queryset=stock_list(partner=request.user),
             serializer_class=StockOutputSerializer,
         )
 

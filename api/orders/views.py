@@ -16,15 +16,16 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
+from accounts.models import Partner
+from api.cancellations.serializers import CancellationRequestOutputSerializer
+from api.orders.filters import OrderFilter
+from api.orders.serializers import OrderOutputSerializer
 from core.actors import Actor
 from core.api.errors import error_responses
 from core.api.fields import MinorUnitsField, not_in_future
 from core.api.pagination import KeysetPagination, filtered_page_response
 from core.errors import InvalidInput, NotFound, TransitionRefused
-from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
-from accounts.models import Partner
-from api.orders.filters import OrderFilter
-from api.orders.serializers import OrderOutputSerializer
 from orders.models import CancelledBy, Order, OrderStatus
 from orders.selectors import order_get, order_list, partner_seller_get
 from orders.services import (
@@ -35,7 +36,6 @@ from orders.services import (
     order_intake,
     order_record_buyer_payment,
 )
-from api.cancellations.serializers import CancellationRequestOutputSerializer
 from returns.services.cancellations import cancellation_request_create
 
 # Upper bounds on one request's work; far above any real marketplace order.
@@ -91,7 +91,10 @@ class OrderListApi(PartnerApiView):
     )
     def get(self, request):
         return filtered_page_response(
-            self, request, filterset_class=OrderFilter, queryset=order_list(partner=request.user),
+            self,
+            request,
+            filterset_class=OrderFilter,
+            queryset=order_list(partner=request.user),
             serializer_class=OrderOutputSerializer,
         )
 
@@ -134,7 +137,10 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
         placed_at = serializers.DateTimeField(validators=[not_in_future])
         buyer_payment = serializers.ChoiceField(choices=["pending", "paid"])
         paid_at = serializers.DateTimeField(
-            required=False, allow_null=True, default=None, validators=[not_in_future],
+            required=False,
+            allow_null=True,
+            default=None,
+            validators=[not_in_future],
             help_text='Required when `buyer_payment` is "paid"; must be absent or null otherwise.',
         )
         buyer = BuyerInputSerializer()
@@ -233,7 +239,10 @@ class OrderBuyerPaymentApi(IdempotentPostMixin, PartnerApiView):
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["paid", "failed"])
         paid_at = serializers.DateTimeField(
-            required=False, allow_null=True, default=None, validators=[not_in_future],
+            required=False,
+            allow_null=True,
+            default=None,
+            validators=[not_in_future],
             help_text='Required when `status` is "paid"; must be absent or null for "failed".',
         )
 
@@ -251,7 +260,7 @@ class OrderBuyerPaymentApi(IdempotentPostMixin, PartnerApiView):
         description=(
             '"paid" puts an unpaid order on hold until `paid_at` plus the hold period; during the hold '
             'the buyer or the platform may still cancel freely. "failed" records a declined attempt: the '
-            "order stays unpaid and the buyer may retry until `payment_due_at`. Repeating \"paid\" for an "
+            'order stays unpaid and the buyer may retry until `payment_due_at`. Repeating "paid" for an '
             "order already paid changes nothing."
         ),
         request=InputSerializer,
@@ -323,7 +332,9 @@ class OrderCancelApi(IdempotentPostMixin, PartnerApiView):
                 if race.code != "already_cancelled":  # cancelled another way in between: as a repeat, 200
                     raise
             else:
-                return Response(CancellationRequestOutputSerializer(cancel_request).data, status=status.HTTP_202_ACCEPTED)
+                return Response(
+                    CancellationRequestOutputSerializer(cancel_request).data, status=status.HTTP_202_ACCEPTED
+                )
         return Response(OrderOutputSerializer(_get_order_or_404(partner, order.pk)).data)
 
 

@@ -13,14 +13,14 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actors import Actor
-from core.api.errors import error_responses
-from core.api.pagination import KeysetPagination, filtered_page_response
-from core.errors import NotFound
 from accounts.idempotency import IDEMPOTENCY_KEY_PARAMETER, IdempotentPostMixin
 from accounts.models import Partner
-from core.api.fields import not_in_future
 from api.returns.serializers import MAX_ID, ReturnFilter, ReturnOutputSerializer
+from core.actors import Actor
+from core.api.errors import error_responses
+from core.api.fields import not_in_future
+from core.api.pagination import KeysetPagination, filtered_page_response
+from core.errors import NotFound
 from returns.models import ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import partner_order_id, return_get, return_list
 from returns.services.returns import ReturnLineInput, return_create, return_shipment_update
@@ -60,12 +60,17 @@ class OrderReturnCreateApi(IdempotentPostMixin, APIView):
 
         type = serializers.ChoiceField(
             choices=ReturnType.choices,
-            help_text="`refund_only`: nothing is sent back; `return_and_refund`; `replacement`: the units are sent again.",
+            help_text=(
+                "`refund_only`: nothing is sent back; `return_and_refund`; `replacement`: the units are sent again."
+            ),
         )
         reason = serializers.CharField(max_length=100, help_text="Why, e.g. damaged, wrong_item, not_as_described.")
         buyer_note = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
         external_id = serializers.CharField(
-            max_length=100, required=False, allow_blank=True, default="",
+            max_length=100,
+            required=False,
+            allow_blank=True,
+            default="",
             help_text="The marketplace's id for this return. Sending it again for the order returns the same return.",
         )
         lines = LineInputSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
@@ -87,7 +92,9 @@ class OrderReturnCreateApi(IdempotentPostMixin, APIView):
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: OpenApiResponse(ReturnOutputSerializer, description="Created, waiting for the seller."),
-            200: OpenApiResponse(ReturnOutputSerializer, description="Already requested: the existing return, unchanged."),
+            200: OpenApiResponse(
+                ReturnOutputSerializer, description="Already requested: the existing return, unchanged."
+            ),
             **error_responses(400, 401, 404, 409),
         },
     )
@@ -151,7 +158,10 @@ class ReturnListApi(APIView):
     )
     def get(self, request):
         return filtered_page_response(
-            self, request, filterset_class=ReturnFilter, queryset=return_list(partner=request.user),
+            self,
+            request,
+            filterset_class=ReturnFilter,
+            queryset=return_list(partner=request.user),
             serializer_class=ReturnOutputSerializer,
         )
 
@@ -182,7 +192,10 @@ class ReturnEventApi(IdempotentPostMixin, APIView):
             max_length=64, help_text="Must match the carrier's `tracking_pattern` (spaces removed, upper-cased)."
         )
         at = serializers.DateTimeField(
-            required=False, allow_null=True, default=None, validators=[not_in_future],
+            required=False,
+            allow_null=True,
+            default=None,
+            validators=[not_in_future],
             help_text="When the buyer shipped it; now if absent.",
         )
 
@@ -210,7 +223,10 @@ class ReturnEventApi(IdempotentPostMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         return_shipment_update(
-            return_id=ret.pk, carrier=data["carrier"], tracking_number=data["tracking_number"],
-            shipped_at=data["at"], actor=Actor.for_partner(partner),
+            return_id=ret.pk,
+            carrier=data["carrier"],
+            tracking_number=data["tracking_number"],
+            shipped_at=data["at"],
+            actor=Actor.for_partner(partner),
         )
         return Response(ReturnOutputSerializer(_get_or_404(partner, ret.pk)).data)

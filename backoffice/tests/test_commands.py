@@ -12,10 +12,10 @@ from django.utils import timezone
 from accounts.authentication import ApiKeyAuthentication
 from accounts.models import Partner, PartnerApiKey, Seller
 from accounts.tests.factories import SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from fulfillment.models import SKU, Stock
+from fulfillment.tests.factories import make_sku
 from orders.models import OrderStatus
+from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -121,9 +121,7 @@ def test_import_stock_creates_and_updates(tmp_path):
     make_sku(seller=acme, code="MUG", on_hand=3, wholesale_cost=500)
     path = _write(
         tmp_path,
-        "seller,sku,name,wholesale_cost,on_hand\n"
-        "ACME,MUG,Big mug,6.25,40\n"
-        "ACME,TEE,T-shirt,12.50,7\n",
+        "seller,sku,name,wholesale_cost,on_hand\nACME,MUG,Big mug,6.25,40\nACME,TEE,T-shirt,12.50,7\n",
     )
 
     out, _ = run("import_stock", path)
@@ -175,9 +173,7 @@ def test_import_stock_refuses_on_hand_below_reserved(tmp_path, partner, seller, 
     make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 4)])
     path = _write(
         tmp_path,
-        "seller,sku,name,wholesale_cost,on_hand\n"
-        "ACME,NEW,New thing,1.00,5\n"
-        "ACME,TSHIRT-M,T-shirt,12.50,3\n",
+        "seller,sku,name,wholesale_cost,on_hand\nACME,NEW,New thing,1.00,5\nACME,TSHIRT-M,T-shirt,12.50,3\n",
     )
 
     err = io.StringIO()

@@ -39,14 +39,24 @@ def test_demo_covers_every_state_through_the_services(tmp_path):
 
     statuses = set(Order.objects.values_list("status", flat=True))
     assert statuses == {
-        "pending_payment", "on_hold", "awaiting_checkout", "ready_to_fulfill", "in_fulfillment",
-        "shipped", "in_transit", "delivered", "lost", "cancelled",
+        "pending_payment",
+        "on_hold",
+        "awaiting_checkout",
+        "ready_to_fulfill",
+        "in_fulfillment",
+        "shipped",
+        "in_transit",
+        "delivered",
+        "lost",
+        "cancelled",
     }
     # The warehouse's and the carrier's steps went through the shipment services.
     shipments = set(Shipment.objects.values_list("status", flat=True))
     assert shipments == {"picking", "packed", "labelled", "in_transit", "delivered", "lost"}
     for order in Order.objects.filter(status__in=["shipped", "in_transit", "delivered", "lost"]):
-        assert order.shipment.tracking_number and order.shipment.carrier.tracking_number_matches(order.shipment.tracking_number)
+        assert order.shipment.tracking_number and order.shipment.carrier.tracking_number_matches(
+            order.shipment.tracking_number
+        )
         # Stock left the shelf at labelling: nothing of it is still reserved.
         assert not Reservation.objects.filter(line__order=order, consumed_at__isnull=True).exists()
     assert Order.objects.filter(status="delivered", return_window_ends_at__isnull=False).exists()

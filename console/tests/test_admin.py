@@ -8,7 +8,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from accounts.authentication import ApiKeyAuthentication
 from accounts.models import Partner, PartnerApiKey, Seller, SellerMembership
-from accounts.tests.factories import make_api_key, make_staff_user, PartnerFactory, SellerFactory, UserFactory
+from accounts.tests.factories import PartnerFactory, SellerFactory, UserFactory, make_api_key, make_staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -54,13 +54,24 @@ def test_a_seller_code_cannot_change_but_its_name_can(client, admin_user):
 
     response = client.post(
         change_url,
-        {"code": "RENAMED", "name": "Acme Goods", "email": "ops@acme.example", "auto_checkout": "on", **MEMBERSHIPS_EMPTY},
+        {
+            "code": "RENAMED",
+            "name": "Acme Goods",
+            "email": "ops@acme.example",
+            "auto_checkout": "on",
+            **MEMBERSHIPS_EMPTY,
+        },
     )
 
     assert response.status_code == 302
     seller.refresh_from_db()
     # Auto Checkout is not a form field: it is switched through its own service (see payments' admin tests).
-    assert (seller.code, seller.name, seller.email, seller.auto_checkout) == ("ACME", "Acme Goods", "ops@acme.example", False)
+    assert (seller.code, seller.name, seller.email, seller.auto_checkout) == (
+        "ACME",
+        "Acme Goods",
+        "ops@acme.example",
+        False,
+    )
 
 
 def test_portal_users_are_added_on_the_seller_page_but_staff_are_refused(client, admin_user):
@@ -107,8 +118,13 @@ def test_adding_a_partner_links_its_sellers_and_points_to_the_key_button(client,
 
     response = client.post(
         reverse("admin:accounts_partner_add"),
-        {"name": "Connector B", "sellers": [acme.pk, beta.pk], "is_active": "on", "api_keys-TOTAL_FORMS": "0",
-         "api_keys-INITIAL_FORMS": "0"},
+        {
+            "name": "Connector B",
+            "sellers": [acme.pk, beta.pk],
+            "is_active": "on",
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        },
     )
 
     partner = Partner.objects.get(name="Connector B")

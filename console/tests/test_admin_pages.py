@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from accounts.models import Partner, PartnerApiKey, Seller
 from accounts.tests.factories import make_api_key, make_staff_user
-from orders.tests.factories import make_order
 from fulfillment.models import SKU, Reservation, Stock
 from orders.models import Order
+from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -30,5 +30,7 @@ def test_list_and_detail_pages_render(client, data, who):
         opts = model._meta
         can_view = user.has_perm(f"{opts.app_label}.view_{opts.model_name}")
         listed = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
-        detail = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[model.objects.first().pk]))
+        detail = client.get(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[model.objects.first().pk])
+        )
         assert (listed.status_code, detail.status_code) == ((200, 200) if can_view else (403, 403)), model

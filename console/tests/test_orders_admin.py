@@ -9,14 +9,14 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from core.actors import Actor
-from console.site import order_queues
-from accounts.tests.factories import make_staff_user, SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
+from accounts.tests.factories import SellerFactory, make_staff_user
 from backoffice.timers import process_due_timers
+from console.site import order_queues
+from core.actors import Actor
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_cancel, order_record_buyer_payment, order_record_seller_payment
+from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/orders/order/"
@@ -156,7 +156,9 @@ def test_changelist_shows_the_stock_exception_badge_and_deadlines(client, suppor
 def test_changelist_sorts_by_the_deadline_each_order_waits_on(client, support, partner, seller, sku):
     now = timezone.now()
     pays_last = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=now)
-    pays_first = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=now - timedelta(hours=20))
+    pays_first = make_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=now - timedelta(hours=20)
+    )
     held = paid_order(partner, seller)  # its hold ends in an hour: before either payment deadline
 
     response = client.get(CHANGELIST, {"o": "6"})  # the sixth column: deadline, ascending
@@ -236,7 +238,9 @@ def test_cancel_action_asks_for_a_reason_then_cancels_through_the_service(client
     for order in (first, second):
         order.refresh_from_db()
         assert (order.status, order.cancelled_by, order.cancel_reason) == (
-            OrderStatus.CANCELLED, "staff", "Out of stock at the supplier"
+            OrderStatus.CANCELLED,
+            "staff",
+            "Out of stock at the supplier",
         )
         event = order.events.get(to_status=OrderStatus.CANCELLED)
         assert (event.actor, event.user, event.note) == ("staff:sam", support, "Out of stock at the supplier")
@@ -266,7 +270,12 @@ def test_a_refused_cancellation_is_an_error_message_not_a_500(client, support, p
 
     response = client.post(
         CHANGELIST,
-        {"action": "cancel_selected", "_selected_action": [cancellable.pk, shipped.pk], "confirm": "yes", "reason": "x"},
+        {
+            "action": "cancel_selected",
+            "_selected_action": [cancellable.pk, shipped.pk],
+            "confirm": "yes",
+            "reason": "x",
+        },
     )
 
     assert response.status_code == 302
@@ -330,7 +339,12 @@ def test_record_seller_payment_is_refused_to_support(client, support, partner, s
     assert client.post(payment_url, {"reference": "BANK-9"}).status_code == 403
     response = client.post(
         CHANGELIST,
-        {"action": "record_seller_payment_selected", "_selected_action": [order.pk], "confirm": "yes", "reference": "B"},
+        {
+            "action": "record_seller_payment_selected",
+            "_selected_action": [order.pk],
+            "confirm": "yes",
+            "reference": "B",
+        },
     )
     assert response.status_code == 302
     order.refresh_from_db()
@@ -390,7 +404,6 @@ def test_recording_a_payment_for_an_unpaid_order_is_an_error_message(client, par
     order.refresh_from_db()
     assert (order.status, order.seller_paid_at) == (OrderStatus.PENDING_PAYMENT, None)
     assert not OrderEvent.objects.filter(order=order, actor__startswith="staff:").exists()
-
 
 
 def test_bulk_actions_are_capped(client, support, partner, seller, sku, monkeypatch):

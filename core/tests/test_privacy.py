@@ -55,7 +55,14 @@ def test_mask_email(email, masked):
 
 
 def test_mask_address_keeps_only_city_and_region():
-    full = {"line1": "42 Elm Street", "line2": "Apt 7", "city": "Austin", "region": "TX", "postal_code": "73301", "country": "US"}
+    full = {
+        "line1": "42 Elm Street",
+        "line2": "Apt 7",
+        "city": "Austin",
+        "region": "TX",
+        "postal_code": "73301",
+        "country": "US",
+    }
 
     assert mask_address(full) == {"city": "Austin", "region": "TX"}
     assert mask_address({}) == {"city": "", "region": ""}

@@ -20,9 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Seller
 from core.actors import Actor
 from core.errors import DomainError
-from accounts.models import Seller
 from core.privacy import mask_name, mask_phone, masked_shipping_address
 from fulfillment.admin.common import (
     BUYER_DETAILS_PERMISSION,
@@ -30,18 +30,16 @@ from fulfillment.admin.common import (
     TRACKING_ERROR_CODES,
     WORK_PERMISSION,
 )
-from fulfillment.models import Carrier, Handover, Shipment
-from fulfillment.models import ShipmentStatus
+from fulfillment.models import Carrier, Handover, Shipment, ShipmentStatus
 from fulfillment.selectors import carrier_list, packing_slips, pick_list, to_ship_queue
-from fulfillment.sla import SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,
     shipment_pack,
     shipment_start_picking,
 )
-from orders.models import Order, OrderLine
-from orders.models import OrderStatus
+from fulfillment.sla import order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
+from orders.models import Order, OrderLine, OrderStatus
 
 CONSOLE_PAGE_SIZE = 50
 # Each order of a bulk action is its own locked transaction; past a few hundred the request
@@ -54,6 +52,7 @@ STAGES = {
     STAGE_TO_SHIP: "To ship",
     STAGE_COLLECTION: "Awaiting collection",
 }
+
 
 def clock_badge(order: Order, *, now) -> tuple[str, str] | None:
     """(css class, label) for the order's worst running SLA clock, or None when all are fine.
@@ -68,10 +67,10 @@ class ConsoleFilterForm(forms.Form):
     seller = forms.CharField(required=False, max_length=64)
     sku = forms.CharField(required=False, max_length=64, label="SKU")
     carrier = forms.CharField(required=False, max_length=64)
-    step = forms.ChoiceField(
-        choices=[("", "Any step"), ("to_pick", "To pick"), ("packed", "Packed")], required=False
+    step = forms.ChoiceField(choices=[("", "Any step"), ("to_pick", "To pick"), ("packed", "Packed")], required=False)
+    sla = forms.ChoiceField(
+        choices=[("", "Any"), ("at_risk", "At risk"), ("late", "Late")], required=False, label="SLA"
     )
-    sla = forms.ChoiceField(choices=[("", "Any"), ("at_risk", "At risk"), ("late", "Late")], required=False, label="SLA")
 
     def filters(self) -> dict[str, str]:
         data = self.cleaned_data if self.is_valid() else {}
@@ -107,7 +106,9 @@ def console_queryset(filters: dict[str, str], *, now):
 
 def stage_counts() -> dict[str, int]:
     """How many orders each console tab holds, in one query."""
-    return Order.objects.filter(status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT, OrderStatus.SHIPPED]).aggregate(
+    return Order.objects.filter(
+        status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT, OrderStatus.SHIPPED]
+    ).aggregate(
         **{STAGE_TO_SHIP: Count("pk", filter=Q(status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT]))},
         **{STAGE_COLLECTION: Count("pk", filter=Q(status=OrderStatus.SHIPPED))},
     )
@@ -139,9 +140,19 @@ def _buyer_for_slip(order: Order, *, full: bool) -> dict:
     if full:
         city_line = " ".join(p for p in (order.ship_postal_code, order.ship_city) if p)
         lines = [order.ship_line1, order.ship_line2, city_line, order.ship_region, order.ship_country]
-        return {"name": order.buyer_name, "phone": order.buyer_phone, "address": [p for p in lines if p], "masked": False}
+        return {
+            "name": order.buyer_name,
+            "phone": order.buyer_phone,
+            "address": [p for p in lines if p],
+            "masked": False,
+        }
     area = [v for v in masked_shipping_address(order).values() if v]
-    return {"name": mask_name(order.buyer_name), "phone": mask_phone(order.buyer_phone), "address": area, "masked": True}
+    return {
+        "name": mask_name(order.buyer_name),
+        "phone": mask_phone(order.buyer_phone),
+        "address": area,
+        "masked": True,
+    }
 
 
 class LabelForm(forms.Form):
@@ -231,7 +242,12 @@ class WarehouseConsole:
 
         counts = stage_counts()
         tabs = [
-            {"label": label, "count": counts[stage], "url": "?" + urlencode({"stage": stage}), "active": stage == filters["stage"]}
+            {
+                "label": label,
+                "count": counts[stage],
+                "url": "?" + urlencode({"stage": stage}),
+                "active": stage == filters["stage"],
+            }
             for stage, label in STAGES.items()
         ]
         can_work = request.user.has_perm(WORK_PERMISSION)
@@ -307,11 +323,17 @@ class WarehouseConsole:
     def _packing_slips_page(self, request, order_ids, *, back_url):
         full = request.user.has_perm(BUYER_DETAILS_PERMISSION)
         slips = [
-            {"order": order, "buyer": _buyer_for_slip(order, full=full), "lines": list(order.lines.all()),
-             "shipment": order.shipment if _has_shipment(order) else None}
+            {
+                "order": order,
+                "buyer": _buyer_for_slip(order, full=full),
+                "lines": list(order.lines.all()),
+                "shipment": order.shipment if _has_shipment(order) else None,
+            }
             for order in packing_slips(order_ids=order_ids)
         ]
-        context = self._context(request, title="Packing slips", slips=slips, printed_at=timezone.now(), back_url=back_url)
+        context = self._context(
+            request, title="Packing slips", slips=slips, printed_at=timezone.now(), back_url=back_url
+        )
         return TemplateResponse(request, "admin/fulfillment/console/packing_slips.html", context)
 
     # --- labelling -----------------------------------------------------------------------
@@ -328,7 +350,9 @@ class WarehouseConsole:
         back = source.get("next", "")
         if not back.startswith(reverse("admin:fulfillment_console")):
             back = reverse("admin:fulfillment_console")
-        orders = list(Order.objects.filter(pk__in=ids).select_related("seller", "shipment__carrier").order_by("ship_by", "id"))
+        orders = list(
+            Order.objects.filter(pk__in=ids).select_related("seller", "shipment__carrier").order_by("ship_by", "id")
+        )
         if not orders:
             self._message(request, "Select the orders to label first.", messages.WARNING)
             return HttpResponseRedirect(back)
@@ -369,17 +393,14 @@ class WarehouseConsole:
             orders=form.orders,
             ids=",".join(str(o.pk) for o in form.orders),
             back_url=back,
-            not_packed=[o for o in form.orders if not (_has_shipment(o) and o.shipment.status == ShipmentStatus.PACKED)],
+            not_packed=[
+                o for o in form.orders if not (_has_shipment(o) and o.shipment.status == ShipmentStatus.PACKED)
+            ],
             carriers=carrier_list(),
         )
         return TemplateResponse(request, "admin/fulfillment/console/label.html", context)
 
 
-
-
 def _has_shipment(order: Order) -> bool:
-    try:
-        order.shipment
-    except Shipment.DoesNotExist:
-        return False
-    return True
+    # A missing reverse one-to-one raises an AttributeError subclass, so getattr's default applies.
+    return getattr(order, "shipment", None) is not None

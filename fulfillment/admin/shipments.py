@@ -22,8 +22,7 @@ from fulfillment.admin.common import (
     WORK_PERMISSION,
 )
 from fulfillment.admin.console import WarehouseConsole
-from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent
-from fulfillment.models import ShipmentStatus
+from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent, ShipmentStatus
 from fulfillment.selectors import (
     carrier_list,
 )
@@ -76,8 +75,13 @@ class CarrierAdmin(admin.ModelAdmin):
             saved = carrier_update(carrier_id=obj.pk, actor=actor, **changes)
         else:
             saved = carrier_create(
-                code=data["code"], name=data["name"], tracking_pattern=data["tracking_pattern"],
-                handover=data["handover"], tracking_url=data["tracking_url"], active=data["active"], actor=actor,
+                code=data["code"],
+                name=data["name"],
+                tracking_pattern=data["tracking_pattern"],
+                handover=data["handover"],
+                tracking_url=data["tracking_url"],
+                active=data["active"],
+                actor=actor,
             )
         obj.pk = saved.pk
         obj.created_at, obj.updated_at = saved.created_at, saved.updated_at
@@ -125,7 +129,9 @@ class TrackingForm(forms.Form):
     carrier = forms.ModelChoiceField(queryset=Carrier.objects.none(), to_field_name="code", empty_label=None)
     tracking_number = forms.CharField(max_length=64)
     reason = forms.CharField(
-        max_length=300, required=False, widget=forms.TextInput(attrs={"size": 60}),
+        max_length=300,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 60}),
         help_text="Kept in the order history, e.g. “label reprinted”.",
     )
 
@@ -136,16 +142,37 @@ class TrackingForm(forms.Form):
 
 @admin.register(Shipment)
 class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "order_link", "status", "carrier", "tracking_number", "labelled_at", "collect_by", "failed_attempts")
+    list_display = (
+        "id",
+        "order_link",
+        "status",
+        "carrier",
+        "tracking_number",
+        "labelled_at",
+        "collect_by",
+        "failed_attempts",
+    )
     list_filter = ("status", "carrier", "handover_method")
     search_fields = ("tracking_number", "order__external_id")
     search_help_text = "Tracking number or the order's external id."
     list_select_related = ("order", "carrier")
     show_full_result_count = False
     fields = (
-        "order_link", "status", "carrier", "tracking_link_display", "handover_method",
-        "picking_started_at", "packed_at", "labelled_at", "collect_by", "picked_up_at",
-        "failed_attempts", "last_event_at", "lost_deadline", "delivered_at", "lost_at",
+        "order_link",
+        "status",
+        "carrier",
+        "tracking_link_display",
+        "handover_method",
+        "picking_started_at",
+        "packed_at",
+        "labelled_at",
+        "collect_by",
+        "picked_up_at",
+        "failed_attempts",
+        "last_event_at",
+        "lost_deadline",
+        "delivered_at",
+        "lost_at",
     )
     readonly_fields = fields
     inlines = (ShipmentEventInline,)
@@ -154,13 +181,17 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="order", ordering="order")
     def order_link(self, shipment: Shipment):
         return format_html(
-            '<a href="{}">Order {}</a>', reverse("admin:orders_order_change", args=[shipment.order_id]), shipment.order_id
+            '<a href="{}">Order {}</a>',
+            reverse("admin:orders_order_change", args=[shipment.order_id]),
+            shipment.order_id,
         )
 
     @admin.display(description="tracking number")
     def tracking_link_display(self, shipment: Shipment):
         if shipment.tracking_link:
-            return format_html('<a href="{}" rel="noopener" target="_blank">{}</a>', shipment.tracking_link, shipment.tracking_number)
+            return format_html(
+                '<a href="{}" rel="noopener" target="_blank">{}</a>', shipment.tracking_link, shipment.tracking_number
+            )
         return shipment.tracking_number or "—"
 
     def get_urls(self):
@@ -169,7 +200,11 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("console/", view(console.queue_view), name="fulfillment_console"),
             path("console/label/", view(console.label_view), name="fulfillment_console_label"),
-            path("<path:object_id>/carrier-event/", view(self.carrier_event_view), name="fulfillment_shipment_carrier_event"),
+            path(
+                "<path:object_id>/carrier-event/",
+                view(self.carrier_event_view),
+                name="fulfillment_shipment_carrier_event",
+            ),
             path("<path:object_id>/tracking/", view(self.tracking_view), name="fulfillment_shipment_tracking"),
             *super().get_urls(),
         ]
@@ -179,16 +214,22 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def _tracking_editable(self, shipment: Shipment) -> bool:
-        return shipment.labelled_at is not None and timezone.now() <= shipment.labelled_at + settings.TRACKING_EDIT_WINDOW
+        return (
+            shipment.labelled_at is not None and timezone.now() <= shipment.labelled_at + settings.TRACKING_EDIT_WINDOW
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         shipment = self.get_object(request, unquote(object_id))
         buttons = []
         if shipment is not None and shipment.labelled_at is not None:
             if request.user.has_perm(CARRIER_EVENT_PERMISSION) and shipment.status in (
-                ShipmentStatus.LABELLED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELIVERY_FAILED
+                ShipmentStatus.LABELLED,
+                ShipmentStatus.IN_TRANSIT,
+                ShipmentStatus.DELIVERY_FAILED,
             ):
-                buttons.append(("Enter carrier event", reverse("admin:fulfillment_shipment_carrier_event", args=[shipment.pk])))
+                buttons.append(
+                    ("Enter carrier event", reverse("admin:fulfillment_shipment_carrier_event", args=[shipment.pk]))
+                )
             if request.user.has_perm(WORK_PERMISSION) and self._tracking_editable(shipment):
                 buttons.append(("Correct tracking", reverse("admin:fulfillment_shipment_tracking", args=[shipment.pk])))
         extra_context = {**(extra_context or {}), "shipment_actions": buttons}
@@ -202,8 +243,15 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _form_page(self, request, shipment, form, *, title, intro, submit):
         return admin_page(
-            self, request, "admin/fulfillment/shipment/action_form.html", title=title,
-            original=shipment, shipment=shipment, form=form, intro=intro, submit_label=submit,
+            self,
+            request,
+            "admin/fulfillment/shipment/action_form.html",
+            title=title,
+            original=shipment,
+            shipment=shipment,
+            form=form,
+            intro=intro,
+            submit_label=submit,
             back_url=reverse("admin:fulfillment_shipment_change", args=[shipment.pk]),
         )
 
@@ -212,24 +260,35 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm(CARRIER_EVENT_PERMISSION):
             raise PermissionDenied
         shipment = self._shipment_or_404(request, object_id)
-        form = CarrierEventForm(request.POST or None, initial={"at": timezone.localtime().replace(second=0, microsecond=0)})
+        form = CarrierEventForm(
+            request.POST or None, initial={"at": timezone.localtime().replace(second=0, microsecond=0)}
+        )
         if form.is_bound and form.is_valid():
             try:
                 shipment_record_carrier_event(
-                    order_id=shipment.order_id, type=form.cleaned_data["type"], at=_aware(form.cleaned_data["at"]),
-                    note=form.cleaned_data["note"], actor=Actor.for_user(request.user),
+                    order_id=shipment.order_id,
+                    type=form.cleaned_data["type"],
+                    at=_aware(form.cleaned_data["at"]),
+                    note=form.cleaned_data["note"],
+                    actor=Actor.for_user(request.user),
                 )
             except DomainError as exc:
                 form.add_error(None, exc.detail)
             else:
                 shipment.refresh_from_db()
                 self.message_user(
-                    request, f"Carrier event recorded; the parcel is {shipment.get_status_display().lower()}.", messages.SUCCESS
+                    request,
+                    f"Carrier event recorded; the parcel is {shipment.get_status_display().lower()}.",
+                    messages.SUCCESS,
                 )
                 return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
         return self._form_page(
-            request, shipment, form, title=f"Carrier event for order {shipment.order_id}",
-            intro=f"Parcel {shipment} is {shipment.get_status_display().lower()}.", submit="Record the event",
+            request,
+            shipment,
+            form,
+            title=f"Carrier event for order {shipment.order_id}",
+            intro=f"Parcel {shipment} is {shipment.get_status_display().lower()}.",
+            submit="Record the event",
         )
 
     def tracking_view(self, request, object_id):
@@ -237,13 +296,18 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm(WORK_PERMISSION):
             raise PermissionDenied
         shipment = self._shipment_or_404(request, object_id)
-        initial = {"carrier": shipment.carrier.code if shipment.carrier else None, "tracking_number": shipment.tracking_number}
+        initial = {
+            "carrier": shipment.carrier.code if shipment.carrier else None,
+            "tracking_number": shipment.tracking_number,
+        }
         form = TrackingForm(request.POST or None, initial=initial)
         if form.is_bound and form.is_valid():
             try:
                 shipment_update_tracking(
-                    order_id=shipment.order_id, carrier=form.cleaned_data["carrier"],
-                    tracking_number=form.cleaned_data["tracking_number"], reason=form.cleaned_data["reason"],
+                    order_id=shipment.order_id,
+                    carrier=form.cleaned_data["carrier"],
+                    tracking_number=form.cleaned_data["tracking_number"],
+                    reason=form.cleaned_data["reason"],
                     actor=Actor.for_user(request.user),
                 )
             except DomainError as exc:
@@ -254,7 +318,16 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
         closes = shipment.labelled_at + settings.TRACKING_EDIT_WINDOW if shipment.labelled_at else None
         intro = (
-            f"Corrections are allowed until {timezone.localtime(closes):%Y-%m-%d %H:%M} and are kept in the order history."
-            if closes else "This parcel has no label yet."
+            f"Corrections are allowed until {timezone.localtime(closes):%Y-%m-%d %H:%M} and are kept in the order "
+            "history."
+            if closes
+            else "This parcel has no label yet."
         )
-        return self._form_page(request, shipment, form, title=f"Correct tracking of order {shipment.order_id}", intro=intro, submit="Save tracking")
+        return self._form_page(
+            request,
+            shipment,
+            form,
+            title=f"Correct tracking of order {shipment.order_id}",
+            intro=intro,
+            submit="Save tracking",
+        )

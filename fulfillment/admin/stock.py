@@ -71,13 +71,19 @@ def stock_import_view(model_admin: admin.ModelAdmin, request):
         else:
             model_admin.message_user(
                 request,
-                f"Stock imported: {result.created} SKU(s) created, {result.updated} updated, {result.unchanged} unchanged.",
+                f"Stock imported: {result.created} SKU(s) created, {result.updated} updated, {result.unchanged} "
+                "unchanged.",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(reverse("admin:fulfillment_stock_changelist"))
     return admin_page(
-        model_admin, request, "admin/fulfillment/stock/import_csv.html", title="Import stock CSV",
-        form=form, import_errors=errors, columns=STOCK_CSV_COLUMNS,
+        model_admin,
+        request,
+        "admin/fulfillment/stock/import_csv.html",
+        title="Import stock CSV",
+        form=form,
+        import_errors=errors,
+        columns=STOCK_CSV_COLUMNS,
     )
 
 

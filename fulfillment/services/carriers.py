@@ -25,12 +25,24 @@ _CARRIER_FIELDS = ("name", "tracking_pattern", "tracking_url", "handover", "acti
 
 
 def carrier_create(
-    *, code: str, name: str, tracking_pattern: str, handover: str, tracking_url: str = "", active: bool = True, actor: Actor
+    *,
+    code: str,
+    name: str,
+    tracking_pattern: str,
+    handover: str,
+    tracking_url: str = "",
+    active: bool = True,
+    actor: Actor,
 ) -> Carrier:
     """Add a carrier to the list staff keep (R10). The pattern must be a valid regular expression."""
     require(actor, "fulfillment.add_carrier", "You do not have permission to add carriers.")
     carrier = Carrier(
-        code=code, name=name, tracking_pattern=tracking_pattern, handover=handover, tracking_url=tracking_url, active=active
+        code=code,
+        name=name,
+        tracking_pattern=tracking_pattern,
+        handover=handover,
+        tracking_url=tracking_url,
+        active=active,
     )
     _carrier_clean(carrier)
     try:
@@ -87,7 +99,9 @@ def valid_tracking_number(carrier: Carrier, tracking_number: str) -> str:
     number = Carrier.normalize_tracking_number(tracking_number)
     if not number:
         raise InvalidInput("Give the tracking number.", code="tracking_number_required")
-    if len(number) > Shipment._meta.get_field("tracking_number").max_length or not carrier.tracking_number_matches(number):
+    if len(number) > Shipment._meta.get_field("tracking_number").max_length or not carrier.tracking_number_matches(
+        number
+    ):
         raise InvalidInput(
             f"{number!r} is not a {carrier.name} tracking number (expected the pattern {carrier.tracking_pattern}).",
             code="tracking_number_invalid",

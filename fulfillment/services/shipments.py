@@ -15,8 +15,16 @@ from core.display import span
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment import notify
 from fulfillment.locks import lock_shipment
-from fulfillment.models import CARRIER_EVENT_TYPES, SHIPMENT_OUT, Carrier, Handover, Shipment, ShipmentEvent, ShipmentEventType
-from fulfillment.models import ShipmentStatus
+from fulfillment.models import (
+    CARRIER_EVENT_TYPES,
+    SHIPMENT_OUT,
+    Carrier,
+    Handover,
+    Shipment,
+    ShipmentEvent,
+    ShipmentEventType,
+    ShipmentStatus,
+)
 from fulfillment.services.carriers import carrier_resolve, require, valid_handover, valid_tracking_number
 from fulfillment.services.stock import stock_consume_for_order, stock_top_up_for_order
 from fulfillment.sla import collection_deadline
@@ -45,8 +53,14 @@ def _shipment_event(
     shipment: Shipment, *, type: str, from_status: str, actor: Actor, at=None, note: str = "", data: dict | None = None
 ) -> ShipmentEvent:
     return ShipmentEvent.record(
-        shipment=shipment, action=type, at=at or timezone.now(), from_status=from_status, to_status=shipment.status,
-        note=note, data=data, actor=actor,
+        shipment=shipment,
+        action=type,
+        at=at or timezone.now(),
+        from_status=from_status,
+        to_status=shipment.status,
+        note=note,
+        data=data,
+        actor=actor,
     )
 
 
@@ -139,7 +153,8 @@ def shipment_label(
             if (shipment.carrier_id, shipment.tracking_number) == (carrier.pk, number):
                 return shipment
             raise TransitionRefused(
-                f"Order {order.pk} is already labelled ({shipment.carrier} {shipment.tracking_number}); correct the tracking instead.",
+                f"Order {order.pk} is already labelled ({shipment.carrier} {shipment.tracking_number}); correct the "
+                "tracking instead.",
                 code="already_labelled",
             )
         if shipment.status != ShipmentStatus.PACKED:
@@ -155,7 +170,10 @@ def shipment_label(
         from_status = shipment.status
         now = timezone.now()
         shipment.label(
-            carrier=carrier, tracking_number=number, handover_method=method, at=now,
+            carrier=carrier,
+            tracking_number=number,
+            handover_method=method,
+            at=now,
             collect_by=collection_deadline(handover_method=method, labelled_at=now),
         )
         _save_tracking(
@@ -215,14 +233,19 @@ def shipment_update_tracking(
         _save_tracking(shipment, ["carrier", "tracking_number"])
         new = {"carrier": new_carrier.code, "tracking_number": number}
         _shipment_event(
-            shipment, type=ShipmentEventType.TRACKING_UPDATED, from_status=shipment.status, actor=actor, note=reason,
+            shipment,
+            type=ShipmentEventType.TRACKING_UPDATED,
+            from_status=shipment.status,
+            actor=actor,
+            note=reason,
             data={"old": old, "new": new},
         )
         order_touch(
             order=order,
             action=OrderAction.TRACKING_UPDATED,
             actor=actor,
-            note=f"{old['carrier']} {old['tracking_number']} → {new['carrier']} {number}" + (f": {reason}" if reason else ""),
+            note=f"{old['carrier']} {old['tracking_number']} → {new['carrier']} {number}"
+            + (f": {reason}" if reason else ""),
         )
         notify.order_shipped(order=order, shipment=shipment, previous=old)
     return shipment
@@ -243,7 +266,14 @@ def shipment_hand_over(*, order_id: int, actor: Actor) -> Shipment:
             return shipment
         if shipment.status != ShipmentStatus.LABELLED:
             raise TransitionRefused(f"The parcel of order {order.pk} is {shipment.get_status_display().lower()}.")
-        _move_to_transit(order, shipment, type=ShipmentEventType.HANDED_OVER, at=timezone.now(), note=shipment.handover_method, actor=actor)
+        _move_to_transit(
+            order,
+            shipment,
+            type=ShipmentEventType.HANDED_OVER,
+            at=timezone.now(),
+            note=shipment.handover_method,
+            actor=actor,
+        )
     return shipment
 
 
@@ -300,10 +330,13 @@ def shipment_record_carrier_event(*, order_id: int, type: str, at: datetime, not
             return shipment
         status = shipment.status
         if status not in _CARRIER_EVENT_AFTER[type] or (
-            type == ShipmentEventType.PICKED_UP and status == ShipmentStatus.IN_TRANSIT and shipment.last_event_at is not None
+            type == ShipmentEventType.PICKED_UP
+            and status == ShipmentStatus.IN_TRANSIT
+            and shipment.last_event_at is not None
         ):
             raise _out_of_order(
-                f"A {type.replace('_', ' ')} event cannot follow a parcel that is {shipment.get_status_display().lower()}."
+                f"A {type.replace('_', ' ')} event cannot follow a parcel that is "
+                f"{shipment.get_status_display().lower()}."
             )
         if at < shipment.labelled_at - CARRIER_CLOCK_SKEW:
             raise _out_of_order(f"The event at {at:%Y-%m-%d %H:%M} is before the parcel was labelled.")
@@ -335,14 +368,20 @@ def shipment_record_carrier_event(*, order_id: int, type: str, at: datetime, not
         _shipment_event(shipment, type=type, from_status=status, at=at, note=note, actor=actor)
         if type == ShipmentEventType.DELIVERED:
             order_transition_apply(
-                order, OrderAction.MARK_DELIVERED, actor=actor, fields=["delivered_at", "return_window_ends_at"],
-                note=note, args={"at": at},
+                order,
+                OrderAction.MARK_DELIVERED,
+                actor=actor,
+                fields=["delivered_at", "return_window_ends_at"],
+                note=note,
+                args={"at": at},
             )
             notify.order_delivered(order=order, shipment=shipment)
         else:
             detail = f"attempt {shipment.failed_attempts}" if type == ShipmentEventType.DELIVERY_FAILED else ""
             order_touch(
-                order=order, action=OrderAction(f"carrier_{type}"), actor=actor,
+                order=order,
+                action=OrderAction(f"carrier_{type}"),
+                actor=actor,
                 note="; ".join(filter(None, [detail, note])),
             )
     return shipment
@@ -385,4 +424,6 @@ def shipment_cancel_for_order(*, order, actor: Actor) -> None:
     from_status = shipment.status
     shipment.cancel()
     shipment.save(update_fields=["status", "updated_at"])
-    _shipment_event(shipment, type=ShipmentEventType.CANCELLED, from_status=from_status, actor=actor, note="put the items back")
+    _shipment_event(
+        shipment, type=ShipmentEventType.CANCELLED, from_status=from_status, actor=actor, note="put the items back"
+    )

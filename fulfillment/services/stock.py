@@ -244,7 +244,9 @@ def _parse_stock_csv(text: str) -> list[StockRow]:
     sellers = {s.code: s for s in Seller.objects.filter(code__in={values["seller"] for _, values in raw_rows})}
     rows, errors, seen = [], [], {}
     for line, values in raw_rows:
-        problems = [f"{column} contains a control character" for column, value in values.items() if _CONTROL.search(value)]
+        problems = [
+            f"{column} contains a control character" for column, value in values.items() if _CONTROL.search(value)
+        ]
         seller = sellers.get(values["seller"])
         if seller is None:
             problems.append(f"unknown seller {values['seller']!r}")
@@ -298,7 +300,9 @@ def stock_import_csv(*, text: str, actor: Actor) -> ImportResult:
                 sku = existing.get((row.seller.pk, row.sku))
                 stock = stocks.get(sku.pk) if sku else None
                 if stock and row.on_hand < stock.reserved:
-                    errors.append(f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved")
+                    errors.append(
+                        f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved"
+                    )
             if errors:
                 raise StockImportError(errors)
             now = timezone.now()
@@ -339,8 +343,20 @@ def stock_export_csv(*, queryset=None) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(STOCK_CSV_COLUMNS)
-    skus = (queryset if queryset is not None else SKU.objects.all()).select_related("seller", "stock").order_by("seller__code", "code")
+    skus = (
+        (queryset if queryset is not None else SKU.objects.all())
+        .select_related("seller", "stock")
+        .order_by("seller__code", "code")
+    )
     for sku in skus.iterator(chunk_size=2000):
         stock = getattr(sku, "stock", None)
-        writer.writerow([sku.seller.code, sku.code, sku.name, f"{Decimal(sku.wholesale_cost) / 100:.2f}", stock.on_hand if stock else 0])
+        writer.writerow(
+            [
+                sku.seller.code,
+                sku.code,
+                sku.name,
+                f"{Decimal(sku.wholesale_cost) / 100:.2f}",
+                stock.on_hand if stock else 0,
+            ]
+        )
     return out.getvalue()

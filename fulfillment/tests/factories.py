@@ -61,6 +61,8 @@ def make_labelled_order(*, partner, seller, lines, carrier, number: str, handove
     actor = warehouse_actor()
     shipment_start_picking(order_id=order.pk, actor=actor)
     shipment_pack(order_id=order.pk, actor=actor)
-    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=number, handover_method=handover_method, actor=actor)
+    shipment_label(
+        order_id=order.pk, carrier=carrier, tracking_number=number, handover_method=handover_method, actor=actor
+    )
     order.refresh_from_db()
     return order

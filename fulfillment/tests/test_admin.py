@@ -8,13 +8,11 @@ from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from accounts.tests.factories import make_staff_user, SellerFactory
-
-from fulfillment.tests.factories import make_sku
-
-from orders.tests.factories import make_order
+from accounts.tests.factories import SellerFactory, make_staff_user
 from fulfillment.models import SKU, Stock
 from fulfillment.services import stock_export_csv
+from fulfillment.tests.factories import make_sku
+from orders.tests.factories import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +111,10 @@ def test_export_returns_every_sku_in_the_import_format(client, warehouse, seller
     assert response.content.decode() == stock_export_csv()
     rows = rows_of(response)
     assert rows[0] == ["seller", "sku", "name", "wholesale_cost", "on_hand"]
-    assert rows[1:] == [["ACME", "TSHIRT-M", sku.name, "12.50", "10"], ["OTHER", "CAP", SKU.objects.get(code="CAP").name, "0.05", "0"]]
+    assert rows[1:] == [
+        ["ACME", "TSHIRT-M", sku.name, "12.50", "10"],
+        ["OTHER", "CAP", SKU.objects.get(code="CAP").name, "0.05", "0"],
+    ]
 
 
 def test_export_follows_the_list_filters_and_search(client, warehouse, seller, sku):

@@ -4,9 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import SellerFactory
-
-from fulfillment.tests.factories import make_sku, SKUFactory
-
+from fulfillment.tests.factories import SKUFactory, make_sku
 from orders.tests.factories import make_order
 
 URL = "/api/v1/stock/"
@@ -48,7 +46,9 @@ def test_only_the_partners_sellers_are_listed_and_the_seller_filter_narrows(api,
 def test_a_sku_without_a_stock_row_shows_nothing_available(api, seller):
     SKUFactory(seller=seller, code="NEW", name="New mug")
 
-    assert rows(api) == [{"seller": "ACME", "sku": "NEW", "name": "New mug", "on_hand": 0, "reserved": 0, "available": 0}]
+    assert rows(api) == [
+        {"seller": "ACME", "sku": "NEW", "name": "New mug", "on_hand": 0, "reserved": 0, "available": 0}
+    ]
 
 
 def test_pages_cover_every_sku_once_with_constant_queries(api, seller, settings):

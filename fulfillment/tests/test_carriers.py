@@ -2,12 +2,12 @@
 
 import pytest
 
+from accounts.tests.factories import UserFactory, make_staff_user
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused
-from accounts.tests.factories import make_staff_user, UserFactory
-from fulfillment.tests.factories import CarrierFactory
 from fulfillment.models import Carrier
 from fulfillment.services import carrier_create, carrier_update
+from fulfillment.tests.factories import CarrierFactory
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.tests.factories import make_staff_user
-
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
-
-from orders.tests.factories import make_ready_order
 from fulfillment.models import Carrier, Shipment, ShipmentEvent, ShipmentStatus
 from fulfillment.services import shipment_pack, shipment_start_picking
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
 from orders.models import Order, OrderStatus
+from orders.tests.factories import make_ready_order
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +47,9 @@ def _messages(response) -> list[str]:
 
 
 def _ready(partner, seller, *lines, hours_ago=2):
-    return make_ready_order(partner=partner, seller=seller, lines=list(lines), placed_at=START - timedelta(hours=hours_ago))
+    return make_ready_order(
+        partner=partner, seller=seller, lines=list(lines), placed_at=START - timedelta(hours=hours_ago)
+    )
 
 
 def _act(client, action, *orders, query=""):
@@ -68,7 +68,9 @@ def test_queue_is_sorted_by_ship_by_with_at_risk_and_late_badges(client, clock, 
     fresh = _ready(partner, seller, ("TSHIRT-M", 1), hours_ago=2)
     late = _ready(partner, seller, ("TSHIRT-M", 1), hours_ago=80)
     at_risk = _ready(partner, seller, ("TSHIRT-M", 1), hours_ago=65)
-    make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=CarrierFactory(), number=tracking_number(9))
+    make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=CarrierFactory(), number=tracking_number(9)
+    )
 
     response = client.get(CONSOLE)
 
@@ -77,7 +79,11 @@ def test_queue_is_sorted_by_ship_by_with_at_risk_and_late_badges(client, clock, 
     assert [row["order"].pk for row in rows] == [late.pk, at_risk.pk, fresh.pk]  # the shipped one is not here
     assert [row["badge"] and row["badge"][1] for row in rows] == ["Late", "At risk", None]
     html = response.content.decode()
-    assert html.index(f'data-order="{late.pk}"') < html.index(f'data-order="{at_risk.pk}"') < html.index(f'data-order="{fresh.pk}"')
+    assert (
+        html.index(f'data-order="{late.pk}"')
+        < html.index(f'data-order="{at_risk.pk}"')
+        < html.index(f'data-order="{fresh.pk}"')
+    )
     assert 'class="sla-badge late"' in html and 'class="sla-badge at-risk"' in html
 
     assert [r["order"].pk for r in client.get(CONSOLE, {"sla": "late"}).context["rows"]] == [late.pk]
@@ -104,8 +110,12 @@ def test_queue_filters_by_seller_sku_step_and_carrier(client, clock, warehouse, 
     assert ids(step="to_pick") == [shirt.pk]
 
     fast, slow = CarrierFactory(code="fast"), CarrierFactory(code="slow")
-    by_fast = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=fast, number=tracking_number(1))
-    make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=slow, number=tracking_number(2))
+    by_fast = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=fast, number=tracking_number(1)
+    )
+    make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=slow, number=tracking_number(2)
+    )
     assert ids(stage="collection", carrier="fast") == [by_fast.pk]
     assert len(ids(stage="collection")) == 2
 
@@ -163,7 +173,10 @@ def test_start_picking_moves_orders_and_shows_one_pick_list_grouped_by_sku(clien
     assert _status(first) == _status(second) == OrderStatus.IN_FULFILLMENT
     assert ShipmentEvent.objects.filter(shipment__order__in=[first, second], action="picking_started").count() == 2
     rows = {row.sku_code: row for row in response.context["rows"]}
-    assert {code: row.quantity for code, row in rows.items()} == {"A-SHIRT": 5, "B-MUG": 1}  # the refused order is left out
+    assert {code: row.quantity for code, row in rows.items()} == {
+        "A-SHIRT": 5,
+        "B-MUG": 1,
+    }  # the refused order is left out
     assert sorted(o.pk for o, _ in rows["A-SHIRT"].orders) == [first.pk, second.pk]
     html = response.content.decode()
     assert "@media print" in html and 'data-sku="A-SHIRT"' in html
@@ -187,7 +200,9 @@ def test_mark_packed_calls_the_service_and_reports_refusals(client, clock, wareh
     assert f"Order {not_started.pk}: Order {not_started.pk} is not being picked." in notes
 
 
-def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(client, clock, warehouse, partner, seller, sku, carrier):
+def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(
+    client, clock, warehouse, partner, seller, sku, carrier
+):
     good, bad = _ready(partner, seller, ("TSHIRT-M", 1)), _ready(partner, seller, ("TSHIRT-M", 1))
     for order in (good, bad):
         shipment_start_picking(order_id=order.pk, actor=warehouse_actor())
@@ -200,40 +215,65 @@ def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(clie
     assert [o.pk for o in form_page.context["orders"]] == [good.pk, bad.pk]
 
     ids = f"{good.pk},{bad.pk}"
-    response = client.post(LABEL, {
-        "ids": ids, "next": CONSOLE, "carrier": "acmeship", "handover_method": "pickup",
-        f"tracking_{good.pk}": tracking_number(11), f"tracking_{bad.pk}": "NOT-A-NUMBER",
-    })
+    response = client.post(
+        LABEL,
+        {
+            "ids": ids,
+            "next": CONSOLE,
+            "carrier": "acmeship",
+            "handover_method": "pickup",
+            f"tracking_{good.pk}": tracking_number(11),
+            f"tracking_{bad.pk}": "NOT-A-NUMBER",
+        },
+    )
 
     assert response.status_code == 200  # the refused one stays on the form
-    assert _status(good) == OrderStatus.SHIPPED and Shipment.objects.get(order=good).tracking_number == tracking_number(11)
+    assert _status(good) == OrderStatus.SHIPPED and Shipment.objects.get(order=good).tracking_number == tracking_number(
+        11
+    )
     assert _status(bad) == OrderStatus.IN_FULFILLMENT
     assert [o.pk for o in response.context["orders"]] == [bad.pk]
     assert "is not a AcmeShip tracking number" in str(response.context["form"].errors[f"tracking_{bad.pk}"])
     assert any("labelled AcmeShip" in n for n in _messages(response))
 
-    response = client.post(LABEL, {
-        "ids": str(bad.pk), "next": CONSOLE, "carrier": "acmeship", "handover_method": "dropoff",
-        f"tracking_{bad.pk}": tracking_number(12),
-    })
+    response = client.post(
+        LABEL,
+        {
+            "ids": str(bad.pk),
+            "next": CONSOLE,
+            "carrier": "acmeship",
+            "handover_method": "dropoff",
+            f"tracking_{bad.pk}": tracking_number(12),
+        },
+    )
     assert response.status_code == 302 and response.url == CONSOLE
     assert _status(bad) == OrderStatus.SHIPPED
     assert Shipment.objects.get(order=bad).handover_method == "dropoff"
 
 
-def test_label_refuses_an_order_that_is_not_packed_with_a_message(client, clock, warehouse, partner, seller, sku, carrier):
+def test_label_refuses_an_order_that_is_not_packed_with_a_message(
+    client, clock, warehouse, partner, seller, sku, carrier
+):
     order = _ready(partner, seller, ("TSHIRT-M", 1))
-    response = client.post(LABEL, {
-        "ids": str(order.pk), "next": CONSOLE, "carrier": "acmeship", "handover_method": "pickup",
-        f"tracking_{order.pk}": tracking_number(5),
-    })
+    response = client.post(
+        LABEL,
+        {
+            "ids": str(order.pk),
+            "next": CONSOLE,
+            "carrier": "acmeship",
+            "handover_method": "pickup",
+            f"tracking_{order.pk}": tracking_number(5),
+        },
+    )
     assert response.status_code == 302
     assert _messages(response) == [f"Order {order.pk}: Order {order.pk} is not being picked."]
     assert _status(order) == OrderStatus.READY_TO_FULFILL
 
 
 def test_hand_over_moves_labelled_orders_to_in_transit(client, clock, warehouse, partner, seller, sku, carrier):
-    labelled = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(3))
+    labelled = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(3)
+    )
     unlabelled = _ready(partner, seller, ("TSHIRT-M", 1))
 
     response = _act(client, "hand_over", labelled, unlabelled, query="?stage=collection")
@@ -259,7 +299,9 @@ def test_bulk_actions_need_the_work_permission(client, partner, seller, sku):
 
 def test_packing_slips_show_the_buyer_in_full_only_with_the_permission(client, clock, partner, seller, sku):
     order = make_ready_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 2)],
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 2)],
         buyer={"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
     )
     client.force_login(make_staff_user("Warehouse"))
@@ -282,8 +324,12 @@ def test_packing_slips_show_the_buyer_in_full_only_with_the_permission(client, c
 # --- the shipment page: carrier events and tracking corrections -------------------------------
 
 
-def test_carrier_event_form_records_the_event_and_shows_refusals(client, clock, warehouse, partner, seller, sku, carrier):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(4))
+def test_carrier_event_form_records_the_event_and_shows_refusals(
+    client, clock, warehouse, partner, seller, sku, carrier
+):
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(4)
+    )
     shipment = order.shipment
     url = reverse("admin:fulfillment_shipment_carrier_event", args=[shipment.pk])
     page = client.get(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
@@ -303,7 +349,9 @@ def test_carrier_event_form_records_the_event_and_shows_refusals(client, clock, 
 
 
 def test_tracking_can_be_corrected_within_the_window_only(client, clock, warehouse, partner, seller, sku, carrier):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(6))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(6)
+    )
     shipment = order.shipment
     url = reverse("admin:fulfillment_shipment_tracking", args=[shipment.pk])
 
@@ -314,7 +362,9 @@ def test_tracking_can_be_corrected_within_the_window_only(client, clock, warehou
     assert response.status_code == 302
     shipment.refresh_from_db()
     assert shipment.tracking_number == tracking_number(7)
-    assert ShipmentEvent.objects.get(shipment=shipment, action="tracking_updated").data["old"]["tracking_number"] == tracking_number(6)
+    assert ShipmentEvent.objects.get(shipment=shipment, action="tracking_updated").data["old"][
+        "tracking_number"
+    ] == tracking_number(6)
 
     clock.shift(timedelta(hours=73))
     page = client.get(reverse("admin:fulfillment_shipment_change", args=[shipment.pk])).content.decode()
@@ -324,9 +374,15 @@ def test_tracking_can_be_corrected_within_the_window_only(client, clock, warehou
 
 
 def test_order_page_shows_shipment_and_the_four_clocks(client, clock, warehouse, partner, seller, sku, carrier):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(10))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(10)
+    )
     html = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
-    assert "AcmeShip" in html and tracking_number(10) in html and f"https://track.example.com/{tracking_number(10)}" in html
+    assert (
+        "AcmeShip" in html
+        and tracking_number(10) in html
+        and f"https://track.example.com/{tracking_number(10)}" in html
+    )
     for label in ("Ready to ship", "Tracking number", "Carrier collection", "Delivery"):
         assert label in html
     assert ">met<" in html  # ship-by met at labelling
@@ -337,17 +393,52 @@ def test_order_page_shows_shipment_and_the_four_clocks(client, clock, warehouse,
 
 def test_carrier_admin_creates_and_edits_through_the_services_with_validation(client, warehouse):
     add = reverse("admin:fulfillment_carrier_add")
-    response = client.post(add, {"code": "zip", "name": "Zip", "tracking_pattern": "([", "tracking_url": "", "handover": "both", "active": "on"})
-    assert response.status_code == 200 and "Not a valid regular expression" in str(response.context["adminform"].form.errors)
+    response = client.post(
+        add,
+        {
+            "code": "zip",
+            "name": "Zip",
+            "tracking_pattern": "([",
+            "tracking_url": "",
+            "handover": "both",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 200 and "Not a valid regular expression" in str(
+        response.context["adminform"].form.errors
+    )
 
-    response = client.post(add, {"code": "zip", "name": "Zip", "tracking_pattern": r"^Z\d{6}$", "tracking_url": "", "handover": "pickup", "active": "on"})
+    response = client.post(
+        add,
+        {
+            "code": "zip",
+            "name": "Zip",
+            "tracking_pattern": r"^Z\d{6}$",
+            "tracking_url": "",
+            "handover": "pickup",
+            "active": "on",
+        },
+    )
     assert response.status_code == 302
     carrier = Carrier.objects.get(code="zip")
     change = reverse("admin:fulfillment_carrier_change", args=[carrier.pk])
-    response = client.post(change, {"name": "Zip Express", "tracking_pattern": r"^Z\d{7}$", "tracking_url": "https://zip.example/{tracking_number}", "handover": "both"})
+    response = client.post(
+        change,
+        {
+            "name": "Zip Express",
+            "tracking_pattern": r"^Z\d{7}$",
+            "tracking_url": "https://zip.example/{tracking_number}",
+            "handover": "both",
+        },
+    )
     assert response.status_code == 302
     carrier.refresh_from_db()
-    assert (carrier.name, carrier.tracking_pattern, carrier.active, carrier.code) == ("Zip Express", r"^Z\d{7}$", False, "zip")
+    assert (carrier.name, carrier.tracking_pattern, carrier.active, carrier.code) == (
+        "Zip Express",
+        r"^Z\d{7}$",
+        False,
+        "zip",
+    )
     assert client.post(reverse("admin:fulfillment_carrier_delete", args=[carrier.pk])).status_code == 403
 
 
@@ -359,7 +450,9 @@ def test_admin_index_shows_the_warehouse_counts(client, clock, warehouse, partne
     packed = _ready(partner, seller, ("TSHIRT-M", 1), hours_ago=65)  # packed, at risk
     shipment_start_picking(order_id=packed.pk, actor=warehouse_actor())
     shipment_pack(order_id=packed.pk, actor=warehouse_actor())
-    moving = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(20))
+    moving = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(20)
+    )
     from fulfillment.services import shipment_hand_over
 
     shipment_hand_over(order_id=moving.pk, actor=warehouse_actor())
@@ -367,7 +460,12 @@ def test_admin_index_shows_the_warehouse_counts(client, clock, warehouse, partne
     response = client.get(reverse("admin:index"))
     counts = {queue.label: queue.count for queue in response.context["fulfillment_queues"]}
     assert {k: counts[k] for k in ("To pick", "Packed", "At risk", "Late", "In transit", "Lost")} == {
-        "To pick": 1, "Packed": 1, "At risk": 1, "Late": 1, "In transit": 1, "Lost": 0,
+        "To pick": 1,
+        "Packed": 1,
+        "At risk": 1,
+        "Late": 1,
+        "In transit": 1,
+        "Lost": 0,
     }
     html = response.content.decode()
     assert f"{CONSOLE}?step=packed" in html and "sla=late" in html

@@ -8,13 +8,11 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
-
-from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
-
-from orders.tests.factories import make_ready_order
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_staff_user
 from fulfillment.models import Shipment
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
 from orders.models import Order, OrderStatus
+from orders.tests.factories import make_ready_order
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("allow_orm_beside_playwright")]
 
@@ -30,9 +28,14 @@ def warehouse_floor(transactional_db):
     CarrierFactory(code="acmeship", name="AcmeShip")
     make_staff_user("Warehouse", username="picker")
     order = make_ready_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 2), ("MUG", 1)], placed_at=timezone.now() - timedelta(hours=3)
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 2), ("MUG", 1)],
+        placed_at=timezone.now() - timedelta(hours=3),
     )
-    later = make_ready_order(partner=partner, seller=seller, lines=[("MUG", 1)], placed_at=timezone.now() - timedelta(hours=2))
+    later = make_ready_order(
+        partner=partner, seller=seller, lines=[("MUG", 1)], placed_at=timezone.now() - timedelta(hours=2)
+    )
     return {"order": order, "later": later}
 
 

@@ -6,12 +6,11 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.tests.factories import PartnerFactory, SellerFactory
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import TransitionRefused
-from accounts.tests.factories import PartnerFactory, SellerFactory
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
-from orders.tests.factories import make_ready_order
-from backoffice.timers import process_due_timers
+from core.testing import run_in_threads
 from fulfillment.models import Reservation, Shipment, ShipmentEvent, Stock
 from fulfillment.services import (
     shipment_hand_over,
@@ -20,9 +19,10 @@ from fulfillment.services import (
     shipment_record_carrier_event,
     shipment_start_picking,
 )
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_cancel
-from core.testing import run_in_threads
+from orders.tests.factories import make_ready_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +51,11 @@ def test_two_workers_labelling_one_parcel_ship_its_stock_once(shop):
     def label(i):
         try:
             shipment_label(
-                order_id=order.pk, carrier=carrier, tracking_number=tracking_number(i % 2), handover_method="pickup", actor=actor
+                order_id=order.pk,
+                carrier=carrier,
+                tracking_number=tracking_number(i % 2),
+                handover_method="pickup",
+                actor=actor,
             )
             return "labelled"
         except TransitionRefused as exc:
@@ -80,7 +84,13 @@ def test_cancel_racing_the_label_leaves_one_outcome_and_consistent_stock(shop):
         for n, order in enumerate(orders):
             try:
                 if i == 0:
-                    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(n), handover_method="pickup", actor=actor)
+                    shipment_label(
+                        order_id=order.pk,
+                        carrier=carrier,
+                        tracking_number=tracking_number(n),
+                        handover_method="pickup",
+                        actor=actor,
+                    )
                 else:
                     order_cancel(order_id=order.pk, by="seller", reason="race", actor=Actor.for_partner(partner))
                 outcomes.append("ok")
@@ -111,12 +121,21 @@ def test_labelling_orders_that_share_skus_in_opposite_order_does_not_deadlock(sh
 
     def label(i):
         for n, order in enumerate(orders[i::4]):
-            shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(i * 100 + n), handover_method="pickup", actor=actor)
+            shipment_label(
+                order_id=order.pk,
+                carrier=carrier,
+                tracking_number=tracking_number(i * 100 + n),
+                handover_method="pickup",
+                actor=actor,
+            )
 
     _, errors = run_in_threads(4, label)
 
     assert errors == []
-    assert {(s.sku.code, s.on_hand, s.reserved) for s in Stock.objects.select_related("sku")} == {("A", 984, 0), ("B", 984, 0)}
+    assert {(s.sku.code, s.on_hand, s.reserved) for s in Stock.objects.select_related("sku")} == {
+        ("A", 984, 0),
+        ("B", 984, 0),
+    }
 
 
 def test_parallel_timer_passes_declare_each_parcel_lost_once(shop):
@@ -126,7 +145,9 @@ def test_parallel_timer_passes_declare_each_parcel_lost_once(shop):
     # Labelled 15 days ago (the transitions' conditions read the clock, so the data is moved, not "now").
     with time_machine.travel(timezone.now() - timedelta(days=15), tick=True):
         orders = [
-            make_labelled_order(partner=partner, seller=seller, lines=[("T", 1)], carrier=carrier, number=tracking_number(n))
+            make_labelled_order(
+                partner=partner, seller=seller, lines=[("T", 1)], carrier=carrier, number=tracking_number(n)
+            )
             for n in range(30)
         ]
         for order in orders[:15]:
@@ -136,7 +157,9 @@ def test_parallel_timer_passes_declare_each_parcel_lost_once(shop):
 
     assert errors == []
     assert sum(r["shipments_lost"] for r in results) == 30
-    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {OrderStatus.LOST}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("status", flat=True)) == {
+        OrderStatus.LOST
+    }
     per_order = sorted(OrderEvent.objects.filter(action="mark_lost").values_list("order_id", flat=True))
     assert per_order == sorted(o.pk for o in orders)
     assert ShipmentEvent.objects.filter(action="lost").count() == 30
@@ -151,13 +174,17 @@ def test_the_lost_timer_and_a_delivery_collide_with_one_outcome(shop):
     attempts_at = timezone.now() - timedelta(days=2)
     with time_machine.travel(attempts_at - timedelta(days=1), tick=True):
         for n in range(15):
-            order = make_labelled_order(partner=partner, seller=seller, lines=[("D", 1)], carrier=carrier, number=tracking_number(n))
+            order = make_labelled_order(
+                partner=partner, seller=seller, lines=[("D", 1)], carrier=carrier, number=tracking_number(n)
+            )
             shipment_hand_over(order_id=order.pk, actor=warehouse_actor())
             orders.append(order)
     for order in orders:
         for attempt in range(2):
             shipment_record_carrier_event(
-                order_id=order.pk, type="delivery_failed", at=attempts_at + timedelta(hours=attempt),
+                order_id=order.pk,
+                type="delivery_failed",
+                at=attempts_at + timedelta(hours=attempt),
                 actor=Actor.for_partner(partner),
             )
     # Both attempts failed, so the lost timer is due, while the carrier reports a late delivery.
@@ -169,7 +196,9 @@ def test_the_lost_timer_and_a_delivery_collide_with_one_outcome(shop):
         outcomes = []
         for order in orders:
             try:
-                shipment_record_carrier_event(order_id=order.pk, type="delivered", at=delivered_at, actor=Actor.for_partner(partner))
+                shipment_record_carrier_event(
+                    order_id=order.pk, type="delivered", at=delivered_at, actor=Actor.for_partner(partner)
+                )
                 outcomes.append("delivered")
             except TransitionRefused as exc:
                 outcomes.append(exc.code)
@@ -180,7 +209,10 @@ def test_the_lost_timer_and_a_delivery_collide_with_one_outcome(shop):
     assert errors == []
     lost = delivered = 0
     for order in Order.objects.filter(pk__in=[o.pk for o in orders]).select_related("shipment"):
-        assert (order.status, order.shipment.status) in {(OrderStatus.LOST, "lost"), (OrderStatus.DELIVERED, "delivered")}
+        assert (order.status, order.shipment.status) in {
+            (OrderStatus.LOST, "lost"),
+            (OrderStatus.DELIVERED, "delivered"),
+        }
         assert order.events.filter(action__in=["mark_lost", "mark_delivered"]).count() == 1
         lost += order.status == OrderStatus.LOST
         delivered += order.status == OrderStatus.DELIVERED
@@ -193,13 +225,17 @@ def test_the_same_carrier_event_sent_at_once_is_applied_once(shop):
     partner, seller = shop
     make_sku(seller=seller, code="E", on_hand=10)
     carrier = CarrierFactory(code="racer")
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("E", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("E", 1)], carrier=carrier, number=tracking_number(1)
+    )
     shipment_hand_over(order_id=order.pk, actor=warehouse_actor())
     at = timezone.now()
 
     _, errors = run_in_threads(
         6,
-        lambda i: shipment_record_carrier_event(order_id=order.pk, type="delivery_failed", at=at, actor=Actor.for_partner(partner)),
+        lambda i: shipment_record_carrier_event(
+            order_id=order.pk, type="delivery_failed", at=at, actor=Actor.for_partner(partner)
+        ),
     )
 
     assert errors == []

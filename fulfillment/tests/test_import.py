@@ -2,11 +2,11 @@
 
 import pytest
 
-from core.actors import Actor
 from accounts.tests.factories import SellerFactory
-from fulfillment.tests.factories import make_sku
+from core.actors import Actor
 from fulfillment.models import SKU, Stock
 from fulfillment.services import StockImportError, stock_export_csv, stock_import_csv
+from fulfillment.tests.factories import make_sku
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +42,7 @@ def test_control_characters_are_row_errors():
     """PostgreSQL refuses NUL in text: it must be a reported row, not a database error at write time."""
     SellerFactory(code="ACME")
 
-    errors = errors_for(HEADER + "ACME,MUG,Mug,1.00,2\nACME,CUP,C\x00p,1.00,2\nACME,\"TWO\nLINES\",Two,1.00,2\n")
+    errors = errors_for(HEADER + 'ACME,MUG,Mug,1.00,2\nACME,CUP,C\x00p,1.00,2\nACME,"TWO\nLINES",Two,1.00,2\n')
 
     assert errors == ["line 3: name contains a control character", "line 5: sku contains a control character"]
     assert not SKU.objects.exists()

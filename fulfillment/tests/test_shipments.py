@@ -7,12 +7,10 @@ import pytest
 import time_machine
 from django.db import transaction
 
+from accounts.tests.factories import make_staff_user
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused, TransitionRefused
-from accounts.tests.factories import make_staff_user
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
-from orders.tests.factories import make_ready_order
-from backoffice.timers import process_due_timers
 from fulfillment.models import Reservation, Shipment, ShipmentEvent, ShipmentStatus
 from fulfillment.services import (
     shipment_hand_over,
@@ -22,8 +20,10 @@ from fulfillment.services import (
     shipment_start_picking,
     shipment_update_tracking,
 )
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
+from orders.tests.factories import make_ready_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -63,7 +63,9 @@ def test_the_whole_path_from_ready_to_completed(partner, seller, sku, carrier, a
     order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 3)], placed_at=START)
     assert order.status == OrderStatus.READY_TO_FULFILL
     assert (order.ship_by, order.tracking_due, order.deliver_by) == (
-        START + timedelta(hours=72), START + timedelta(hours=72), START + timedelta(days=11)
+        START + timedelta(hours=72),
+        START + timedelta(hours=72),
+        START + timedelta(days=11),
     )
     assert _stock(sku) == (10, 3)
 
@@ -117,12 +119,22 @@ def test_the_whole_path_from_ready_to_completed(partner, seller, sku, carrier, a
     assert _timers_at(clock, delivered_at + timedelta(days=8))["orders_completed"] == 0
 
     actions = list(order.events.values_list("action", flat=True))
-    assert actions[actions.index("start_fulfillment"):] == [
-        "start_fulfillment", "shipment_packed", "mark_shipped", "mark_in_transit",
-        "carrier_in_transit", "mark_delivered", "complete",
+    assert actions[actions.index("start_fulfillment") :] == [
+        "start_fulfillment",
+        "shipment_packed",
+        "mark_shipped",
+        "mark_in_transit",
+        "carrier_in_transit",
+        "mark_delivered",
+        "complete",
     ]
     assert list(shipment.events.values_list("action", flat=True)) == [
-        "picking_started", "packed", "labelled", "handed_over", "in_transit", "delivered",
+        "picking_started",
+        "packed",
+        "labelled",
+        "handed_over",
+        "in_transit",
+        "delivered",
     ]
     labelled = shipment.events.get(action="labelled")
     assert labelled.actor == "staff:warehouse-lead"
@@ -135,19 +147,36 @@ def test_steps_repeated_are_no_ops(partner, seller, sku, carrier, actor, clock):
     assert shipment_start_picking(order_id=order.pk, actor=actor).pk == first.pk
     shipment_pack(order_id=order.pk, actor=actor)
     shipment_pack(order_id=order.pk, actor=actor)
-    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
-    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
+    shipment_label(
+        order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
     shipment_hand_over(order_id=order.pk, actor=actor)
     shipment_hand_over(order_id=order.pk, actor=actor)
     assert _stock(sku) == (9, 0), "labelling twice ships the stock once"
-    assert list(first.events.values_list("action", flat=True)) == ["picking_started", "packed", "labelled", "handed_over"]
+    assert list(first.events.values_list("action", flat=True)) == [
+        "picking_started",
+        "packed",
+        "labelled",
+        "handed_over",
+    ]
     assert Shipment.objects.filter(order=order).count() == 1
 
 
 def test_labelling_again_with_other_tracking_is_refused(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     with pytest.raises(TransitionRefused) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(2), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(2),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "already_labelled"
 
 
@@ -165,11 +194,23 @@ def test_work_cannot_start_before_the_order_is_ready(partner, seller, sku, actor
 def test_a_parcel_is_packed_before_it_is_labelled(partner, seller, sku, carrier, actor, clock):
     order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
     with pytest.raises(TransitionRefused) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(1),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "not_packed"
     shipment_start_picking(order_id=order.pk, actor=actor)
     with pytest.raises(TransitionRefused) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(1),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "not_packed"
     with pytest.raises(TransitionRefused) as refused:
         shipment_hand_over(order_id=order.pk, actor=actor)
@@ -188,10 +229,14 @@ def _packed(partner, seller, actor, lines=(("TSHIRT-M", 1),)):
     "number",
     ["TRK1234567", "TRK123456789", "1Z999AA10123456784", "TRK1234567X", ""],
 )
-def test_a_tracking_number_that_does_not_match_the_carrier_is_refused(partner, seller, sku, carrier, actor, clock, number):
+def test_a_tracking_number_that_does_not_match_the_carrier_is_refused(
+    partner, seller, sku, carrier, actor, clock, number
+):
     order = _packed(partner, seller, actor)
     with pytest.raises(InvalidInput) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=number, handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk, carrier=carrier, tracking_number=number, handover_method="pickup", actor=actor
+        )
     assert refused.value.code == ("tracking_number_required" if not number else "tracking_number_invalid")
     if number:
         assert "is not a AcmeShip tracking number" in refused.value.detail
@@ -203,9 +248,17 @@ def test_a_tracking_number_that_does_not_match_the_carrier_is_refused(partner, s
 def test_a_seeded_carrier_checks_its_real_pattern(partner, seller, sku, actor, clock):
     order = _packed(partner, seller, actor)
     with pytest.raises(InvalidInput) as refused:
-        shipment_label(order_id=order.pk, carrier="ups", tracking_number="123456789012", handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk, carrier="ups", tracking_number="123456789012", handover_method="pickup", actor=actor
+        )
     assert refused.value.code == "tracking_number_invalid"
-    shipment = shipment_label(order_id=order.pk, carrier="ups", tracking_number="1z 999 aa1 01 2345 6784", handover_method="dropoff", actor=actor)
+    shipment = shipment_label(
+        order_id=order.pk,
+        carrier="ups",
+        tracking_number="1z 999 aa1 01 2345 6784",
+        handover_method="dropoff",
+        actor=actor,
+    )
     assert shipment.tracking_number == "1Z999AA10123456784"
     assert shipment.tracking_link == "https://www.ups.com/track?tracknum=1Z999AA10123456784"
 
@@ -214,11 +267,23 @@ def test_a_handover_the_carrier_does_not_offer_is_refused(partner, seller, sku, 
     pickup_only = CarrierFactory(code="courier", name="Courier", handover="pickup")
     order = _packed(partner, seller, actor)
     with pytest.raises(InvalidInput) as refused:
-        shipment_label(order_id=order.pk, carrier=pickup_only, tracking_number=tracking_number(5), handover_method="dropoff", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=pickup_only,
+            tracking_number=tracking_number(5),
+            handover_method="dropoff",
+            actor=actor,
+        )
     assert refused.value.code == "handover_not_offered"
     assert "Courier does not offer drop-off" in refused.value.detail
     with pytest.raises(InvalidInput) as refused:
-        shipment_label(order_id=order.pk, carrier=pickup_only, tracking_number=tracking_number(5), handover_method="courier", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=pickup_only,
+            tracking_number=tracking_number(5),
+            handover_method="courier",
+            actor=actor,
+        )
     assert refused.value.code == "invalid_handover"
 
 
@@ -227,7 +292,13 @@ def test_inactive_and_unknown_carriers_are_refused(partner, seller, sku, actor, 
     order = _packed(partner, seller, actor)
     for carrier, code in ((retired, "carrier_inactive"), ("nope", "unknown_carrier")):
         with pytest.raises(InvalidInput) as refused:
-            shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+            shipment_label(
+                order_id=order.pk,
+                carrier=carrier,
+                tracking_number=tracking_number(1),
+                handover_method="pickup",
+                actor=actor,
+            )
         assert refused.value.code == code
 
 
@@ -235,21 +306,35 @@ def test_the_handover_method_sets_the_collection_deadline(partner, seller, sku, 
     settings.COLLECTION_WINDOW_PICKUP = timedelta(hours=48)
     settings.COLLECTION_WINDOW_DROPOFF = timedelta(hours=24)
     pickup, dropoff = _packed(partner, seller, actor), _packed(partner, seller, actor)
-    a = shipment_label(order_id=pickup.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
-    b = shipment_label(order_id=dropoff.pk, carrier=carrier, tracking_number=tracking_number(2), handover_method="dropoff", actor=actor)
+    a = shipment_label(
+        order_id=pickup.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
+    b = shipment_label(
+        order_id=dropoff.pk, carrier=carrier, tracking_number=tracking_number(2), handover_method="dropoff", actor=actor
+    )
     assert a.collect_by == START + timedelta(hours=48)
     assert b.collect_by == START + timedelta(hours=24)
 
 
 def test_one_tracking_number_cannot_label_two_parcels(partner, seller, sku, carrier, actor, clock):
-    make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(7))
+    make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(7)
+    )
     order = _packed(partner, seller, actor)
     with pytest.raises(InvalidInput) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(7), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(7),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "tracking_number_in_use"
     # The same number at another carrier is another parcel.
     other = CarrierFactory(code="other")
-    shipment_label(order_id=order.pk, carrier=other, tracking_number=tracking_number(7), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=order.pk, carrier=other, tracking_number=tracking_number(7), handover_method="pickup", actor=actor
+    )
 
 
 def test_an_order_with_a_stock_exception_cannot_be_labelled(partner, seller, carrier, actor, clock):
@@ -257,7 +342,13 @@ def test_an_order_with_a_stock_exception_cannot_be_labelled(partner, seller, car
     order = _packed(partner, seller, actor, lines=[("SHORT", 3)])
     assert _order(order).stock_exception
     with pytest.raises(TransitionRefused) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(1),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "stock_exception"
     assert _order(order).status == OrderStatus.IN_FULFILLMENT
     assert _stock(short) == (1, 1)
@@ -269,7 +360,9 @@ def test_restocked_orders_are_topped_up_and_can_then_be_labelled(partner, seller
     short = make_sku(seller=seller, code="SHORT", on_hand=1)
     order = _packed(partner, seller, actor, lines=[("SHORT", 3)])
     Stock.objects.filter(sku=short).update(on_hand=5)  # a delivery came in
-    shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
     order = _order(order)
     assert order.status == OrderStatus.SHIPPED and not order.stock_exception
     assert _stock(short) == (2, 0)
@@ -279,7 +372,13 @@ def test_restocked_orders_are_topped_up_and_can_then_be_labelled(partner, seller
 def test_unknown_sku_orders_stay_a_stock_exception(partner, seller, sku, carrier, actor, clock):
     order = _packed(partner, seller, actor, lines=[("TSHIRT-M", 1), ("NO-SUCH-SKU", 1)])
     with pytest.raises(TransitionRefused) as refused:
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(1),
+            handover_method="pickup",
+            actor=actor,
+        )
     assert refused.value.code == "stock_exception"
     assert _stock(sku) == (10, 1)
 
@@ -315,7 +414,9 @@ def test_staff_cancel_while_picking(partner, seller, sku, actor, clock):
 
 @pytest.mark.parametrize("step", ["labelled", "in_transit", "delivered"])
 def test_nothing_cancels_after_labelling(partner, seller, sku, carrier, actor, clock, step):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 2)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 2)], carrier=carrier, number=tracking_number(1)
+    )
     if step != "labelled":
         shipment_hand_over(order_id=order.pk, actor=actor)
     if step == "delivered":
@@ -324,7 +425,12 @@ def test_nothing_cancels_after_labelling(partner, seller, sku, carrier, actor, c
         with pytest.raises(TransitionRefused) as refused:
             order_cancel(order_id=order.pk, by=by, reason="too late", actor=actor)
         assert refused.value.code == "already_shipped"
-    assert _order(order).status == {"labelled": OrderStatus.SHIPPED, "in_transit": OrderStatus.IN_TRANSIT, "delivered": OrderStatus.DELIVERED}[step]
+    assert (
+        _order(order).status
+        == {"labelled": OrderStatus.SHIPPED, "in_transit": OrderStatus.IN_TRANSIT, "delivered": OrderStatus.DELIVERED}[
+            step
+        ]
+    )
     assert _stock(sku) == (8, 0), "shipped stock is not put back"
 
 
@@ -332,7 +438,9 @@ def test_nothing_cancels_after_labelling(partner, seller, sku, carrier, actor, c
 
 
 def test_tracking_can_be_corrected_for_72h_and_is_audited(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     other = CarrierFactory(code="othership", name="OtherShip")
 
     clock.move_to(START + timedelta(hours=71, minutes=59))
@@ -358,7 +466,9 @@ def test_tracking_can_be_corrected_for_72h_and_is_audited(partner, seller, sku, 
 
 
 def test_a_corrected_tracking_number_must_match_too(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     with pytest.raises(InvalidInput) as refused:
         shipment_update_tracking(order_id=order.pk, tracking_number="1Z999AA10123456784", actor=actor)
     assert refused.value.code == "tracking_number_invalid"
@@ -369,7 +479,9 @@ def test_a_corrected_tracking_number_must_match_too(partner, seller, sku, carrie
 
 def test_the_tracking_edit_window_is_a_setting(partner, seller, sku, carrier, actor, clock, settings):
     settings.TRACKING_EDIT_WINDOW = timedelta(hours=1)
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     clock.move_to(START + timedelta(hours=1, seconds=1))
     with pytest.raises(TransitionRefused):
         shipment_update_tracking(order_id=order.pk, tracking_number=tracking_number(2), actor=actor)
@@ -380,9 +492,13 @@ def test_the_tracking_edit_window_is_a_setting(partner, seller, sku, carrier, ac
 
 @pytest.fixture
 def in_transit(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     clock.move_to(START + timedelta(hours=2))
-    shipment_record_carrier_event(order_id=order.pk, type="picked_up", at=START + timedelta(hours=1), actor=Actor.for_partner(partner))
+    shipment_record_carrier_event(
+        order_id=order.pk, type="picked_up", at=START + timedelta(hours=1), actor=Actor.for_partner(partner)
+    )
     clock.move_to(START + timedelta(days=1))
     return order
 
@@ -433,7 +549,9 @@ def test_carrier_events_wait_for_the_label(partner, seller, sku, actor, clock):
 
 
 def test_delivery_failed_needs_the_parcel_in_transit(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     with pytest.raises(TransitionRefused) as refused:
         _event(order, partner, "delivery_failed", START)
     assert refused.value.code == "event_out_of_order"
@@ -460,7 +578,9 @@ def test_delivery_after_a_failed_attempt(in_transit, partner):
 
 
 def test_a_carrier_pickup_confirms_a_staff_hand_over(partner, seller, sku, carrier, actor, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     clock.move_to(START + timedelta(hours=3))
     shipment_hand_over(order_id=order.pk, actor=actor)
     # The driver's scan says 2h; staff clicked an hour later. The scan is accepted, not out of order.
@@ -489,7 +609,9 @@ def test_lost_after_14_days_without_delivery(in_transit, clock):
 
 
 def test_a_parcel_still_awaiting_collection_is_lost_after_14_days_too(partner, seller, sku, carrier, clock):
-    order = make_labelled_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1))
+    order = make_labelled_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
+    )
     assert _timers_at(clock, START + timedelta(days=14))["shipments_lost"] == 1
     assert _order(order).status == OrderStatus.LOST
 
@@ -556,7 +678,9 @@ def test_support_may_enter_carrier_events_but_not_label(in_transit, clock):
     support = Actor.for_user(make_staff_user("Support"))
     with pytest.raises(PermissionRefused):
         shipment_update_tracking(order_id=in_transit.pk, tracking_number=tracking_number(9), actor=support)
-    shipment_record_carrier_event(order_id=in_transit.pk, type="delivered", at=START + timedelta(hours=5), actor=support)
+    shipment_record_carrier_event(
+        order_id=in_transit.pk, type="delivered", at=START + timedelta(hours=5), actor=support
+    )
     assert _order(in_transit).status == OrderStatus.DELIVERED
 
 
@@ -571,7 +695,17 @@ def test_a_service_error_rolls_back_every_write(partner, seller, sku, carrier, a
 
     monkeypatch.setattr(shipments, "stock_consume_for_order", boom)
     with pytest.raises(RuntimeError), transaction.atomic():
-        shipment_label(order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+        shipment_label(
+            order_id=order.pk,
+            carrier=carrier,
+            tracking_number=tracking_number(1),
+            handover_method="pickup",
+            actor=actor,
+        )
     order = _order(order)
-    assert (order.status, order.shipment.status, order.shipment.tracking_number) == (OrderStatus.IN_FULFILLMENT, ShipmentStatus.PACKED, "")
+    assert (order.status, order.shipment.status, order.shipment.tracking_number) == (
+        OrderStatus.IN_FULFILLMENT,
+        ShipmentStatus.PACKED,
+        "",
+    )
     assert _stock(sku) == (10, 1)

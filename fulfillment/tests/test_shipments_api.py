@@ -7,13 +7,11 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
-
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
-
-from orders.tests.factories import make_order, make_ready_order
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from fulfillment.models import ShipmentEvent
 from fulfillment.services import shipment_start_picking
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
+from orders.tests.factories import make_order, make_ready_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -28,7 +26,11 @@ def clock():
 def labelled(partner, seller, sku, clock):
     carrier = CarrierFactory(code="acmeship", name="AcmeShip")
     order = make_labelled_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1),
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 1)],
+        carrier=carrier,
+        number=tracking_number(1),
         placed_at=START - timedelta(hours=2),
     )
     clock.move_to(START + timedelta(hours=3))
@@ -104,7 +106,9 @@ def test_another_partners_order_is_not_found(labelled, clock):
 
     other_seller = SellerFactory(code="OTHER")
     other = APIClient()
-    other.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(PartnerFactory(name='Other', sellers=[other_seller]))}")
+    other.credentials(
+        HTTP_AUTHORIZATION=f"Api-Key {make_api_key(PartnerFactory(name='Other', sellers=[other_seller]))}"
+    )
     response = _post(other, labelled, "picked_up", START + timedelta(hours=1))
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert not ShipmentEvent.objects.filter(action="picked_up").exists()
@@ -147,7 +151,11 @@ def test_listing_orders_with_shipments_takes_the_same_queries_whatever_the_page(
     def add_orders(n, start):
         for i in range(n):
             order = make_labelled_order(
-                partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(start + i)
+                partner=partner,
+                seller=seller,
+                lines=[("TSHIRT-M", 1)],
+                carrier=carrier,
+                number=tracking_number(start + i),
             )
             assert order.status == "shipped"
         ready = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])

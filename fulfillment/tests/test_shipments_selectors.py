@@ -6,12 +6,10 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import SellerFactory
-
-from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
-
-from orders.tests.factories import make_ready_order
 from fulfillment.selectors import packing_slips, pick_list, to_ship_queue
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
+from orders.tests.factories import make_ready_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -37,7 +35,13 @@ def test_the_queue_is_sorted_by_ship_by_and_filters(partner, seller, shelves, cl
     labelled = make_ready_order(partner=partner, seller=seller, lines=[("MUG", 1)], placed_at=START - 40 * H)
     shipment_start_picking(order_id=labelled.pk, actor=actor)
     shipment_pack(order_id=labelled.pk, actor=actor)
-    shipment_label(order_id=labelled.pk, carrier=CarrierFactory(code="c1"), tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=labelled.pk,
+        carrier=CarrierFactory(code="c1"),
+        tracking_number=tracking_number(1),
+        handover_method="pickup",
+        actor=actor,
+    )
     other_seller = SellerFactory(code="OTHER")
     make_sku(seller=other_seller, code="MUG", on_hand=5)
     partner.sellers.add(other_seller)

@@ -5,14 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
-from core.actors import Actor
-from webhooks.models import WebhookEvent
-from webhooks.services import partner_webhook_configure
-from fulfillment.tests.factories import CarrierFactory, tracking_number, warehouse_actor
-from orders.tests.factories import make_order, make_ready_order
 from backoffice.timers import process_due_timers
+from core.actors import Actor
 from fulfillment.selectors import fulfillment_counts
-from fulfillment.sla import order_sla_clocks, sla_state
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,
@@ -20,8 +15,13 @@ from fulfillment.services import (
     shipment_record_carrier_event,
     shipment_start_picking,
 )
+from fulfillment.sla import order_sla_clocks, sla_state
+from fulfillment.tests.factories import CarrierFactory, tracking_number, warehouse_actor
 from orders.models import Order, OrderEvent
 from orders.services import order_cancel
+from orders.tests.factories import make_order, make_ready_order
+from webhooks.models import WebhookEvent
+from webhooks.services import partner_webhook_configure
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -83,25 +83,38 @@ def test_the_lead_and_the_windows_are_settings(partner, seller, sku, clock, sett
 def test_every_clock_at_once(ready, carrier, clock):
     actor = warehouse_actor()
     assert _clocks(ready, START + 3 * H) == {
-        "ship_by": "ok", "tracking_due": "ok", "collect_by": "not_started", "deliver_by": "ok",
+        "ship_by": "ok",
+        "tracking_due": "ok",
+        "collect_by": "not_started",
+        "deliver_by": "ok",
     }
     clock.move_to(START + 71 * H)
     shipment_start_picking(order_id=ready.pk, actor=actor)
     shipment_pack(order_id=ready.pk, actor=actor)
-    shipment_label(order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
     # Labelled 1h before ship-by: met for good; collection now counts 48h from the label.
     assert _clocks(ready, START + 270 * H) == {
-        "ship_by": "met", "tracking_due": "met", "collect_by": "late", "deliver_by": "late",
+        "ship_by": "met",
+        "tracking_due": "met",
+        "collect_by": "late",
+        "deliver_by": "late",
     }
     assert _clocks(ready, START + 71 * H + 36 * H) == {
-        "ship_by": "met", "tracking_due": "met", "collect_by": "at_risk", "deliver_by": "ok",
+        "ship_by": "met",
+        "tracking_due": "met",
+        "collect_by": "at_risk",
+        "deliver_by": "ok",
     }
     clock.move_to(START + 71 * H + 50 * H)
     shipment_hand_over(order_id=ready.pk, actor=actor)
     assert _clocks(ready, START + 130 * H)["collect_by"] == "met_late"
     delivered = START + 10 * 24 * H
     clock.move_to(delivered)
-    shipment_record_carrier_event(order_id=ready.pk, type="delivered", at=delivered, actor=Actor.for_partner(ready.partner))
+    shipment_record_carrier_event(
+        order_id=ready.pk, type="delivered", at=delivered, actor=Actor.for_partner(ready.partner)
+    )
     assert _clocks(ready, START + 400 * H)["deliver_by"] == "met"
 
 
@@ -110,7 +123,9 @@ def test_shipping_late_is_met_late(ready, carrier, clock):
     clock.move_to(START + 73 * H)
     shipment_start_picking(order_id=ready.pk, actor=actor)
     shipment_pack(order_id=ready.pk, actor=actor)
-    shipment_label(order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="dropoff", actor=actor)
+    shipment_label(
+        order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="dropoff", actor=actor
+    )
     assert _clocks(ready, START + 74 * H)["ship_by"] == "met_late"
 
 
@@ -167,7 +182,9 @@ def test_the_collection_clock_alerts_after_labelling(subscribed, ready, carrier,
     actor = warehouse_actor()
     shipment_start_picking(order_id=ready.pk, actor=actor)
     shipment_pack(order_id=ready.pk, actor=actor)
-    shipment_label(order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
     labelled = START + 2 * H
     clock.move_to(labelled + 36 * H - timedelta(seconds=1))
     assert process_due_timers()["sla_alerts"] == 0
@@ -182,7 +199,9 @@ def test_a_clock_met_in_time_never_alerts(subscribed, ready, carrier, clock):
     actor = warehouse_actor()
     shipment_start_picking(order_id=ready.pk, actor=actor)
     shipment_pack(order_id=ready.pk, actor=actor)
-    shipment_label(order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=ready.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
+    )
     shipment_hand_over(order_id=ready.pk, actor=actor)
     clock.move_to(START + 100 * H)
     process_due_timers()
@@ -195,7 +214,8 @@ def test_an_order_found_already_late_alerts_once(subscribed, partner, seller, sk
     order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=START)
     assert process_due_timers()["sla_alerts"] == 2
     assert [r.split(",")[0] for r in order.events.filter(action="sla_at_risk").values_list("note", flat=True)] == [
-        "Ready to ship: late", "Tracking number: late",
+        "Ready to ship: late",
+        "Tracking number: late",
     ]
     assert process_due_timers()["sla_alerts"] == 0
 
@@ -221,5 +241,10 @@ def test_counts_for_the_warehouse(partner, seller, sku, carrier, clock):
     assert late.status == at_risk.status == "ready_to_fulfill"
 
     assert fulfillment_counts(now=START + 2 * H) == {
-        "to_pick": 2, "packed": 1, "at_risk": 1, "late": 1, "in_transit": 0, "lost": 0,
+        "to_pick": 2,
+        "packed": 1,
+        "at_risk": 1,
+        "late": 1,
+        "in_transit": 0,
+        "lost": 0,
     }

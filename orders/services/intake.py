@@ -72,7 +72,13 @@ def _order_create(*, order: Order, lines: list[IntakeLine], actor: Actor, action
     skus = fulfilment.skus_by_code(seller_id=order.seller_id, codes={line.sku for line in lines})
     saved = OrderLine.objects.bulk_create(
         [
-            OrderLine(order=order, sku_id=skus.get(line.sku), sku_code=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            OrderLine(
+                order=order,
+                sku_id=skus.get(line.sku),
+                sku_code=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
             for line in lines
         ]
     )
@@ -113,7 +119,10 @@ def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[O
             _order_create(order=order, lines=data.lines, actor=actor, action=OrderAction.INTAKE)
             if data.buyer_paid_at is not None:
                 order_transition_apply(
-                    order, OrderAction.MARK_BUYER_PAID, actor=actor, fields=["buyer_paid_at", "hold_until"],
+                    order,
+                    OrderAction.MARK_BUYER_PAID,
+                    actor=actor,
+                    fields=["buyer_paid_at", "hold_until"],
                     args={"paid_at": data.buyer_paid_at},
                 )
     except IntegrityError:
@@ -156,7 +165,9 @@ def order_replacement_create(
     wanted = [IntakeLine(sku=code, quantity=quantity, unit_price=0) for code, quantity in lines]
     try:
         with transaction.atomic():
-            _order_create(order=replacement, lines=wanted, actor=actor, action=OrderAction.REPLACEMENT_CREATED, note=note)
+            _order_create(
+                order=replacement, lines=wanted, actor=actor, action=OrderAction.REPLACEMENT_CREATED, note=note
+            )
     except IntegrityError:
         raise TransitionRefused(
             f"The partner already has an order {external_id!r}; the replacement cannot take that id.",
@@ -166,4 +177,3 @@ def order_replacement_create(
     # Partners learn of it as of any new status (``order.status_changed``); payments have nothing to do.
     order_status_changed(order=replacement, from_status="", action=OrderAction.REPLACEMENT_CREATED, actor=actor)
     return replacement
-

@@ -17,7 +17,15 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from orders.locks import lock_order
-from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, CancelledBy, Order, OrderAction, OrderStatus
+from orders.models import (
+    BEFORE_HOLD_ENDS,
+    CANCELLABLE_ON_REQUEST,
+    NOT_SHIPPED,
+    CancelledBy,
+    Order,
+    OrderAction,
+    OrderStatus,
+)
 from orders.services.transitions import order_event_record, order_transition_apply
 
 CANCEL_FIELDS = ["cancelled_at", "cancelled_by", "cancel_reason"]
@@ -43,7 +51,10 @@ def order_record_buyer_payment(*, order_id: int, paid: bool, paid_at: datetime |
             if paid_at < order.placed_at:
                 raise InvalidInput("paid_at is before the order was placed.", code="paid_before_placed")
             order_transition_apply(
-                order, OrderAction.MARK_BUYER_PAID, actor=actor, fields=["buyer_paid_at", "hold_until"],
+                order,
+                OrderAction.MARK_BUYER_PAID,
+                actor=actor,
+                fields=["buyer_paid_at", "hold_until"],
                 args={"paid_at": paid_at},
             )
         else:
@@ -53,7 +64,9 @@ def order_record_buyer_payment(*, order_id: int, paid: bool, paid_at: datetime |
                     code="not_pending_payment",
                 )
             order.save(update_fields=["updated_at"])
-            order_event_record(order=order, action=OrderAction.BUYER_PAYMENT_FAILED, from_status=order.status, actor=actor)
+            order_event_record(
+                order=order, action=OrderAction.BUYER_PAYMENT_FAILED, from_status=order.status, actor=actor
+            )
     return order
 
 
@@ -99,7 +112,9 @@ def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> 
             raise TransitionRefused(
                 "The hold has ended: a buyer's cancellation now needs the seller's approval.", code="approval_required"
             )
-        raise TransitionRefused("The hold has ended: the platform can no longer cancel on its own.", code="cancel_not_allowed")
+        raise TransitionRefused(
+            "The hold has ended: the platform can no longer cancel on its own.", code="cancel_not_allowed"
+        )
     if by == CancelledBy.SYSTEM:
         order_transition_apply(order, OrderAction.CANCEL_UNPAID, actor=actor, fields=CANCEL_FIELDS, note="unpaid")
         return order
@@ -122,11 +137,17 @@ def order_cancel_on_request_locked(*, order: Order, reason: str, actor: Actor) -
     if order.status not in CANCELLABLE_ON_REQUEST:
         shipped = order.status not in NOT_SHIPPED and order.status != OrderStatus.CANCELLED
         raise TransitionRefused(
-            f"Order {order.pk} is {order.get_status_display().lower()}; a cancellation request can no longer cancel it.",
+            f"Order {order.pk} is {order.get_status_display().lower()}; a cancellation request can no longer cancel "
+            "it.",
             code="already_shipped" if shipped else "not_cancellable",
         )
     order_transition_apply(
-        order, OrderAction.CANCEL_ON_BUYER_REQUEST, actor=actor, fields=CANCEL_FIELDS, note=reason, args={"reason": reason}
+        order,
+        OrderAction.CANCEL_ON_BUYER_REQUEST,
+        actor=actor,
+        fields=CANCEL_FIELDS,
+        note=reason,
+        args={"reason": reason},
     )
     return order
 
@@ -150,7 +171,10 @@ def order_seller_paid_locked(*, order: Order, reference: str, note: str, actor: 
         return
     order.save(update_fields=[*fields, "updated_at"])
     order_event_record(
-        order=order, action=OrderAction.SELLER_PAYMENT_RECORDED, from_status=order.status, actor=actor,
+        order=order,
+        action=OrderAction.SELLER_PAYMENT_RECORDED,
+        from_status=order.status,
+        actor=actor,
         note=f"{note}; takes effect when the hold ends",
     )
 

@@ -14,7 +14,9 @@ from orders import hooks, notify
 from orders.models import Order, OrderAction, OrderEvent
 
 
-def order_event_record(*, order: Order, action: OrderAction, from_status: str, actor: Actor, note: str = "") -> OrderEvent:
+def order_event_record(
+    *, order: Order, action: OrderAction, from_status: str, actor: Actor, note: str = ""
+) -> OrderEvent:
     """Write the audit row for an action on ``order`` (its current status is the 'to' side)."""
     return OrderEvent.record(
         order=order, action=action, from_status=from_status, to_status=order.status, actor=actor, note=note
@@ -48,7 +50,8 @@ def order_transition_apply(
     method = getattr(order, name)
     if not can_proceed(method):
         raise TransitionRefused(
-            f"Order {order.pk} is {order.get_status_display().lower()}, so “{OrderAction(name).label}” cannot happen now."
+            f"Order {order.pk} is {order.get_status_display().lower()}, so “{OrderAction(name).label}” cannot happen "
+            "now."
         )
     from_status = order.status
     method(**(args or {}))

@@ -26,13 +26,21 @@ def make_order(*, partner, seller, lines, external_id=None, placed_at=None, paid
         lines=[IntakeLine(sku=ln[0], quantity=ln[1], unit_price=ln[2] if len(ln) > 2 else 1999) for ln in lines],
         buyer=buyer or {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
         shipping_address=address
-        or {"line1": "1 Main St", "line2": "", "city": "Austin", "region": "TX", "postal_code": "73301", "country": "US"},
+        or {
+            "line1": "1 Main St",
+            "line2": "",
+            "city": "Austin",
+            "region": "TX",
+            "postal_code": "73301",
+            "country": "US",
+        },
     )
     order, _ = order_intake(partner=partner, data=data, actor=Actor.for_partner(partner))
     return order
 
 
 make_order.counter = 0
+
 
 def order_request_body(**overrides) -> dict:
     """A valid ``POST /api/v1/orders/`` body for seller ``ACME`` and SKU ``TSHIRT-M`` (the conftest fixtures).

@@ -5,11 +5,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import PartnerApiKey
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order, order_request_body
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from fulfillment.models import Stock
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent
+from orders.tests.factories import make_order, order_request_body
 
 
 def client_with(authorization=None):
@@ -107,7 +107,9 @@ def test_partner_cannot_pay_or_cancel_another_partners_order(api, other_partner)
     events = OrderEvent.objects.filter(order=order).count()
 
     paid = api.post(
-        f"/api/v1/orders/{order.pk}/buyer-payment/", {"status": "paid", "paid_at": timezone.now().isoformat()}, format="json"
+        f"/api/v1/orders/{order.pk}/buyer-payment/",
+        {"status": "paid", "paid_at": timezone.now().isoformat()},
+        format="json",
     )
     failed = api.post(f"/api/v1/orders/{order.pk}/buyer-payment/", {"status": "failed"}, format="json")
     cancelled = api.post(f"/api/v1/orders/{order.pk}/cancel/", {"by": "seller", "reason": "x"}, format="json")
@@ -138,7 +140,11 @@ def test_list_never_shows_another_partners_orders(api, partner, seller, sku, oth
 
 
 def test_partner_cannot_create_an_order_for_a_seller_it_is_not_linked_to(api, sku, other_partner):
-    response = api.post("/api/v1/orders/", order_request_body(seller="BRAVO", lines=[{"sku": "MUG", "quantity": 1, "unit_price": "3.00"}]), format="json")
+    response = api.post(
+        "/api/v1/orders/",
+        order_request_body(seller="BRAVO", lines=[{"sku": "MUG", "quantity": 1, "unit_price": "3.00"}]),
+        format="json",
+    )
 
     assert response.status_code == 400
     assert "seller" in response.json()["errors"]

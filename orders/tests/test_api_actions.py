@@ -5,9 +5,9 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
-from orders.tests.factories import make_order
 from fulfillment.models import Stock
 from orders.models import Order, OrderEvent
+from orders.tests.factories import make_order
 from orders.timers import process_due_orders
 
 
@@ -20,7 +20,9 @@ def cancel_url(order):
 
 
 def test_paid_puts_the_order_on_hold_for_sixty_minutes_from_payment(api, partner, seller, sku):
-    order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=timezone.now() - timedelta(hours=2))
+    order = make_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=timezone.now() - timedelta(hours=2)
+    )
     paid_at = timezone.now() - timedelta(minutes=15)
 
     response = api.post(pay_url(order), {"status": "paid", "paid_at": paid_at.isoformat()}, format="json")
@@ -146,7 +148,11 @@ def _past_the_hold(partner, seller):
     """An order whose hold ended: it now awaits the seller's checkout."""
     paid_at = timezone.now() - timedelta(minutes=61)
     order = make_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 2)], placed_at=paid_at - timedelta(minutes=5), paid_at=paid_at
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 2)],
+        placed_at=paid_at - timedelta(minutes=5),
+        paid_at=paid_at,
     )
     process_due_orders(now=timezone.now())
     order.refresh_from_db()
@@ -161,7 +167,11 @@ def test_buyer_cancel_after_the_hold_becomes_a_request_for_the_seller(api, partn
 
     assert response.status_code == 202
     body = response.json()
-    assert (body["order"], body["status"], body["marketplace_status"]) == (order.pk, "pending", "CANCELLATION_REQUEST_PENDING")
+    assert (body["order"], body["status"], body["marketplace_status"]) == (
+        order.pk,
+        "pending",
+        "CANCELLATION_REQUEST_PENDING",
+    )
     order.refresh_from_db()
     assert order.status == "awaiting_checkout"
     assert Stock.objects.get(sku=sku).reserved == 2
@@ -207,7 +217,12 @@ def test_cancelling_twice_changes_nothing(api, partner, seller, sku):
 
 def test_bad_cancel_bodies_are_field_errors(api, partner, seller, sku):
     order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
-    for body, field in [({}, "by"), ({"by": "staff"}, "by"), ({"by": "system"}, "by"), ({"by": "buyer", "reason": "x" * 501}, "reason")]:
+    for body, field in [
+        ({}, "by"),
+        ({"by": "staff"}, "by"),
+        ({"by": "system"}, "by"),
+        ({"by": "buyer", "reason": "x" * 501}, "reason"),
+    ]:
         response = api.post(cancel_url(order), body, format="json")
         assert response.status_code == 400, body
         assert field in response.json()["errors"], body

@@ -7,13 +7,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
-
-from fulfillment.tests.factories import make_sku
-
-from orders.tests.factories import order_request_body
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from fulfillment.models import Stock
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent
+from orders.tests.factories import order_request_body
 
 URL = "/api/v1/orders/"
 MISSING = object()
@@ -24,7 +22,9 @@ def post(api, body):
 
 
 def test_create_answers_201_with_the_order_and_reserves_stock(api, sku):
-    response = post(api, order_request_body(external_id="TT-100", lines=[{"sku": "TSHIRT-M", "quantity": 3, "unit_price": "19.99"}]))
+    response = post(
+        api, order_request_body(external_id="TT-100", lines=[{"sku": "TSHIRT-M", "quantity": 3, "unit_price": "19.99"}])
+    )
 
     assert response.status_code == 201
     body = response.json()
@@ -46,7 +46,9 @@ def test_repeating_an_external_id_answers_200_with_the_existing_order_and_change
     events = OrderEvent.objects.count()
     reserved = Stock.objects.get(sku=sku).reserved
 
-    again = post(api, order_request_body(external_id="TT-7", lines=[{"sku": "TSHIRT-M", "quantity": 5, "unit_price": "1.00"}]))
+    again = post(
+        api, order_request_body(external_id="TT-7", lines=[{"sku": "TSHIRT-M", "quantity": 5, "unit_price": "1.00"}])
+    )
 
     assert first.status_code == 201
     assert again.status_code == 200
@@ -99,7 +101,9 @@ def test_paid_intake_starts_on_hold_until_an_hour_after_payment(api, sku):
     placed = timezone.now() - timedelta(minutes=30)
     paid = placed + timedelta(minutes=10)
 
-    response = post(api, order_request_body(placed_at=placed.isoformat(), buyer_payment="paid", paid_at=paid.isoformat()))
+    response = post(
+        api, order_request_body(placed_at=placed.isoformat(), buyer_payment="paid", paid_at=paid.isoformat())
+    )
 
     assert response.status_code == 201
     order = Order.objects.get(pk=response.json()["id"])
@@ -137,7 +141,9 @@ def test_seller_the_partner_is_not_linked_to_is_a_field_error(api, sku):
 
 
 def test_an_unknown_seller_is_reported_with_the_other_bad_fields_in_body_order(api, sku):
-    body = order_request_body(external_id="", seller="NOPE", lines=[{"sku": "TSHIRT-M", "quantity": 0, "unit_price": "1.00"}])
+    body = order_request_body(
+        external_id="", seller="NOPE", lines=[{"sku": "TSHIRT-M", "quantity": 0, "unit_price": "1.00"}]
+    )
 
     response = post(api, body)
 
@@ -228,7 +234,10 @@ def test_paid_before_placed_is_a_field_error(api, sku):
 
 def test_line_errors_say_which_line(api, sku):
     body = order_request_body(
-        lines=[{"sku": "TSHIRT-M", "quantity": 1, "unit_price": "1.00"}, {"sku": "TSHIRT-M", "quantity": 0, "unit_price": "1.00"}]
+        lines=[
+            {"sku": "TSHIRT-M", "quantity": 1, "unit_price": "1.00"},
+            {"sku": "TSHIRT-M", "quantity": 0, "unit_price": "1.00"},
+        ]
     )
 
     errors = post(api, body).json()["errors"]
@@ -335,7 +344,9 @@ def test_a_body_that_is_not_json_is_refused_not_crashed_on(api, sku):
 @pytest.mark.parametrize("idempotency_key", [None, "big-1"])
 def test_a_body_over_the_upload_limit_is_413(api, sku, settings, idempotency_key):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
-    body = order_request_body(buyer={"name": "J" * 190, "phone": "1" * 40}, lines=[order_request_body()["lines"][0]] * 40)
+    body = order_request_body(
+        buyer={"name": "J" * 190, "phone": "1" * 40}, lines=[order_request_body()["lines"][0]] * 40
+    )
     headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key else {}
 
     response = api.post(URL, body, format="json", **headers)

@@ -9,12 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core.actors import Actor
-from accounts.tests.factories import PartnerFactory, SellerFactory
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, SKUFactory, tracking_number
-from orders.tests.factories import make_order, make_ready_order, order_request_body
 from fulfillment.models import Stock
+from fulfillment.tests.factories import CarrierFactory, SKUFactory, make_labelled_order, make_sku, tracking_number
 from orders.models import Order
 from orders.services import order_cancel
+from orders.tests.factories import make_order, make_ready_order, order_request_body
 
 URL = "/api/v1/orders/"
 # The README quotes this figure (architecture: intake).

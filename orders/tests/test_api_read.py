@@ -10,11 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.tests.factories import SellerFactory
+from core.actors import Actor
 from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from orders.services import order_cancel
+from orders.tests.factories import make_order
 
 URL = "/api/v1/orders/"
 
@@ -64,7 +64,9 @@ def test_list_filters(api, partner, seller, sku):
     make_sku(seller=other_seller, code="MUG")
     with time_machine.travel(timezone.now() - timedelta(hours=3), tick=False):
         old = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="OLD")
-    paid = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="PAID", paid_at=timezone.now())
+    paid = make_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="PAID", paid_at=timezone.now()
+    )
     beta = make_order(partner=partner, seller=other_seller, lines=[("MUG", 1)], external_id="BETA-1")
 
     def ids(query):
@@ -157,7 +159,9 @@ def test_cursor_pages_cover_every_order_once_even_when_timestamps_tie(api, partn
 
 def test_cursor_pages_keep_the_filters(api, partner, seller, sku, settings):
     settings.API_PAGE_SIZE = 2
-    paid = [make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], paid_at=timezone.now()) for _ in range(3)]
+    paid = [
+        make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], paid_at=timezone.now()) for _ in range(3)
+    ]
     make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
 
     pages = walk(api, f"{URL}?status=on_hold")

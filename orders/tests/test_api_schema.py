@@ -40,8 +40,14 @@ def test_schema_documents_every_operation_with_the_error_shape(client, db):
         assert "401" in operation["responses"], name
         assert operation["security"][0] == {"ApiKeyAuth": []}, name
     for name in (
-        "orders_create", "orders_buyer_payment", "orders_cancel", "orders_shipment_event",
-        "cancellation_requests_create", "cancellation_requests_withdraw", "returns_create", "returns_event",
+        "orders_create",
+        "orders_buyer_payment",
+        "orders_cancel",
+        "orders_shipment_event",
+        "cancellation_requests_create",
+        "cancellation_requests_withdraw",
+        "returns_create",
+        "returns_event",
     ):
         headers = [p["name"] for p in operations[name]["parameters"] if p["in"] == "header"]
         assert headers == ["Idempotency-Key"], name
@@ -56,4 +62,3 @@ def test_schema_generates_without_warnings(db, tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yml"))
 
     assert (tmp_path / "schema.yml").stat().st_size > 0
-

@@ -7,11 +7,10 @@ import time_machine
 from django.db import IntegrityError, transaction
 from django_fsm import TransitionNotAllowed, can_proceed
 
-from fulfillment.tests.factories import CarrierFactory
-
-from orders.tests.factories import make_order, make_ready_order
 from fulfillment.models import Shipment
+from fulfillment.tests.factories import CarrierFactory
 from orders.models import Order, OrderStatus
+from orders.tests.factories import make_order, make_ready_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -38,14 +37,26 @@ def order_in(partner, seller, sku):
     return make
 
 
-@pytest.mark.parametrize("status", [OrderStatus.PENDING_PAYMENT, OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT])
+@pytest.mark.parametrize(
+    "status",
+    [
+        OrderStatus.PENDING_PAYMENT,
+        OrderStatus.ON_HOLD,
+        OrderStatus.AWAITING_CHECKOUT,
+        OrderStatus.READY_TO_FULFILL,
+        OrderStatus.IN_FULFILLMENT,
+    ],
+)
 def test_the_seller_may_cancel_anything_not_labelled(status, order_in):
     order = order_in(status)
     order.cancel_by_seller(by="seller", reason="damaged")
     assert order.status == OrderStatus.CANCELLED
 
 
-@pytest.mark.parametrize("status", [OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.LOST])
+@pytest.mark.parametrize(
+    "status",
+    [OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.LOST],
+)
 def test_nobody_cancels_after_the_label(status, order_in):
     with pytest.raises(TransitionNotAllowed):
         order_in(status).cancel_by_seller(by="staff", reason="too late")
@@ -86,13 +97,25 @@ def test_lost_only_once_the_parcel_left(status, clock, order_in):
     assert (order.status, order.lost_at) == (OrderStatus.LOST, START)
 
 
-@pytest.mark.parametrize("status", [OrderStatus.IN_FULFILLMENT, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELLED])
+@pytest.mark.parametrize(
+    "status", [OrderStatus.IN_FULFILLMENT, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.CANCELLED]
+)
 def test_lost_is_refused_elsewhere(status, order_in):
     assert not can_proceed(order_in(status).mark_lost)
 
 
 def test_marketplace_statuses_of_the_fulfilment_states(order_in):
-    assert {s: order_in(s).marketplace_status for s in (OrderStatus.IN_FULFILLMENT, OrderStatus.SHIPPED, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED, OrderStatus.COMPLETED, OrderStatus.LOST)} == {
+    assert {
+        s: order_in(s).marketplace_status
+        for s in (
+            OrderStatus.IN_FULFILLMENT,
+            OrderStatus.SHIPPED,
+            OrderStatus.IN_TRANSIT,
+            OrderStatus.DELIVERED,
+            OrderStatus.COMPLETED,
+            OrderStatus.LOST,
+        )
+    } == {
         OrderStatus.IN_FULFILLMENT: "AWAITING_SHIPMENT",
         OrderStatus.SHIPPED: "AWAITING_COLLECTION",
         OrderStatus.IN_TRANSIT: "IN_TRANSIT",

@@ -8,15 +8,15 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
+from accounts.tests.factories import PartnerFactory, SellerFactory, UserFactory
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused, TransitionRefused
-from accounts.tests.factories import PartnerFactory, SellerFactory, UserFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
-from backoffice.timers import process_due_timers
 from fulfillment.models import Reservation
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
 from orders.services import order_cancel, order_record_buyer_payment, order_record_seller_payment
+from orders.tests.factories import make_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -51,7 +51,12 @@ def test_intake_starts_pending_and_reserves(partner, seller, sku, clock):
     assert not order.stock_exception
     assert _stock(sku) == (10, 3)
     event = order.events.get()
-    assert (event.action, event.from_status, event.to_status, event.actor) == ("intake", "", OrderStatus.PENDING_PAYMENT, "partner:Connector A")
+    assert (event.action, event.from_status, event.to_status, event.actor) == (
+        "intake",
+        "",
+        OrderStatus.PENDING_PAYMENT,
+        "partner:Connector A",
+    )
 
 
 def test_intake_paid_goes_on_hold_for_60_minutes(partner, seller, sku, clock):
@@ -126,7 +131,9 @@ def test_buyer_payment(partner, seller, sku, clock):
 def test_payment_before_placement_is_refused(partner, seller, sku, clock):
     order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
     with pytest.raises(InvalidInput):
-        order_record_buyer_payment(order_id=order.pk, paid=True, paid_at=START - timedelta(hours=1), actor=Actor.for_partner(partner))
+        order_record_buyer_payment(
+            order_id=order.pk, paid=True, paid_at=START - timedelta(hours=1), actor=Actor.for_partner(partner)
+        )
 
 
 @pytest.mark.parametrize("by", ["buyer", "platform", "seller"])
@@ -181,7 +188,10 @@ def test_seller_payment_during_hold_takes_effect_when_hold_ends(partner, seller,
     order.refresh_from_db()
     assert order.status == OrderStatus.READY_TO_FULFILL
     assert list(order.events.values_list("action", flat=True)) == [
-        "intake", "mark_buyer_paid", "seller_payment_recorded", "end_hold",
+        "intake",
+        "mark_buyer_paid",
+        "seller_payment_recorded",
+        "end_hold",
     ]
 
 

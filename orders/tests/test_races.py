@@ -3,16 +3,15 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
-from core.testing import run_in_threads
 from accounts.tests.factories import PartnerFactory, SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
+from core.testing import run_in_threads
 from fulfillment.models import Stock
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
+from orders.tests.factories import make_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +26,9 @@ def test_twenty_buyers_for_the_last_five_units(shop):
     partner, seller = shop
     sku = make_sku(seller=seller, code="LAST5", on_hand=5)
 
-    _, errors = run_in_threads(20, lambda i: make_order(partner=partner, seller=seller, lines=[("LAST5", 1)], external_id=f"R-{i}"))
+    _, errors = run_in_threads(
+        20, lambda i: make_order(partner=partner, seller=seller, lines=[("LAST5", 1)], external_id=f"R-{i}")
+    )
 
     assert errors == []
     stock = Stock.objects.get(sku=sku)
@@ -41,7 +42,9 @@ def test_same_external_id_at_once_creates_one_order(shop):
     partner, seller = shop
     sku = make_sku(seller=seller, code="DUP", on_hand=50)
 
-    results, errors = run_in_threads(8, lambda i: make_order(partner=partner, seller=seller, lines=[("DUP", 2)], external_id="SAME"))
+    results, errors = run_in_threads(
+        8, lambda i: make_order(partner=partner, seller=seller, lines=[("DUP", 2)], external_id="SAME")
+    )
 
     assert errors == []
     assert Order.objects.count() == 1
@@ -71,7 +74,9 @@ def test_parallel_timer_passes_move_each_order_once(shop):
     past = timezone.now() - timedelta(days=2)
     unpaid = [make_order(partner=partner, seller=seller, lines=[("T", 1)], placed_at=past).pk for _ in range(40)]
     held = [
-        make_order(partner=partner, seller=seller, lines=[("T", 1)], placed_at=past, paid_at=past + timedelta(minutes=1)).pk
+        make_order(
+            partner=partner, seller=seller, lines=[("T", 1)], placed_at=past, paid_at=past + timedelta(minutes=1)
+        ).pk
         for _ in range(40)
     ]
 
@@ -97,7 +102,9 @@ def test_cancel_racing_the_hold_end_leaves_one_outcome(shop):
     partner, seller = shop
     sku = make_sku(seller=seller, code="H", on_hand=100)
     past = timezone.now() - timedelta(hours=2)
-    ids = [make_order(partner=partner, seller=seller, lines=[("H", 1)], placed_at=past, paid_at=past).pk for _ in range(20)]
+    ids = [
+        make_order(partner=partner, seller=seller, lines=[("H", 1)], placed_at=past, paid_at=past).pk for _ in range(20)
+    ]
 
     def act(i):
         if i == 0:

@@ -5,13 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.utils import timezone
 from django_q.models import Schedule
 
 from backoffice.setup import TIMER_SCHEDULE_NAME, ensure_schedules
-from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from orders.models import Order, OrderStatus
+from orders.tests.factories import make_order
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -71,8 +70,12 @@ def test_catches_up_after_downtime_in_batches(partner, seller, sku, clock, setti
     held = [make_order(partner=partner, seller=seller, lines=[("NOPE", 1)], paid_at=START) for _ in range(5)]
     clock.move_to(START + timedelta(days=3))
     assert _moves(process_due_timers()) == {"unpaid_cancelled": 7, "holds_ended": 5}
-    assert set(Order.objects.filter(pk__in=[o.pk for o in unpaid]).values_list("status", flat=True)) == {OrderStatus.CANCELLED}
-    assert set(Order.objects.filter(pk__in=[o.pk for o in held]).values_list("status", flat=True)) == {OrderStatus.AWAITING_CHECKOUT}
+    assert set(Order.objects.filter(pk__in=[o.pk for o in unpaid]).values_list("status", flat=True)) == {
+        OrderStatus.CANCELLED
+    }
+    assert set(Order.objects.filter(pk__in=[o.pk for o in held]).values_list("status", flat=True)) == {
+        OrderStatus.AWAITING_CHECKOUT
+    }
 
 
 def test_one_failing_row_does_not_stop_the_pass(partner, seller, sku, clock, monkeypatch):
@@ -111,5 +114,7 @@ def test_schedule_is_created_once_and_runs_every_minute(db):
     schedule = Schedule.objects.get(name=TIMER_SCHEDULE_NAME)
     assert Schedule.objects.filter(func=schedule.func).count() == 1
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
-        "backoffice.tasks.process_due_timers", Schedule.MINUTES, 1,
+        "backoffice.tasks.process_due_timers",
+        Schedule.MINUTES,
+        1,
     )

@@ -56,8 +56,12 @@ class RefundForm(forms.Form):
         help_text="Kept with the refund and in the payment's history.",
     )
     order = forms.TypedChoiceField(
-        required=False, coerce=int, empty_value=None,
-        help_text="Tie the refund to one order's share, e.g. for a return. Leave empty to refund the payment as a whole.",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=(
+            "Tie the refund to one order's share, e.g. for a return. Leave empty to refund the payment as a whole."
+        ),
     )
 
     def __init__(self, *args, payment: Payment, allocations: list[PaymentOrder], left: int, **kwargs):
@@ -126,8 +130,19 @@ class RefundInline(ReadOnlyInline):
     model = Refund
     fk_name = "payment"
     verbose_name_plural = "refunds"
-    fields = ("refund_link", "kind", "status_badge", "refund_amount", "order", "reason", "stripe_refund_id",
-              "created_by", "created_at", "completed_at", "last_error")
+    fields = (
+        "refund_link",
+        "kind",
+        "status_badge",
+        "refund_amount",
+        "order",
+        "reason",
+        "stripe_refund_id",
+        "created_by",
+        "created_at",
+        "completed_at",
+        "last_error",
+    )
     readonly_fields = fields
     ordering = ("created_at", "id")
 
@@ -167,8 +182,16 @@ class PaymentEventInline(ReadOnlyInline):
 class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The search box also takes the payment id, typed as ``12`` or ``#12``."""
 
-    list_display = ("id", "seller_code", "amount_display", "currency_display", "status_badge", "trigger", "orders_count",
-                    "created_at")
+    list_display = (
+        "id",
+        "seller_code",
+        "amount_display",
+        "currency_display",
+        "status_badge",
+        "trigger",
+        "orders_count",
+        "created_at",
+    )
     list_display_links = ("id", "amount_display")
     list_filter = ("status", "trigger", "seller")
     search_fields = ("stripe_payment_intent_id", "stripe_charge_id", "allocations__order__external_id")
@@ -180,20 +203,51 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = (PaymentOrderInline, RefundInline, PaymentEventInline)
     change_form_template = "admin/payments/payment/change_form.html"
     fieldsets = (
-        (None, {"fields": ("seller_link", "trigger", "status_badge", "amount_display", "refunded_display",
-                           "created_by", "created_at", "succeeded_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "seller_link",
+                    "trigger",
+                    "status_badge",
+                    "amount_display",
+                    "refunded_display",
+                    "created_by",
+                    "created_at",
+                    "succeeded_at",
+                )
+            },
+        ),
         ("Stripe", {"fields": ("stripe_link", "stripe_charge_id", "stripe_customer_id", "stripe_payment_method_id")}),
         ("Why it did not go through", {"fields": ("failure_code", "failure_message"), "classes": ("collapse",)}),
     )
-    readonly_fields = ("seller_link", "trigger", "status_badge", "amount_display", "refunded_display", "created_by",
-                       "created_at", "succeeded_at", "stripe_link", "stripe_charge_id", "stripe_customer_id",
-                       "stripe_payment_method_id", "failure_code", "failure_message")
+    readonly_fields = (
+        "seller_link",
+        "trigger",
+        "status_badge",
+        "amount_display",
+        "refunded_display",
+        "created_by",
+        "created_at",
+        "succeeded_at",
+        "stripe_link",
+        "stripe_charge_id",
+        "stripe_customer_id",
+        "stripe_payment_method_id",
+        "failure_code",
+        "failure_message",
+    )
 
     def has_refund_permission(self, request) -> bool:
         return request.user.has_perm(REFUND_PERMISSION)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("seller").annotate(order_count=Count("allocations", distinct=True))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("seller")
+            .annotate(order_count=Count("allocations", distinct=True))
+        )
 
     # --- columns and fields -------------------------------------------------------------------
 
@@ -226,7 +280,9 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def refunded_display(self, payment: Payment):
         if not payment.amount_refunded:
             return "nothing"
-        return format_html("{} of {}", money(payment.amount_refunded, payment.currency), money(payment.amount, payment.currency))
+        return format_html(
+            "{} of {}", money(payment.amount_refunded, payment.currency), money(payment.amount, payment.currency)
+        )
 
     @admin.display(description="PaymentIntent")
     def stripe_link(self, payment: Payment):
@@ -236,7 +292,9 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         url = stripe_dashboard_url(intent_id)
         if url is None:
             return format_html("<code>{}</code> (local Stripe emulator: no dashboard)", intent_id)
-        return format_html('<a href="{}" rel="noopener" target="_blank"><code>{}</code> in the Stripe dashboard</a>', url, intent_id)
+        return format_html(
+            '<a href="{}" rel="noopener" target="_blank"><code>{}</code> in the Stripe dashboard</a>', url, intent_id
+        )
 
     # --- the refund action ----------------------------------------------------------------------
 
@@ -263,16 +321,25 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         committed = refund_committed(payment)
         left = payment.amount - committed
         if payment.status not in REFUNDABLE or left <= 0:
-            why = "nothing is left to refund" if payment.status in REFUNDABLE else f"it is {payment.get_status_display().lower()}"
+            why = (
+                "nothing is left to refund"
+                if payment.status in REFUNDABLE
+                else f"it is {payment.get_status_display().lower()}"
+            )
             self.message_user(request, f"Payment #{payment.pk} cannot be refunded: {why}.", messages.ERROR)
             return HttpResponseRedirect(change_url)
         allocations = list(payment.allocations.select_related("order"))
-        form = RefundForm(request.POST if request.method == "POST" else None, payment=payment, allocations=allocations, left=left)
+        form = RefundForm(
+            request.POST if request.method == "POST" else None, payment=payment, allocations=allocations, left=left
+        )
         if form.is_bound and form.is_valid():
             data = form.cleaned_data
             try:
                 refund = payment_refund(
-                    payment_id=payment.pk, amount=data["amount"], reason=data["reason"], order_id=data["order"],
+                    payment_id=payment.pk,
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    order_id=data["order"],
                     actor=Actor.for_user(request.user),
                 )
             except DomainError as exc:
@@ -284,16 +351,29 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                     self.message_user(request, f"{text} was refused: {refund.last_error}", messages.ERROR)
                 else:
                     self.message_user(
-                        request, f"{text} requested. It goes back to the seller's card through Stripe; "
-                        "the payment shows it once Stripe confirms.", messages.SUCCESS,
+                        request,
+                        f"{text} requested. It goes back to the seller's card through Stripe; "
+                        "the payment shows it once Stripe confirms.",
+                        messages.SUCCESS,
                     )
                 return HttpResponseRedirect(change_url)
         return action_page(
-            self, request, original=payment, title=f"Refund payment #{payment.pk}",
-            intro=[f"The money goes back to {payment.seller.name}'s card through Stripe. "
-                   "Refunding does not cancel any order: cancel the order first if it should not ship."],
-            form=form, submit_label="Refund", back_url=change_url, template="admin/payments/payment/refund_form.html",
-            payment=payment, allocations=allocations, committed=committed, left=left,
+            self,
+            request,
+            original=payment,
+            title=f"Refund payment #{payment.pk}",
+            intro=[
+                f"The money goes back to {payment.seller.name}'s card through Stripe. "
+                "Refunding does not cancel any order: cancel the order first if it should not ship."
+            ],
+            form=form,
+            submit_label="Refund",
+            back_url=change_url,
+            template="admin/payments/payment/refund_form.html",
+            payment=payment,
+            allocations=allocations,
+            committed=committed,
+            left=left,
         )
 
 
@@ -302,16 +382,40 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "payment_link", "seller_code", "refund_amount", "kind", "status_badge", "reason", "created_by",
-                    "created_at", "completed_at")
+    list_display = (
+        "id",
+        "payment_link",
+        "seller_code",
+        "refund_amount",
+        "kind",
+        "status_badge",
+        "reason",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
     list_filter = ("status", "kind", "payment__seller")
     search_fields = ("stripe_refund_id", "payment__stripe_payment_intent_id", "allocation__order__external_id")
     search_help_text = "Stripe refund or PaymentIntent id, or an order's external id."
     list_select_related = ("payment__seller",)
     list_per_page = 50
     show_full_result_count = False
-    fields = ("payment_link", "seller_code", "refund_amount", "kind", "status_badge", "order_link", "reason",
-              "stripe_refund_id", "attempts", "last_error", "next_attempt_at", "created_by", "created_at", "completed_at")
+    fields = (
+        "payment_link",
+        "seller_code",
+        "refund_amount",
+        "kind",
+        "status_badge",
+        "order_link",
+        "reason",
+        "stripe_refund_id",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "created_by",
+        "created_at",
+        "completed_at",
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):
@@ -320,7 +424,9 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="payment", ordering="payment_id")
     def payment_link(self, refund: Refund):
         return format_html(
-            '<a href="{}">#{}</a>', reverse("admin:payments_payment_change", args=[refund.payment_id]), refund.payment_id
+            '<a href="{}">#{}</a>',
+            reverse("admin:payments_payment_change", args=[refund.payment_id]),
+            refund.payment_id,
         )
 
     @admin.display(description="seller", ordering="payment__seller__code")

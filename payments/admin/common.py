@@ -28,7 +28,9 @@ REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 def badge(status: str, label: str):
-    return format_html('<strong style="color:{};white-space:nowrap">{}</strong>', STATUS_COLOURS.get(status, "inherit"), label)
+    return format_html(
+        '<strong style="color:{};white-space:nowrap">{}</strong>', STATUS_COLOURS.get(status, "inherit"), label
+    )
 
 
 def amount(value: int, currency: str):
@@ -40,10 +42,29 @@ def refund_committed(payment: Payment) -> int:
     return payment.refunds.exclude(status=RefundStatus.FAILED).aggregate(total=Sum("amount"))["total"] or 0
 
 
-def action_page(model_admin, request, *, original, title: str, intro: list[str], form, submit_label: str, back_url: str,
-                template: str = "admin/payments/action_form.html", **extra):
+def action_page(
+    model_admin,
+    request,
+    *,
+    original,
+    title: str,
+    intro: list[str],
+    form,
+    submit_label: str,
+    back_url: str,
+    template: str = "admin/payments/action_form.html",
+    **extra,
+):
     """The confirmation page of an action on ``original`` (a payment, a seller)."""
     return admin_page(
-        model_admin, request, template, title=title, original=original, intro=intro, form=form,
-        submit_label=submit_label, back_url=back_url, **extra,
+        model_admin,
+        request,
+        template,
+        title=title,
+        original=original,
+        intro=intro,
+        form=form,
+        submit_label=submit_label,
+        back_url=back_url,
+        **extra,
     )

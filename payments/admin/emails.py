@@ -34,16 +34,38 @@ class RetryingFilter(admin.SimpleListFilter):
 
 @admin.register(SellerEmail)
 class SellerEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "seller", "kind", "status_badge", "digest_date", "recipient", "subject", "attempts", "sent_at",
-                    "created_at")
+    list_display = (
+        "id",
+        "seller",
+        "kind",
+        "status_badge",
+        "digest_date",
+        "recipient",
+        "subject",
+        "attempts",
+        "sent_at",
+        "created_at",
+    )
     list_filter = ("kind", "status", RetryingFilter, "seller")
     search_fields = ("seller__code", "recipient", "subject", "reminders__order__external_id")
     search_help_text = "Seller code, address, subject, or the external id of an order a reminder mentioned."
     list_select_related = ("seller",)
     list_per_page = 50
     show_full_result_count = False
-    fields = ("seller", "kind", "status_badge", "digest_date", "recipient", "subject", "orders", "attempts",
-              "next_attempt_at", "last_error", "created_at", "sent_at")
+    fields = (
+        "seller",
+        "kind",
+        "status_badge",
+        "digest_date",
+        "recipient",
+        "subject",
+        "orders",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "created_at",
+        "sent_at",
+    )
     readonly_fields = fields
 
     @admin.display(description="status", ordering="status")
@@ -61,7 +83,7 @@ class SellerEmailAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not rows:
             return "-"
         return format_html_join(
-            ", ", '<a href="{}">{}</a>',
+            ", ",
+            '<a href="{}">{}</a>',
             ((reverse("admin:orders_order_change", args=[row.order_id]), str(row.order)) for row in rows),
         )
-

@@ -19,10 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from accounts.models import Seller
 from core.actors import Actor
 from core.admin_tools import object_action_urls
 from core.errors import DomainError
-from accounts.models import Seller
 from core.templatetags.money import money
 from orders.models import OrderStatus
 from payments.admin.common import action_page, badge
@@ -40,7 +40,8 @@ class AutoCheckoutForm(forms.Form):
 
 
 class SellerPaymentsAdminMixin:
-    """For ``SellerAdmin``: add ``payments_fieldsets`` to its fieldsets and ``PAYMENTS_READONLY_FIELDS`` to its read-only fields."""
+    """For ``SellerAdmin``: add ``payments_fieldsets`` to its fieldsets and ``PAYMENTS_READONLY_FIELDS`` to its
+    read-only fields."""
 
     PAYMENTS_READONLY_FIELDS = ("auto_checkout_status", "auto_checkout_switch", "charge_history")
 
@@ -61,7 +62,9 @@ class SellerPaymentsAdminMixin:
         else:
             state = "Off: the seller pays each order by hand in the portal."
         card = seller_default_card(seller=seller)
-        card_text = f"Default card: {card.label}." if card else "No default card on file (the seller adds cards in the portal)."
+        card_text = (
+            f"Default card: {card.label}." if card else "No default card on file (the seller adds cards in the portal)."
+        )
         return format_html("<strong>{}</strong><br>{}", state, card_text)
 
     @admin.display(description="Auto Checkout")
@@ -98,7 +101,10 @@ class SellerPaymentsAdminMixin:
             '<table class="charge-history"><thead><tr><th>Payment</th><th>Created</th><th>Amount</th><th>Status</th>'
             "<th>How</th><th>Orders</th><th>Refunded</th></tr></thead><tbody>{}</tbody></table>"
             '<p><a href="{}">All {} payment{} of this seller</a></p>',
-            rows, full_list, total, "" if total == 1 else "s",
+            rows,
+            full_list,
+            total,
+            "" if total == 1 else "s",
         )
 
     # --- the Auto Checkout switch -------------------------------------------------------------------
@@ -117,7 +123,8 @@ class SellerPaymentsAdminMixin:
             raise PermissionDenied
         change_url = reverse("admin:accounts_seller_change", args=[seller.pk])
         form = AutoCheckoutForm(
-            request.POST if request.method == "POST" else None, initial={"enabled": "off" if seller.auto_checkout else "on"}
+            request.POST if request.method == "POST" else None,
+            initial={"enabled": "off" if seller.auto_checkout else "on"},
         )
         if form.is_bound and form.is_valid():
             enabled = form.cleaned_data["enabled"] == "on"
@@ -132,7 +139,11 @@ class SellerPaymentsAdminMixin:
                 self.message_user(request, f"Auto Checkout is {state} for {seller.code}.", messages.SUCCESS)
             return HttpResponseRedirect(change_url)
         return action_page(
-            self, request, original=seller, form=form, back_url=change_url,
+            self,
+            request,
+            original=seller,
+            form=form,
+            back_url=change_url,
             **self._switch_page_text(seller),
         )
 
@@ -156,6 +167,8 @@ class SellerPaymentsAdminMixin:
         else:
             intro = [f"Each order is charged to the seller's default card ({card.label}) when its hold ends."]
             if waiting:
-                intro.append(f"The {waiting} order{'s' if waiting != 1 else ''} already awaiting checkout "
-                             f"{'are' if waiting != 1 else 'is'} charged right away.")
+                intro.append(
+                    f"The {waiting} order{'s' if waiting != 1 else ''} already awaiting checkout "
+                    f"{'are' if waiting != 1 else 'is'} charged right away."
+                )
         return {"title": f"Turn Auto Checkout on for {seller.code}", "intro": intro, "submit_label": "Turn on"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from accounts.emails import SellerMessage, portal_url, seller_message
 from orders.models import Order
 from payments.notify.checkout import pay_url
-from accounts.emails import SellerMessage, portal_url, seller_message
 from payments.notify.waiting import waiting_orders
 
 logger = logging.getLogger(__name__)

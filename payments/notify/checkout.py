@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+from accounts.emails import SellerMessage, portal_url, seller_message
 from accounts.models import Seller
 from core.templatetags.money import money
-from accounts.emails import SellerMessage, portal_url, seller_message
 from payments.notify.waiting import WaitingOrders, waiting_orders
 
 
@@ -42,6 +42,8 @@ def digest_message(*, seller: Seller, order_ids: Iterable[int], day: date) -> Se
     orders = "1 order is" if waiting.count == 1 else f"{waiting.count} orders are"
     subject = f"Daily reminder: {orders} waiting for your payment{_due(waiting)}"
     return seller_message(
-        seller=seller, template="checkout_digest", subject=subject,
+        seller=seller,
+        template="checkout_digest",
+        subject=subject,
         context={"waiting": waiting, "pay_url": pay_url(), "day": day},
     )

@@ -1,7 +1,9 @@
 """Payments writes, one function per action (CONVENTIONS habit 1). Import them from here.
 
 * cards and the Auto Checkout switch: ``payments.services.cards``;
-* charges (manual checkout, Auto Checkout, recording Stripe's answer): ``payments.services.charges``;
+* charges (manual checkout, Auto Checkout): ``payments.services.charges``;
+* Stripe's answer to a charge, and settling a charge nobody heard back about: ``payments.services.outcomes``;
+* refunds Stripe reports (its webhooks): ``payments.services.reconcile``;
 * refunds: ``payments.services.refunds``.
 """
 
@@ -16,11 +18,13 @@ from payments.services.cards import (
 )
 from payments.services.charges import (
     CheckoutResult,
-    Outcome,
     OrderResult,
     auto_checkout_charge,
     checkout_orders,
     payment_abandon,
+)
+from payments.services.outcomes import (
+    Outcome,
     payment_cancel_intent,
     payment_outcome_record,
     payment_refresh,

@@ -16,21 +16,23 @@ from django.db import transaction
 from django.utils import timezone
 from djstripe.models import Customer, PaymentMethod
 
+from accounts.models import Seller
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound
-from accounts.models import Seller
+from core.tasks import enqueue_on_commit
 from orders.models import Order, OrderStatus
 from payments import stripe_client
 from payments.locks import lock_seller
 from payments.models import AutoCheckout
 from payments.selectors import Card, seller_cards, seller_customer
-from core.tasks import enqueue_on_commit
 from payments.services.common import payment_event_record, require_seller_access
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
 
 def _unavailable(exc: StripeUnavailable) -> InvalidInput:
-    return InvalidInput("The card processor cannot be reached right now. Try again in a minute.", code="stripe_unavailable")
+    return InvalidInput(
+        "The card processor cannot be reached right now. Try again in a minute.", code="stripe_unavailable"
+    )
 
 
 def _stripe_key() -> str:
@@ -230,7 +232,9 @@ def _auto_checkout_switch(seller: Seller, *, enabled: bool, actor: Actor, note: 
     """Precondition: ``seller`` is locked."""
     seller.auto_checkout = enabled
     seller.save(update_fields=["auto_checkout"])
-    payment_event_record(seller=seller, action="auto_checkout_on" if enabled else "auto_checkout_off", actor=actor, note=note)
+    payment_event_record(
+        seller=seller, action="auto_checkout_on" if enabled else "auto_checkout_off", actor=actor, note=note
+    )
     if enabled:
         _auto_checkout_schedule_waiting(seller=seller, retry_given_up=True)
     else:
@@ -261,7 +265,9 @@ def _auto_checkout_schedule_waiting(*, seller: Seller, retry_given_up: bool) -> 
     if not retry_given_up:
         rearm = rearm.filter(gave_up_at__isnull=True)
     rearm.update(next_attempt_at=now, gave_up_at=None, attempts=0, updated_at=now)
-    scheduled = list(AutoCheckout.objects.filter(order_id__in=waiting, next_attempt_at=now).values_list("order_id", flat=True))
+    scheduled = list(
+        AutoCheckout.objects.filter(order_id__in=waiting, next_attempt_at=now).values_list("order_id", flat=True)
+    )
     for order_id in scheduled:
         enqueue_on_commit("payments.tasks.auto_checkout_charge", order_id)
     return len(scheduled)

@@ -6,9 +6,9 @@ import logging
 
 from django_fsm import can_proceed
 
+from accounts.models import Seller
 from core.actors import Actor
 from core.errors import PermissionRefused, TransitionRefused
-from accounts.models import Seller
 from payments.models import Payment, PaymentEvent, Refund
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ def payment_event_record(
     )
 
 
-def transition_apply(obj: Payment | Refund, name: str, *, actor: Actor, fields: list[str], args: dict | None = None, note: str = ""):
+def transition_apply(
+    obj: Payment | Refund, name: str, *, actor: Actor, fields: list[str], args: dict | None = None, note: str = ""
+):
     """Run transition ``name`` on a locked payment or refund, save what it touched, and audit it.
 
     The audit row is a ``PaymentEvent``.

@@ -11,8 +11,8 @@ from core.actors import Actor
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
 from payments.models import Payment, PaymentStatus, Refund, RefundKind, RefundStatus
-from payments.services.charges import Outcome, payment_outcome_record
 from payments.services.common import payment_event_record
+from payments.services.outcomes import Outcome, payment_outcome_record
 from payments.services.refunds import payment_refunded, refund_succeeded
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
@@ -44,9 +44,13 @@ def payment_refunds_reconcile(*, charge: dict, actor: Actor) -> Payment | None:
         except (StripeDeclined, StripeUnavailable):
             logger.warning("charge %s: could not list its refunds; the next event will catch up", charge.get("id"))
             return payment
-    if payment.status in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION) and charge.get("status") == "succeeded":
+    if (
+        payment.status in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION)
+        and charge.get("status") == "succeeded"
+    ):
         payment = payment_outcome_record(
-            payment_id=payment.pk, outcome=Outcome("succeeded", intent_id=intent_id or "", charge_id=charge.get("id", "")),
+            payment_id=payment.pk,
+            outcome=Outcome("succeeded", intent_id=intent_id or "", charge_id=charge.get("id", "")),
             actor=actor,
         )
     with transaction.atomic():
@@ -74,11 +78,22 @@ def _reconcile_one(payment: Payment, item: dict, *, actor: Actor) -> None:
     if amount <= 0:
         return
     refund = Refund.objects.create(
-        payment=payment, kind=RefundKind.EXTERNAL, status=RefundStatus.SUCCEEDED, amount=amount, stripe_refund_id=item["id"],
-        reason="refunded at Stripe", created_by=str(actor)[:250], completed_at=timezone.now(),
+        payment=payment,
+        kind=RefundKind.EXTERNAL,
+        status=RefundStatus.SUCCEEDED,
+        amount=amount,
+        stripe_refund_id=item["id"],
+        reason="refunded at Stripe",
+        created_by=str(actor)[:250],
+        completed_at=timezone.now(),
     )
     payment_event_record(
-        seller=payment.seller_id, action="refund_external", actor=actor, payment=payment, refund=refund,
-        to_status=refund.status, note=f"{amount / 100:.2f} refunded at Stripe ({item['id']})",
+        seller=payment.seller_id,
+        action="refund_external",
+        actor=actor,
+        payment=payment,
+        refund=refund,
+        to_status=refund.status,
+        note=f"{amount / 100:.2f} refunded at Stripe ({item['id']})",
     )
     payment_refunded(payment, amount, allocation_id=None, actor=actor)

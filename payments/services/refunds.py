@@ -19,17 +19,23 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.tasks import enqueue_on_commit
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
 from payments.models import Payment, PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus
-from core.tasks import enqueue_on_commit
 from payments.services.common import payment_event_record, transition_apply
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
 logger = logging.getLogger(__name__)
 
 # When Stripe cannot be reached, try again after these delays (the last one repeats).
-REFUND_RETRY_BACKOFF = [timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=6)]
+REFUND_RETRY_BACKOFF = [
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+]
 REFUNDABLE = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
@@ -72,8 +78,13 @@ def refund_request(
         user=actor.user,
     )
     payment_event_record(
-        seller=payment.seller_id, action="refund_requested", actor=actor, payment=payment, refund=refund,
-        to_status=refund.status, note=f"{amount / 100:.2f}: {reason}",
+        seller=payment.seller_id,
+        action="refund_requested",
+        actor=actor,
+        payment=payment,
+        refund=refund,
+        to_status=refund.status,
+        note=f"{amount / 100:.2f}: {reason}",
     )
     enqueue_on_commit("payments.tasks.refund_send", refund.pk)
     return refund
@@ -98,15 +109,23 @@ def payment_refund(*, payment_id: int, amount: int, actor: Actor, reason: str, o
         except Payment.DoesNotExist:
             raise NotFound("No such payment.", code="payment_not_found") from None
         if payment.status not in REFUNDABLE:
-            raise TransitionRefused(f"Payment {payment.pk} is {payment.status}; only a succeeded payment can be refunded.",
-                                    code="not_refundable")
+            raise TransitionRefused(
+                f"Payment {payment.pk} is {payment.status}; only a succeeded payment can be refunded.",
+                code="not_refundable",
+            )
         allocation = None
         if order_id is not None:
             allocation = payment.allocations.filter(order_id=order_id).first()
             if allocation is None:
                 raise NotFound(f"Order {order_id} is not part of payment {payment.pk}.", code="order_not_in_payment")
-        return refund_request(payment=payment, amount=amount, kind=RefundKind.MANUAL, reason=reason or "refund",
-                              actor=actor, allocation=allocation)
+        return refund_request(
+            payment=payment,
+            amount=amount,
+            kind=RefundKind.MANUAL,
+            reason=reason or "refund",
+            actor=actor,
+            allocation=allocation,
+        )
 
 
 def refund_send(*, refund_id: int, actor: Actor) -> Refund:
@@ -148,8 +167,12 @@ def _refund_retry_later(*, refund_id: int, error: str, actor: Actor) -> Refund:
             return refund
         delay = REFUND_RETRY_BACKOFF[min(refund.attempts, len(REFUND_RETRY_BACKOFF)) - 1]
         transition_apply(
-            refund, "retry_later", actor=actor, fields=["next_attempt_at", "last_error"],
-            args={"at": timezone.now() + delay, "error": error}, note=error,
+            refund,
+            "retry_later",
+            actor=actor,
+            fields=["next_attempt_at", "last_error"],
+            args={"at": timezone.now() + delay, "error": error},
+            note=error,
         )
     return refund
 
@@ -166,8 +189,12 @@ def _refund_record(*, refund_id: int, refund_stripe_id: str, ok: bool, error: st
         else:
             logger.error("refund %s of payment %s refused by Stripe: %s", refund.pk, payment.pk, error)
             transition_apply(
-                refund, "fail", actor=actor, fields=["last_error", "completed_at", "next_attempt_at"],
-                args={"error": error, "now": timezone.now()}, note=error,
+                refund,
+                "fail",
+                actor=actor,
+                fields=["last_error", "completed_at", "next_attempt_at"],
+                args={"error": error, "now": timezone.now()},
+                note=error,
             )
     return refund
 
@@ -175,7 +202,10 @@ def _refund_record(*, refund_id: int, refund_stripe_id: str, ok: bool, error: st
 def refund_succeeded(payment: Payment, refund: Refund, *, refund_stripe_id: str, actor: Actor) -> None:
     """Precondition: payment, then refund, locked."""
     transition_apply(
-        refund, "succeed", actor=actor, fields=["stripe_refund_id", "completed_at", "next_attempt_at", "last_error"],
+        refund,
+        "succeed",
+        actor=actor,
+        fields=["stripe_refund_id", "completed_at", "next_attempt_at", "last_error"],
         args={"refund_id": refund_stripe_id, "now": timezone.now()},
     )
     payment_refunded(payment, refund.amount, allocation_id=refund.allocation_id, actor=actor)

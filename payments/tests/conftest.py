@@ -23,12 +23,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.tests.factories import PartnerFactory, SellerFactory
+from core.actors import Actor
 from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from orders.locks import lock_order
 from orders.services import order_end_hold
+from orders.tests.factories import make_order
 
 RUNNER = (
     "import sys, localstripe.resources as r; "
@@ -138,7 +138,10 @@ class Emulator:
 
     def events(self, type_: str) -> list[dict]:
         page = requests.get(
-            f"{self.url}/v1/events", params={"type": type_, "limit": 1000}, auth=(settings.STRIPE_SECRET_KEY, ""), timeout=10
+            f"{self.url}/v1/events",
+            params={"type": type_, "limit": 1000},
+            auth=(settings.STRIPE_SECRET_KEY, ""),
+            timeout=10,
         ).json()
         return page["data"]
 
@@ -155,7 +158,9 @@ def add_card(emulator: Emulator, seller, kind: str = "ok", *, make_default: bool
     setup = card_setup_start(seller=seller, actor=SYSTEM)
     confirmed = emulator.confirm_setup(setup, TEST_CARDS[kind])
     assert confirmed.get("status") == "succeeded", confirmed
-    return card_setup_complete(seller=seller, setup_intent_id=setup.setup_intent_id, actor=SYSTEM, make_default=make_default)
+    return card_setup_complete(
+        seller=seller, setup_intent_id=setup.setup_intent_id, actor=SYSTEM, make_default=make_default
+    )
 
 
 @pytest.fixture
@@ -171,7 +176,9 @@ def held_order(shop, *, quantity: int = 2, paid_ago: timedelta = timedelta(minut
     """An order the buyer paid ``paid_ago``; on hold until 60 minutes after that."""
     partner, seller, sku = shop
     paid_at = timezone.now() - paid_ago
-    return make_order(partner=partner, seller=seller, lines=[(sku.code, quantity)], placed_at=paid_at, paid_at=paid_at, **kwargs)
+    return make_order(
+        partner=partner, seller=seller, lines=[(sku.code, quantity)], placed_at=paid_at, paid_at=paid_at, **kwargs
+    )
 
 
 def awaiting_order(shop, *, quantity: int = 2):

@@ -9,9 +9,9 @@ from django.core import mail
 from django.utils import timezone
 from djstripe.models import Customer
 
-from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
 from orders.models import OrderStatus
+from orders.tests.factories import make_order
 from payments import stripe_client
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus, PaymentTrigger
 from payments.selectors import auto_checkout_failures, order_checkout
@@ -47,14 +47,21 @@ def test_at_the_end_of_the_hold_the_order_is_charged_and_lands_in_the_warehouse_
     assert order.status == OrderStatus.ON_HOLD  # never charged during the hold (R4)
     assert emulator.payment_intents(_customer_id(seller)) == []
 
-    with time_machine.travel(order.hold_until + timedelta(seconds=30)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(order.hold_until + timedelta(seconds=30)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         counts = process_due_timers()
 
     assert counts["holds_ended"] == 1
     order.refresh_from_db()
     assert order.status == OrderStatus.READY_TO_FULFILL
     payment = Payment.objects.get()
-    assert (payment.trigger, payment.status, payment.amount) == (PaymentTrigger.AUTO_CHECKOUT, PaymentStatus.SUCCEEDED, 3750)
+    assert (payment.trigger, payment.status, payment.amount) == (
+        PaymentTrigger.AUTO_CHECKOUT,
+        PaymentStatus.SUCCEEDED,
+        3750,
+    )
     assert order.seller_payment_reference == payment.stripe_payment_intent_id
     [intent] = emulator.payment_intents(_customer_id(seller))
     assert (intent["id"], intent["status"], intent["amount"]) == (payment.stripe_payment_intent_id, "succeeded", 3750)
@@ -83,9 +90,15 @@ def test_a_decline_is_retried_at_the_right_time_and_goes_through_on_the_new_defa
     customer = Customer.objects.get(subscriber=seller)
     Customer.sync_from_stripe_data(stripe_client.customer_set_default_payment_method(customer.id, good.id))
 
-    with time_machine.travel(auto.next_attempt_at - timedelta(minutes=1)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(auto.next_attempt_at - timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert process_due_timers()["auto_checkout_charges"] == 0
-    with time_machine.travel(auto.next_attempt_at + timedelta(seconds=1)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(auto.next_attempt_at + timedelta(seconds=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert process_due_timers()["auto_checkout_charges"] == 1
 
     order.refresh_from_db()
@@ -167,7 +180,10 @@ def test_a_lost_task_is_made_up_for_by_the_timer(auto_shop, emulator, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         assert process_due_timers()["auto_checkout_charges"] == 0  # its lease has not run out
 
-    with time_machine.travel(auto.next_attempt_at + timedelta(seconds=1)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(auto.next_attempt_at + timedelta(seconds=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert process_due_timers()["auto_checkout_charges"] == 1
 
     order.refresh_from_db()

@@ -45,7 +45,9 @@ def enter_card(page: Page, container: str, number: str) -> None:
     field.get_by_placeholder("postal_code").fill("73301")
 
 
-def test_seller_adds_a_card_turns_on_auto_checkout_and_pays_an_order_by_hand(page: Page, live_server, shop, clerk, emulator):
+def test_seller_adds_a_card_turns_on_auto_checkout_and_pays_an_order_by_hand(
+    page: Page, live_server, shop, clerk, emulator
+):
     waiting = awaiting_order(shop, quantity=1)  # Auto Checkout pays this one when it is turned on
     on_hold = held_order(shop, quantity=2)  # still in its hold: the seller pays it by hand
     log_in(page, live_server.url)
@@ -53,11 +55,15 @@ def test_seller_adds_a_card_turns_on_auto_checkout_and_pays_an_order_by_hand(pag
     page.get_by_role("navigation", name="Portal").get_by_role("link", name="Payment").click()
     expect(page.get_by_role("heading", name="Payment", level=1)).to_be_visible()
     page.get_by_role("button", name="Turn Auto Checkout on").click()
-    expect(page.get_by_test_id("messages").get_by_role("alert")).to_contain_text("Add a card first: Auto Checkout charges your default card.")
+    expect(page.get_by_test_id("messages").get_by_role("alert")).to_contain_text(
+        "Add a card first: Auto Checkout charges your default card."
+    )
 
     enter_card(page, "#card-element", TEST_CARDS["ok"])
     page.get_by_role("button", name="Save card").click()
-    expect(page.get_by_test_id("messages")).to_contain_text("Visa ending in 4242, expires 12/2034 is saved as your default card.")
+    expect(page.get_by_test_id("messages")).to_contain_text(
+        "Visa ending in 4242, expires 12/2034 is saved as your default card."
+    )
     saved = page.get_by_test_id("saved-cards")
     expect(saved).to_contain_text("Visa •••• 4242")
     expect(saved).to_contain_text("Expires 12/2034")
@@ -91,7 +97,10 @@ def test_seller_adds_a_card_turns_on_auto_checkout_and_pays_an_order_by_hand(pag
     waiting.refresh_from_db()
     assert on_hold.seller_paid_at is not None and on_hold.status == OrderStatus.ON_HOLD
     assert waiting.status == OrderStatus.READY_TO_FULFILL
-    assert sorted(p.trigger for p in Payment.objects.filter(status=PaymentStatus.SUCCEEDED)) == ["auto_checkout", "manual"]
+    assert sorted(p.trigger for p in Payment.objects.filter(status=PaymentStatus.SUCCEEDED)) == [
+        "auto_checkout",
+        "manual",
+    ]
 
 
 def test_seller_pays_with_a_new_card_and_confirms_with_the_bank(page: Page, live_server, shop, clerk, emulator):

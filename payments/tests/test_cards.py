@@ -3,9 +3,9 @@
 import pytest
 from djstripe.models import Customer, PaymentMethod
 
-from core.errors import InvalidInput, NotFound, PermissionRefused
 from accounts.tests.factories import SellerFactory, SellerUserFactory
 from core.actors import Actor
+from core.errors import InvalidInput, NotFound, PermissionRefused
 from orders.models import OrderStatus
 from payments.models import AutoCheckout, PaymentEvent
 from payments.selectors import seller_cards, seller_default_card
@@ -102,7 +102,10 @@ def test_auto_checkout_needs_a_default_card_and_goes_off_with_the_last_card(emul
     seller.refresh_from_db()
     assert seller.auto_checkout is False
     assert seller_default_card(seller=seller) is None
-    assert list(PaymentEvent.objects.filter(seller=seller).values_list("action", flat=True)).count("auto_checkout_off") == 1
+    assert (
+        list(PaymentEvent.objects.filter(seller=seller).values_list("action", flat=True)).count("auto_checkout_off")
+        == 1
+    )
 
 
 def test_turning_auto_checkout_on_pays_the_orders_already_waiting(emulator, shop, django_capture_on_commit_callbacks):

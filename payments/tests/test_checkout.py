@@ -7,12 +7,12 @@ import requests
 import time_machine
 from django.utils import timezone
 
-from core.errors import InvalidInput
 from accounts.tests.factories import PartnerFactory, SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
+from core.errors import InvalidInput
+from fulfillment.tests.factories import make_sku
 from orders.models import OrderStatus
+from orders.tests.factories import make_order
 from payments.models import Payment, PaymentOrder, PaymentStatus, PaymentTrigger
 from payments.selectors import checkout_quote, order_checkout, unpaid_orders
 from payments.services import checkout_orders, payment_refresh
@@ -33,7 +33,9 @@ def test_paying_a_selection_charges_once_and_sends_each_order_on(emulator, shop)
     result = checkout_orders(seller=seller, order_ids=[first.pk, second.pk, on_hold.pk], actor=SYSTEM)
 
     assert [(r.order_id, r.outcome, r.amount) for r in result.orders] == [
-        (first.pk, "paid", 2500), (second.pk, "paid", 1250), (on_hold.pk, "paid", 3750)
+        (first.pk, "paid", 2500),
+        (second.pk, "paid", 1250),
+        (on_hold.pk, "paid", 3750),
     ]
     payment = result.payment
     assert (payment.status, payment.amount, payment.trigger) == (PaymentStatus.SUCCEEDED, 7500, PaymentTrigger.MANUAL)
@@ -66,7 +68,9 @@ def test_orders_that_cannot_be_paid_are_skipped_and_say_why(emulator, shop):
     buyer_unpaid = make_order(partner=partner, seller=seller, lines=[(sku.code, 1)])
     other_seller = SellerFactory(code="ELSEWHERE")
     make_sku(seller=other_seller, code="MUG")
-    theirs = make_order(partner=PartnerFactory(sellers=[other_seller]), seller=other_seller, lines=[("MUG", 1)], paid_at=timezone.now())
+    theirs = make_order(
+        partner=PartnerFactory(sellers=[other_seller]), seller=other_seller, lines=[("MUG", 1)], paid_at=timezone.now()
+    )
 
     result = checkout_orders(
         seller=seller, order_ids=[payable.pk, unknown_sku.pk, buyer_unpaid.pk, theirs.pk, 999999], actor=SYSTEM

@@ -13,17 +13,17 @@ from django.core.management import call_command
 from django.urls import NoReverseMatch, reverse
 from django_q.models import Schedule
 
-from backoffice import setup
-from core.actors import Actor
+from accounts.emails import portal_url
 from accounts.models import Seller
-from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
-from fulfillment.tests.factories import make_sku
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_staff_user
+from backoffice import setup
 from backoffice.timers import process_due_timers
+from core.actors import Actor
+from core.testing import run_in_threads
+from fulfillment.tests.factories import make_sku
 from orders.models import Order
 from orders.services import order_cancel, order_record_seller_payment
-from core.testing import run_in_threads
 from payments.models import AutoCheckout, CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
-from accounts.emails import portal_url
 from payments.notify import notify_auto_checkout_failed
 from payments.reminders import process_due_checkout_reminders, seller_email_send
 from payments.services import auto_checkout_set
@@ -52,7 +52,10 @@ def _end_holds(orders, capture, *, after=timedelta(seconds=10)):
     hold_end = max(order.hold_until for order in orders)
     with time_machine.travel(hold_end + after), capture(execute=True):
         ended = process_due_timers()
-    with time_machine.travel(hold_end + after + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)), capture(execute=True):
+    with (
+        time_machine.travel(hold_end + after + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)),
+        capture(execute=True),
+    ):
         reminded = process_due_timers()
     return ended, reminded
 
@@ -78,8 +81,10 @@ def test_three_orders_ending_their_hold_together_give_one_reminder_listing_all_t
         assert process_due_timers()["holds_ended"] == 3
     assert mail.outbox == []  # the reminder waits a little, so orders that start waiting together share one email
 
-    with time_machine.travel(hold_end + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)), \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(hold_end + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         counts = process_due_timers()
 
     assert counts["checkout_reminder_emails"] == 1
@@ -88,7 +93,7 @@ def test_three_orders_ending_their_hold_together_give_one_reminder_listing_all_t
     assert email.subject == "3 new orders are waiting for your payment ($75.00 due)"
     for order, share in zip(orders, ("$12.50", "$25.00", "$37.50"), strict=True):
         assert f"- {order.external_id} (#{order.pk}): {share}" in email.body
-        assert f"<strong>{order.external_id}</strong> <span style=\"color:#6b7280;\">#{order.pk}</span>" in _html(email)
+        assert f'<strong>{order.external_id}</strong> <span style="color:#6b7280;">#{order.pk}</span>' in _html(email)
     assert "Total due: $75.00" in email.body
     assert f"Pay now: {_link('portal:unpaid')}" in email.body
     assert f'href="{_link("portal:unpaid")}"' in _html(email)
@@ -101,7 +106,10 @@ def test_three_orders_ending_their_hold_together_give_one_reminder_listing_all_t
     assert len(mail.outbox) == 1
     sent = SellerEmail.objects.get()
     assert (sent.kind, sent.status, sent.recipient, sent.subject) == (
-        SellerEmailKind.CHECKOUT_REMINDER, SellerEmailStatus.SENT, "payer@example.com", email.subject
+        SellerEmailKind.CHECKOUT_REMINDER,
+        SellerEmailStatus.SENT,
+        "payer@example.com",
+        email.subject,
     )
     assert set(sent.reminders.values_list("order_id", flat=True)) == {o.pk for o in orders}
 
@@ -114,11 +122,15 @@ def test_an_order_starting_to_wait_during_the_delay_joins_the_same_email(shop, d
 
     with time_machine.travel(first.hold_until + timedelta(seconds=5)), django_capture_on_commit_callbacks(execute=True):
         process_due_timers()
-    with time_machine.travel(first.hold_until + timedelta(minutes=2, seconds=5)), \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(first.hold_until + timedelta(minutes=2, seconds=5)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         process_due_timers()
-    with time_machine.travel(first.hold_until + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)), \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(first.hold_until + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         process_due_timers()
 
     [email] = mail.outbox
@@ -135,8 +147,10 @@ def test_orders_paid_or_cancelled_before_the_pass_are_left_out(shop, django_capt
         process_due_timers()
         order_cancel(order_id=cancelled.pk, by="seller", reason="out of stock", actor=SYSTEM)
         order_record_seller_payment(order_id=paid.pk, reference="BANK-42", actor=finance)
-    with time_machine.travel(hold_end + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)), \
-            django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(hold_end + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         process_due_timers()
 
     [email] = mail.outbox
@@ -147,7 +161,10 @@ def test_orders_paid_or_cancelled_before_the_pass_are_left_out(shop, django_capt
 
 def test_nothing_is_sent_when_every_order_was_paid_or_cancelled(shop, django_capture_on_commit_callbacks):
     order = held_order(shop, paid_ago=timedelta(0))
-    with time_machine.travel(order.hold_until + timedelta(seconds=10)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(order.hold_until + timedelta(seconds=10)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         process_due_timers()
         order_cancel(order_id=order.pk, by="seller", reason="damaged", actor=SYSTEM)
     with time_machine.travel(order.hold_until + timedelta(hours=1)), django_capture_on_commit_callbacks(execute=True):
@@ -305,7 +322,9 @@ def test_the_digest_goes_out_once_a_day_while_orders_wait(shop, other_shop, djan
 def test_the_digest_leaves_out_orders_auto_checkout_is_still_charging(shop, django_capture_on_commit_callbacks):
     order = awaiting_order(shop)
     Seller.objects.filter(pk=order.seller_id).update(auto_checkout=True)
-    AutoCheckout.objects.create(order=order, seller_id=order.seller_id, next_attempt_at=order.hold_until + timedelta(hours=6))
+    AutoCheckout.objects.create(
+        order=order, seller_id=order.seller_id, next_attempt_at=order.hold_until + timedelta(hours=6)
+    )
 
     assert _digests(django_capture_on_commit_callbacks) == 0
     AutoCheckout.objects.filter(order=order).update(next_attempt_at=None, gave_up_at=order.hold_until)  # it gave up
@@ -332,7 +351,9 @@ def test_migrate_keeps_one_daily_digest_schedule_at_the_configured_time(settings
 
     schedule = Schedule.objects.get(name=setup.CHECKOUT_DIGEST_SCHEDULE_NAME)
     assert (schedule.func, schedule.schedule_type, schedule.repeats) == (
-        "payments.tasks.checkout_digests_send", Schedule.DAILY, -1
+        "payments.tasks.checkout_digests_send",
+        Schedule.DAILY,
+        -1,
     )
     local = schedule.next_run.astimezone(ZoneInfo(settings.TIME_ZONE))
     assert (local.hour, local.minute) == (7, 30)
@@ -342,7 +363,9 @@ def test_migrate_keeps_one_daily_digest_schedule_at_the_configured_time(settings
 # --- Auto Checkout failure -------------------------------------------------------------------------
 
 
-def test_auto_checkout_giving_up_sends_a_text_and_html_email_with_portal_links(shop, django_capture_on_commit_callbacks):
+def test_auto_checkout_giving_up_sends_a_text_and_html_email_with_portal_links(
+    shop, django_capture_on_commit_callbacks
+):
     _, seller, _ = shop
     # Auto Checkout on without a card (the card was removed behind its back): the charge gives up at once.
     Seller.objects.filter(pk=seller.pk).update(auto_checkout=True)
@@ -391,14 +414,23 @@ def test_one_email_url_configures_smtp_and_a_bad_digest_time_is_refused():
     from backoffice.tests.test_settings import run_manage
 
     shown = run_manage(
-        "shell", "-c",
+        "shell",
+        "-c",
         "from django.conf import settings as s; "
-        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_HOST_USER, s.CHECKOUT_DIGEST_TIME)",
-        DEBUG="true", EMAIL_URL="smtp+tls://mailer:secret@smtp.example.com:587", CHECKOUT_DIGEST_TIME="07:45",
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_HOST_USER, "
+        "s.CHECKOUT_DIGEST_TIME)",
+        DEBUG="true",
+        EMAIL_URL="smtp+tls://mailer:secret@smtp.example.com:587",
+        CHECKOUT_DIGEST_TIME="07:45",
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip().splitlines()[-1].split() == [
-        "django.core.mail.backends.smtp.EmailBackend", "smtp.example.com", "587", "True", "mailer", "07:45:00"
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.example.com",
+        "587",
+        "True",
+        "mailer",
+        "07:45:00",
     ]
 
     refused = run_manage("check", DEBUG="true", CHECKOUT_DIGEST_TIME="25:00")

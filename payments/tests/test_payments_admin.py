@@ -9,8 +9,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from accounts.tests.factories import make_staff_user, PartnerFactory, SellerFactory
-
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_staff_user
 from fulfillment.tests.factories import make_sku
 from payments.models import Payment, PaymentEvent, PaymentStatus, Refund, RefundKind, RefundStatus
 from payments.services import checkout_orders
@@ -121,7 +120,10 @@ def test_finance_refunds_part_of_a_payment_for_one_order_through_stripe(
     assert response["Location"] == reverse("admin:payments_payment_change", args=[payment.pk])
     refund = Refund.objects.get()
     assert (refund.kind, refund.amount, refund.status, refund.allocation.order_id) == (
-        RefundKind.MANUAL, 1000, RefundStatus.SUCCEEDED, second.pk
+        RefundKind.MANUAL,
+        1000,
+        RefundStatus.SUCCEEDED,
+        second.pk,
     )
     assert refund.created_by == "staff:fiona" and refund.reason == "one mug arrived broken"
     payment.refresh_from_db()
@@ -148,7 +150,8 @@ def test_a_refund_the_service_refuses_is_shown_as_a_message(client, finance, emu
 
     # 20.00 is within the payment (37.50) but more than the first order's share (12.50).
     response = client.post(
-        reverse("admin:payments_payment_refund", args=[payment.pk]), {"amount": "20.00", "reason": "x", "order": first.pk}
+        reverse("admin:payments_payment_refund", args=[payment.pk]),
+        {"amount": "20.00", "reason": "x", "order": first.pk},
     )
 
     assert response.status_code == 200
@@ -214,8 +217,9 @@ def test_auto_checkout_is_switched_through_the_service_and_needs_a_default_card(
     switch_url = reverse("admin:accounts_seller_auto_checkout", args=[seller.pk])
 
     # Saving the seller form never changes the flag, whatever is posted.
-    saved = client.post(change_url, {"name": "Payer Goods", "email": "payer@example.com", "auto_checkout": "on",
-                                      **MEMBERSHIPS_EMPTY})
+    saved = client.post(
+        change_url, {"name": "Payer Goods", "email": "payer@example.com", "auto_checkout": "on", **MEMBERSHIPS_EMPTY}
+    )
     assert saved.status_code == 302
     seller.refresh_from_db()
     assert seller.auto_checkout is False
@@ -227,7 +231,9 @@ def test_auto_checkout_is_switched_through_the_service_and_needs_a_default_card(
 
     refused = client.post(switch_url, {"enabled": "on"})
     assert refused.status_code == 302 and refused["Location"] == change_url
-    assert _messages(refused) == ["Auto Checkout was not turned on: Add a card first: Auto Checkout charges your default card."]
+    assert _messages(refused) == [
+        "Auto Checkout was not turned on: Add a card first: Auto Checkout charges your default card."
+    ]
     seller.refresh_from_db()
     assert seller.auto_checkout is False
 
@@ -260,14 +266,21 @@ def test_who_may_not_change_sellers_cannot_switch_auto_checkout(client, finance,
 
 
 def test_finance_has_what_it_needs(finance):
-    for perm in ("payments.view_payment", "payments.view_refund", "payments.refund_payment", "payments.view_selleremail",
-                 "accounts.view_seller"):
+    for perm in (
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.refund_payment",
+        "payments.view_selleremail",
+        "accounts.view_seller",
+    ):
         assert finance.has_perm(perm), perm
 
 
 def test_refund_amounts_must_fit_the_currency(client, finance, emulator, shop):
     payment = _pay(emulator, shop, awaiting_order(shop))
-    response = client.post(reverse("admin:payments_payment_refund", args=[payment.pk]), {"amount": "1.005", "reason": "x"})
+    response = client.post(
+        reverse("admin:payments_payment_refund", args=[payment.pk]), {"amount": "1.005", "reason": "x"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["amount"]
     assert not Refund.objects.exists()

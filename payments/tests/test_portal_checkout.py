@@ -11,12 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory
-
 from fulfillment.tests.factories import make_sku
-
-from orders.tests.factories import make_order
 from orders.models import OrderStatus
 from orders.services import order_cancel
+from orders.tests.factories import make_order
 from payments.models import AutoCheckout, Payment, PaymentStatus
 from payments.selectors import seller_cards, seller_customer, seller_default_card
 from payments.services import auto_checkout_set, checkout_orders
@@ -75,7 +73,9 @@ def browser_setup(portal, emulator, number: str) -> str:
     assert response.status_code == 200
     body = response.json()
     setup = SimpleNamespace(
-        setup_intent_id=body["setup_intent"], client_secret=body["client_secret"], publishable_key=settings.STRIPE_PUBLISHABLE_KEY
+        setup_intent_id=body["setup_intent"],
+        client_secret=body["client_secret"],
+        publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
     )
     assert emulator.confirm_setup(setup, number)["status"] == "succeeded"
     return body["setup_intent"]
@@ -176,7 +176,12 @@ def test_the_live_quote_is_computed_by_the_server_for_the_sellers_orders_only(po
 
     quote = portal.get(QUOTE_URL, {"order": [mine[0].pk, mine[1].pk, theirs.pk]}).json()
 
-    assert (quote["total"], quote["total_display"], quote["count"], quote["count_display"]) == (3750, "$37.50", 2, "2 orders")
+    assert (quote["total"], quote["total_display"], quote["count"], quote["count_display"]) == (
+        3750,
+        "$37.50",
+        2,
+        "2 orders",
+    )
     assert quote["not_payable"] == [{"order_id": theirs.pk, "message": "This order is not one of yours."}]
     bad = portal.get(QUOTE_URL, {"order": ["12", "DROP TABLE"]})
     assert bad.status_code == 400 and "not order numbers" in bad.json()["error"]
@@ -199,7 +204,11 @@ def test_paying_selected_orders_with_the_saved_card_moves_them_on(portal, shop, 
     payment = Payment.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("portal:checkout_result", args=[payment.pk])
-    assert (payment.status, payment.amount, payment.stripe_payment_method_id) == (PaymentStatus.SUCCEEDED, 5000, card.id)
+    assert (payment.status, payment.amount, payment.stripe_payment_method_id) == (
+        PaymentStatus.SUCCEEDED,
+        5000,
+        card.id,
+    )
     for order in (first, second, on_hold, left_alone):
         order.refresh_from_db()
     assert (first.status, second.status) == (OrderStatus.READY_TO_FULFILL, OrderStatus.READY_TO_FULFILL)
@@ -209,7 +218,9 @@ def test_paying_selected_orders_with_the_saved_card_moves_them_on(portal, shop, 
     result = portal.get(response["Location"])
     content = result.content.decode()
     assert [(row["order"].pk, row["outcome"]) for row in result.context["rows"]] == [
-        (first.pk, "paid"), (second.pk, "paid"), (on_hold.pk, "paid")
+        (first.pk, "paid"),
+        (second.pk, "paid"),
+        (on_hold.pk, "paid"),
     ]
     assert "Paid $50.00" in content and "Visa ending in 4242" in content
     assert "it goes to the warehouse when the hold ends" in content

@@ -8,10 +8,10 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from backoffice.timers import process_due_timers
 from accounts.models import Seller
-from orders.models import OrderStatus
+from backoffice.timers import process_due_timers
 from core.testing import run_in_threads
+from orders.models import OrderStatus
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus
 from payments.selectors import seller_customer
 from payments.services import auto_checkout_charge, checkout_orders
@@ -42,7 +42,11 @@ def test_manual_checkout_and_two_auto_checkout_workers_and_a_timer_charge_each_o
     assert errors == []
     succeeded = PaymentOrder.objects.filter(order_id__in=ids, payment__status=PaymentStatus.SUCCEEDED)
     assert Counter(succeeded.values_list("order_id", flat=True)) == Counter(ids)  # every order paid exactly once
-    assert not PaymentOrder.objects.filter(order_id__in=ids, active=True).exclude(payment__status=PaymentStatus.SUCCEEDED).exists()
+    assert (
+        not PaymentOrder.objects.filter(order_id__in=ids, active=True)
+        .exclude(payment__status=PaymentStatus.SUCCEEDED)
+        .exists()
+    )
     for order in orders:
         order.refresh_from_db()
         assert order.status == OrderStatus.READY_TO_FULFILL

@@ -8,10 +8,10 @@ import stripe
 import time_machine
 from django.conf import settings
 
-from core.actors import Actor
-from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from accounts.tests.factories import make_staff_user
 from backoffice.timers import process_due_timers
+from core.actors import Actor
+from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from orders.services import order_cancel
 from payments.models import PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus
 from payments.selectors import order_checkout
@@ -88,7 +88,9 @@ def test_partial_refunds_by_finance(emulator, shop, django_capture_on_commit_cal
     with pytest.raises(PermissionRefused):
         payment_refund(payment_id=payment.pk, amount=500, actor=Actor.for_user(support), reason="goodwill")
     with django_capture_on_commit_callbacks(execute=True):
-        first = payment_refund(payment_id=payment.pk, amount=1000, actor=finance, reason="one item damaged", order_id=order.pk)
+        first = payment_refund(
+            payment_id=payment.pk, amount=1000, actor=finance, reason="one item damaged", order_id=order.pk
+        )
     first.refresh_from_db()
     assert first.status == RefundStatus.SUCCEEDED
     payment.refresh_from_db()
@@ -110,7 +112,9 @@ def test_partial_refunds_by_finance(emulator, shop, django_capture_on_commit_cal
         payment_refund(payment_id=payment.pk, amount=1, actor=finance, reason="more")
 
 
-def test_a_refund_that_cannot_reach_stripe_is_sent_again_by_the_timer(emulator, shop, django_capture_on_commit_callbacks):
+def test_a_refund_that_cannot_reach_stripe_is_sent_again_by_the_timer(
+    emulator, shop, django_capture_on_commit_callbacks
+):
     order = awaiting_order(shop)
     payment = _paid(emulator, shop, order)
     retries = stripe.max_network_retries
@@ -128,9 +132,15 @@ def test_a_refund_that_cannot_reach_stripe_is_sent_again_by_the_timer(emulator, 
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.SUCCEEDED
 
-    with time_machine.travel(refund.next_attempt_at - timedelta(seconds=5)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(refund.next_attempt_at - timedelta(seconds=5)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert process_due_timers()["refunds_sent"] == 0
-    with time_machine.travel(refund.next_attempt_at + timedelta(seconds=1)), django_capture_on_commit_callbacks(execute=True):
+    with (
+        time_machine.travel(refund.next_attempt_at + timedelta(seconds=1)),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert process_due_timers()["refunds_sent"] == 1
 
     refund.refresh_from_db()

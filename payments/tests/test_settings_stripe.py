@@ -32,10 +32,15 @@ def _setting(expression, **env):
 
 
 def test_production_talks_to_stripe_and_development_to_the_emulator():
-    assert _setting(
-        "getattr(s, 'STRIPE_API_HOST', 'stripe'), s.STRIPE_JS_URL, s.STRIPE_LIVE_MODE",
-        **PRODUCTION, STRIPE_SECRET_KEY=SECRET, STRIPE_PUBLISHABLE_KEY=PUBLISHABLE,
-    ) == "stripe https://js.stripe.com/v3/ True"
+    assert (
+        _setting(
+            "getattr(s, 'STRIPE_API_HOST', 'stripe'), s.STRIPE_JS_URL, s.STRIPE_LIVE_MODE",
+            **PRODUCTION,
+            STRIPE_SECRET_KEY=SECRET,
+            STRIPE_PUBLISHABLE_KEY=PUBLISHABLE,
+        )
+        == "stripe https://js.stripe.com/v3/ True"
+    )
     assert _setting("s.STRIPE_API_HOST, s.STRIPE_JS_URL, s.STRIPE_LIVE_MODE", DEBUG="true") == (
         "http://127.0.0.1:8420 http://127.0.0.1:8420/js.stripe.com/v3/ False"
     )

@@ -53,4 +53,7 @@ def test_the_emulator_is_told_where_to_send_its_events(emulator, settings):
     out = io.StringIO()
     call_command("stripe_setup", "--emulator-webhooks", "--site-url", "http://127.0.0.1:8000", stdout=out)
     endpoint = WebhookEndpoint.objects.get()
-    assert f"localstripe will post its events to http://127.0.0.1:8000/stripe/webhook/{endpoint.djstripe_uuid}/" in out.getvalue()
+    assert (
+        f"localstripe will post its events to http://127.0.0.1:8000/stripe/webhook/{endpoint.djstripe_uuid}/"
+        in out.getvalue()
+    )

@@ -11,22 +11,27 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from core.actors import Actor
-from portal.selectors import order_status_counts
-from portal.orders import PAGE_SIZE
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
 from backoffice.timers import process_due_timers
+from core.actors import Actor
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
+from orders.tests.factories import make_order
+from portal.orders import PAGE_SIZE
+from portal.selectors import order_status_counts
 
 ORDERS_URL = reverse("portal:orders")
 LOGIN_URL = reverse("portal:login")
 
 BUYER = {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane.doe@example.com"}
 ADDRESS = {
-    "line1": "12 Elm Street", "line2": "Apt 4", "city": "Austin", "region": "TX", "postal_code": "73301", "country": "US",
+    "line1": "12 Elm Street",
+    "line2": "Apt 4",
+    "city": "Austin",
+    "region": "TX",
+    "postal_code": "73301",
+    "country": "US",
 }
 
 
@@ -66,8 +71,12 @@ def orders_by_status(partner, seller, sku, seller_user):
     pending = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-PENDING")
     on_hold = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-HOLD", paid_at=now)
     awaiting = make_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 2)], external_id="TT-AWAIT",
-        placed_at=now - timedelta(hours=3), paid_at=now - timedelta(hours=2),
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 2)],
+        external_id="TT-AWAIT",
+        placed_at=now - timedelta(hours=3),
+        paid_at=now - timedelta(hours=2),
     )
     process_due_timers()  # ends the hold of the order paid two hours ago
     cancelled = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-CANCEL")
@@ -171,8 +180,17 @@ def test_tabs_cover_every_status_with_counts(portal, orders_by_status):
     response = portal.get(ORDERS_URL)
     tabs = {tab["label"]: tab["count"] for tab in response.context["tabs"]}
     assert list(tabs) == [
-        "All", "Pending payment", "On hold", "Awaiting checkout", "Ready to fulfil", "In fulfilment",
-        "Shipped", "In transit", "Delivered", "Completed", "Cancelled",
+        "All",
+        "Pending payment",
+        "On hold",
+        "Awaiting checkout",
+        "Ready to fulfil",
+        "In fulfilment",
+        "Shipped",
+        "In transit",
+        "Delivered",
+        "Completed",
+        "Cancelled",
     ]
     assert tabs["All"] == 4
     assert tabs["Pending payment"] == tabs["On hold"] == tabs["Awaiting checkout"] == tabs["Cancelled"] == 1
@@ -255,7 +273,10 @@ def test_pagination_keeps_status_and_search(portal, partner, seller, sku):
     start = timezone.now() - timedelta(hours=2)
     for n in range(PAGE_SIZE + 5):
         make_order(
-            partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id=f"BULK-{n:02d}",
+            partner=partner,
+            seller=seller,
+            lines=[("TSHIRT-M", 1)],
+            external_id=f"BULK-{n:02d}",
             placed_at=start + timedelta(minutes=n),
         )
     make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="SOLO-1")
@@ -284,7 +305,9 @@ def test_out_of_range_page_shows_the_last_page(portal, orders_by_status):
 
 
 def test_list_shows_stock_exception_badge_and_money(portal, partner, seller, sku):
-    make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 2, 1999), ("NO-SUCH-SKU", 1, 500)], external_id="TT-EXC")
+    make_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 2, 1999), ("NO-SUCH-SKU", 1, 500)], external_id="TT-EXC"
+    )
     content = portal.get(ORDERS_URL).content.decode()
     assert "Stock exception" in content
     assert "$44.98" in content  # 2 × 19.99 + 5.00
@@ -293,7 +316,9 @@ def test_list_shows_stock_exception_badge_and_money(portal, partner, seller, sku
 def test_list_phrases_deadlines_from_the_clock(portal, partner, seller, sku):
     with time_machine.travel(timezone.now(), tick=False) as clock:
         make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-UNPAID")
-        make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-PAID", paid_at=timezone.now())
+        make_order(
+            partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-PAID", paid_at=timezone.now()
+        )
         clock.shift(timedelta(minutes=20))
         content = portal.get(ORDERS_URL).content.decode()
         assert "Buyer must pay within 23\xa0hours" in content
@@ -310,7 +335,11 @@ def test_list_phrases_deadlines_from_the_clock(portal, partner, seller, sku):
 def exception_order(partner, seller):
     make_sku(seller=seller, code="SCARF", on_hand=1)
     return make_order(
-        partner=partner, seller=seller, external_id="TT-DETAIL", buyer=BUYER, address=ADDRESS,
+        partner=partner,
+        seller=seller,
+        external_id="TT-DETAIL",
+        buyer=BUYER,
+        address=ADDRESS,
         lines=[("SCARF", 3, 1250), ("GHOST-SKU", 1, 999)],
     )
 
@@ -375,7 +404,10 @@ def test_detail_history_hides_staff_usernames(portal, orders_by_status):
     response = portal.get(detail_url(order))
     last = response.context["history"][-1]
     assert (last.what, last.from_status, last.to_status, last.by) == (
-        "Wholesale payment confirmed", "Awaiting checkout", "Ready to fulfil", "Our staff",
+        "Wholesale payment confirmed",
+        "Awaiting checkout",
+        "Ready to fulfil",
+        "Our staff",
     )
     assert "finance-fiona" not in response.content.decode()
 
@@ -394,8 +426,15 @@ def test_detail_back_link_returns_to_the_same_list_view(portal, orders_by_status
 
 @pytest.mark.parametrize(
     "amount, currency, expected",
-    [(123456, "USD", "$1,234.56"), (5, "USD", "$0.05"), (0, "EUR", "€0.00"), (1500, "JPY", "¥1,500"),
-     (1999, "CHF", "19.99 CHF"), (-250, "USD", "-$2.50"), (None, "USD", "")],
+    [
+        (123456, "USD", "$1,234.56"),
+        (5, "USD", "$0.05"),
+        (0, "EUR", "€0.00"),
+        (1500, "JPY", "¥1,500"),
+        (1999, "CHF", "19.99 CHF"),
+        (-250, "USD", "-$2.50"),
+        (None, "USD", ""),
+    ],
 )
 def test_money_filter_formats_minor_units(amount, currency, expected):
     with override_settings(CURRENCY=currency):

@@ -12,9 +12,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
-
 from fulfillment.tests.factories import make_sku
-
 from orders.tests.factories import make_order
 
 # The launch arguments (the distribution's Chromium) and the ORM/Playwright fixture live in the root conftest.py.
@@ -33,8 +31,12 @@ def shop(transactional_db):
     now = timezone.now()
     unpaid = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-UNPAID-1")
     held = make_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 2, 2450)], external_id="TT-HELD-1",
-        placed_at=now - timedelta(minutes=10), paid_at=now - timedelta(minutes=5),
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 2, 2450)],
+        external_id="TT-HELD-1",
+        placed_at=now - timedelta(minutes=10),
+        paid_at=now - timedelta(minutes=5),
         buyer={"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
     )
     short = make_order(partner=partner, seller=seller, lines=[("GHOST-SKU", 1)], external_id="TT-SHORT-1")

@@ -9,10 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from portal.performance import seller_performance
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
 from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number
 from orders.tests.factories import make_ready_order
+from portal.performance import seller_performance
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,11 @@ def _labelled(partner, seller, carrier, n, *, placed_ago, shipped_ago):
     """An order placed ``placed_ago`` before NOW and labelled ``shipped_ago`` before NOW."""
     with time_machine.travel(NOW - shipped_ago, tick=False):
         return make_labelled_order(
-            partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(n),
+            partner=partner,
+            seller=seller,
+            lines=[("TSHIRT-M", 1)],
+            carrier=carrier,
+            number=tracking_number(n),
             placed_at=NOW - placed_ago,
         )
 
@@ -118,7 +122,11 @@ def test_performance_page_needs_a_seller_login(client, db):
 
 def test_order_detail_shows_shipment_tracking_link_and_clocks(clock, partner, seller, sku, carrier, seller_client):
     order = make_labelled_order(
-        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(42),
+        partner=partner,
+        seller=seller,
+        lines=[("TSHIRT-M", 1)],
+        carrier=carrier,
+        number=tracking_number(42),
         placed_at=NOW - timedelta(hours=80),
     )
     response = seller_client.get(reverse("portal:order_detail", args=[order.pk]))
@@ -127,14 +135,21 @@ def test_order_detail_shows_shipment_tracking_link_and_clocks(clock, partner, se
     assert f'href="https://track.example.com/{tracking_number(42)}"' in html
     clocks = {c.label: c.state for c in response.context["clocks"]}
     assert clocks == {
-        "Ready to ship": "met_late", "Tracking number": "met_late", "Carrier collection": "ok", "Delivery": "ok",
+        "Ready to ship": "met_late",
+        "Tracking number": "met_late",
+        "Carrier collection": "ok",
+        "Delivery": "ok",
     }
     assert "Met late" in html
 
 
 def test_order_list_and_detail_flag_at_risk_and_late(clock, partner, seller, sku, seller_client):
-    late = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(hours=73))
-    at_risk = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(hours=61))
+    late = make_ready_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(hours=73)
+    )
+    at_risk = make_ready_order(
+        partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(hours=61)
+    )
     fine = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(hours=2))
 
     rows = {row["order"].pk: row["sla"] for row in seller_client.get(reverse("portal:orders")).context["rows"]}
@@ -149,6 +164,8 @@ def test_another_sellers_shipped_order_is_not_found(clock, partner, seller, sku,
     other = SellerFactory(code="OTHER")
     other_partner = PartnerFactory(sellers=[other])
     make_sku(seller=other, code="MUG", on_hand=3)
-    theirs = make_labelled_order(partner=other_partner, seller=other, lines=[("MUG", 1)], carrier=carrier, number=tracking_number(77))
+    theirs = make_labelled_order(
+        partner=other_partner, seller=other, lines=[("MUG", 1)], carrier=carrier, number=tracking_number(77)
+    )
     assert seller_client.get(reverse("portal:order_detail", args=[theirs.pk])).status_code == 404
     assert tracking_number(77) not in seller_client.get(reverse("portal:orders")).content.decode()

@@ -32,10 +32,10 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.display import countdown
 from core.errors import DomainError
 from orders.models import Order
 from returns.admin.common import RequestColumnsMixin
-from core.display import countdown
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.services.cancellations import (
     CREATE_PERMISSION,
@@ -44,7 +44,6 @@ from returns.services.cancellations import (
     cancellation_request_create,
     cancellation_request_reject,
 )
-
 
 # Each request in a bulk action is its own locked transaction; keep a request's work bounded.
 BULK_ACTION_LIMIT = 200
@@ -63,14 +62,17 @@ STATUS_COLOURS = {
 
 class ApproveForm(forms.Form):
     note = forms.CharField(
-        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
         help_text="Optional; kept in the request's history. Approving cancels the order and refunds the seller.",
     )
 
 
 class RejectForm(forms.Form):
     reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Required. Passed on to the marketplace, which tells the buyer why the order goes ahead.",
     )
 
@@ -123,12 +125,22 @@ def _reject(request: CancellationRequest, data: dict, actor: Actor) -> str:
 
 
 APPROVE = Decision(
-    name="approve_selected", url_name="returns_cancellationrequest_approve", title="Approve cancellation requests",
-    button_label="Approve", form_class=ApproveForm, submit_label="Approve and cancel the orders", run=_approve,
+    name="approve_selected",
+    url_name="returns_cancellationrequest_approve",
+    title="Approve cancellation requests",
+    button_label="Approve",
+    form_class=ApproveForm,
+    submit_label="Approve and cancel the orders",
+    run=_approve,
 )
 REJECT = Decision(
-    name="reject_selected", url_name="returns_cancellationrequest_reject", title="Reject cancellation requests",
-    button_label="Reject", form_class=RejectForm, submit_label="Reject the requests", run=_reject,
+    name="reject_selected",
+    url_name="returns_cancellationrequest_reject",
+    title="Reject cancellation requests",
+    button_label="Reject",
+    form_class=RejectForm,
+    submit_label="Reject the requests",
+    run=_reject,
 )
 DECISIONS = {d.name: d for d in (APPROVE, REJECT)}
 
@@ -168,7 +180,14 @@ class CancellationRequestEventInline(ReadOnlyInline):
 class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     status_colours = STATUS_COLOURS
     list_display = (
-        "id", "order_link", "seller_code", "status_badge", "requested_by", "requested_at", "auto_approval", "decided_at",
+        "id",
+        "order_link",
+        "seller_code",
+        "status_badge",
+        "requested_by",
+        "requested_at",
+        "auto_approval",
+        "decided_at",
     )
     list_filter = ("status", OverdueFilter, "seller", "requested_by")
     search_fields = ("order__external_id", "external_id", "reason")
@@ -181,8 +200,20 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
     inlines = (CancellationRequestEventInline,)
     change_form_template = "admin/returns/cancellationrequest/change_form.html"
     fields = (
-        "order_link", "seller", "status_badge", "marketplace_status", "requested_by", "reason", "external_id",
-        "requested_at", "respond_by", "auto_approval", "decided_at", "decided_by", "decision_note", "timer_error",
+        "order_link",
+        "seller",
+        "status_badge",
+        "marketplace_status",
+        "requested_by",
+        "reason",
+        "external_id",
+        "requested_at",
+        "respond_by",
+        "auto_approval",
+        "decided_at",
+        "decided_by",
+        "decision_note",
+        "timer_error",
     )
     readonly_fields = fields
     # The search box also takes an order id, typed as ``123`` or ``#123``.
@@ -238,19 +269,34 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
             data = form.cleaned_data
             try:
                 created_request, created = cancellation_request_create(
-                    order_id=data["order"], reason=data["reason"], external_id=data["external_id"],
-                    requested_by=data["requested_by"], actor=Actor.for_user(request.user),
+                    order_id=data["order"],
+                    reason=data["reason"],
+                    external_id=data["external_id"],
+                    requested_by=data["requested_by"],
+                    actor=Actor.for_user(request.user),
                 )
             except DomainError as exc:
                 form.add_error(None, exc.detail)
             else:
-                text = f"{created_request} created; the seller is asked to answer." if created else (
-                    f"Order {data['order']} already has {created_request} ({created_request.get_status_display().lower()})."
+                text = (
+                    f"{created_request} created; the seller is asked to answer."
+                    if created
+                    else (
+                        f"Order {data['order']} already has {created_request} "
+                        f"({created_request.get_status_display().lower()})."
+                    )
                 )
                 self.message_user(request, text, messages.SUCCESS if created else messages.WARNING)
-                return HttpResponseRedirect(reverse("admin:returns_cancellationrequest_change", args=[created_request.pk]))
+                return HttpResponseRedirect(
+                    reverse("admin:returns_cancellationrequest_change", args=[created_request.pk])
+                )
         return self._form_page(
-            request, [], form, title="Add a cancellation request", submit_label="Create the request", bulk=False,
+            request,
+            [],
+            form,
+            title="Add a cancellation request",
+            submit_label="Create the request",
+            bulk=False,
             intro="After the hold, a buyer's cancellation needs the seller's approval; it is approved "
             "automatically if nobody answers in time.",
             back_url=reverse("admin:returns_cancellationrequest_changelist"),
@@ -284,13 +330,23 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
             self._run(request, chosen, decision, form.cleaned_data)
             return None
         return self._form_page(
-            request, chosen, form, title=decision.title, submit_label=decision.submit_label, bulk=True,
-            decision=decision, back_url=reverse("admin:returns_cancellationrequest_changelist"),
+            request,
+            chosen,
+            form,
+            title=decision.title,
+            submit_label=decision.submit_label,
+            bulk=True,
+            decision=decision,
+            back_url=reverse("admin:returns_cancellationrequest_changelist"),
         )
 
     def _single(self, request, object_id, decision: Decision):
         obj = action_object(
-            self, request, object_id, allowed=self.has_decide_permission(request), missing="No such cancellation request."
+            self,
+            request,
+            object_id,
+            allowed=self.has_decide_permission(request),
+            missing="No such cancellation request.",
         )
         change_url = reverse("admin:returns_cancellationrequest_change", args=[obj.pk])
         form = decision.form_class(request.POST if request.method == "POST" else None)
@@ -298,8 +354,14 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
             self._run(request, [obj], decision, form.cleaned_data)
             return HttpResponseRedirect(change_url)
         return self._form_page(
-            request, [obj], form, title=decision.title, submit_label=decision.submit_label, bulk=False,
-            decision=decision, back_url=change_url,
+            request,
+            [obj],
+            form,
+            title=decision.title,
+            submit_label=decision.submit_label,
+            bulk=False,
+            decision=decision,
+            back_url=change_url,
         )
 
     def _run(self, request, chosen: list[CancellationRequest], decision: Decision, data: dict) -> None:
@@ -309,8 +371,17 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
 
     def _form_page(self, request, chosen, form, *, title, submit_label, bulk, back_url, decision=None, intro=""):
         return admin_page(
-            self, request, "admin/returns/cancellationrequest/confirm_action.html", title=title,
-            requests=chosen, not_pending=[obj for obj in chosen if obj.status != CancellationStatus.PENDING], form=form, intro=intro,
-            decision=decision, submit_label=submit_label, bulk=bulk, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            self,
+            request,
+            "admin/returns/cancellationrequest/confirm_action.html",
+            title=title,
+            requests=chosen,
+            not_pending=[obj for obj in chosen if obj.status != CancellationStatus.PENDING],
+            form=form,
+            intro=intro,
+            decision=decision,
+            submit_label=submit_label,
+            bulk=bulk,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             back_url=back_url,
         )

@@ -20,7 +20,10 @@ class RequestColumnsMixin:
         order = obj.order
         return format_html(
             '<a href="{}">#{} {}</a> ({})',
-            reverse("admin:orders_order_change", args=[order.pk]), order.pk, order.external_id, order.get_status_display(),
+            reverse("admin:orders_order_change", args=[order.pk]),
+            order.pk,
+            order.external_id,
+            order.get_status_display(),
         )
 
     @admin.display(description="seller", ordering="seller__code")
@@ -31,7 +34,8 @@ class RequestColumnsMixin:
     def status_badge(self, obj):
         return format_html(
             '<strong style="color:{};white-space:nowrap">{}</strong>',
-            self.status_colours.get(obj.status, "inherit"), obj.get_status_display(),
+            self.status_colours.get(obj.status, "inherit"),
+            obj.get_status_display(),
         )
 
     @admin.display(description="marketplace status")

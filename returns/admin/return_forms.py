@@ -13,7 +13,10 @@ from returns.models import ReturnLine, ReturnRequest, ReturnStatus
 
 def _note(label: str = "note", *, required: bool = False, help_text: str = "") -> forms.CharField:
     return forms.CharField(
-        label=label, max_length=500, required=required, help_text=help_text,
+        label=label,
+        max_length=500,
+        required=required,
+        help_text=help_text,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
 
@@ -65,7 +68,10 @@ class ReceiveForm(LineForm):
 
     def make_field(self, name, line):
         return forms.IntegerField(
-            label=f"{line.order_line.sku_code} received", min_value=0, max_value=line.quantity, initial=line.quantity,
+            label=f"{line.order_line.sku_code} received",
+            min_value=0,
+            max_value=line.quantity,
+            initial=line.quantity,
             widget=forms.NumberInput(attrs={"style": "width:6em"}),
         )
 
@@ -83,8 +89,11 @@ class InspectForm(LineForm):
     def make_field(self, name, line):
         received = line.received_quantity or 0
         return forms.IntegerField(
-            label=f"{line.order_line.sku_code} {name}", min_value=0, max_value=received,
-            initial=received if name == "resellable" else 0, widget=forms.NumberInput(attrs={"style": "width:6em"}),
+            label=f"{line.order_line.sku_code} {name}",
+            min_value=0,
+            max_value=received,
+            initial=received if name == "resellable" else 0,
+            widget=forms.NumberInput(attrs={"style": "width:6em"}),
         )
 
     def clean(self):
@@ -94,7 +103,8 @@ class InspectForm(LineForm):
             if resellable is not None and damaged is not None and resellable + damaged != (line.received_quantity or 0):
                 self.add_error(
                     self.key("resellable", line),
-                    f"{line.order_line.sku_code}: resellable + damaged must be the {line.received_quantity or 0} received.",
+                    f"{line.order_line.sku_code}: resellable + damaged must be the {line.received_quantity or 0} "
+                    "received.",
                 )
         return data
 
@@ -107,7 +117,10 @@ class InspectForm(LineForm):
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(
-        label=f"amount ({settings.CURRENCY})", min_value=Decimal("0"), max_digits=9, decimal_places=2,
+        label=f"amount ({settings.CURRENCY})",
+        min_value=Decimal("0"),
+        max_digits=9,
+        decimal_places=2,
         help_text="What the seller gets back of the wholesale cost. 0 records that nothing is refunded.",
     )
     note = _note(help_text="Optional; why this amount (kept in the return's history).")
@@ -122,7 +135,8 @@ class ReplaceForm(forms.Form):
 
 class RejectAfterInspectionForm(forms.Form):
     reason = _note(
-        "reason", required=True,
+        "reason",
+        required=True,
         help_text="Required, e.g. “wrong item sent back”. Passed on to the marketplace, which tells the buyer.",
     )
 

@@ -39,11 +39,11 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.display import countdown
 from core.errors import DomainError
 from core.templatetags.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
-from core.display import countdown
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import return_refund_share
 from returns.services.returns import (
@@ -102,7 +102,8 @@ def _share_intro(ret: ReturnRequest) -> str:
     if share.problem:
         return share.detail
     return (
-        f"Suggested: {money(share.suggested)}, the wholesale cost of the units {'claimed' if not ret.ships_back else 'received'}. "
+        f"Suggested: {money(share.suggested)}, the wholesale cost of the units "
+        f"{'claimed' if not ret.ships_back else 'received'}. "
         f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id})."
     )
 
@@ -159,44 +160,88 @@ def _run_close(ret, form, actor):
 
 
 APPROVE = Step(
-    "approve", "Approve", (DECIDE_PERMISSION,), lambda r: r.status == ReturnStatus.REQUESTED,
-    lambda r, data: rf.ApproveForm(data), _run_approve, "Approve the return",
+    "approve",
+    "Approve",
+    (DECIDE_PERMISSION,),
+    lambda r: r.status == ReturnStatus.REQUESTED,
+    lambda r, data: rf.ApproveForm(data),
+    _run_approve,
+    "Approve the return",
 )
 REJECT = Step(
-    "reject", "Reject", (DECIDE_PERMISSION,), lambda r: r.status == ReturnStatus.REQUESTED,
-    lambda r, data: rf.RejectForm(data), _run_reject, "Reject the return",
+    "reject",
+    "Reject",
+    (DECIDE_PERMISSION,),
+    lambda r: r.status == ReturnStatus.REQUESTED,
+    lambda r, data: rf.RejectForm(data),
+    _run_reject,
+    "Reject the return",
 )
 RECEIVE = Step(
-    "receive", "Receive parcel…", (RECEIVE_PERMISSION,),
+    "receive",
+    "Receive parcel…",
+    (RECEIVE_PERMISSION,),
     lambda r: r.status in (ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT),
-    lambda r, data: rf.ReceiveForm(data, lines=_lines(r)), _run_receive, "Record what arrived",
+    lambda r, data: rf.ReceiveForm(data, lines=_lines(r)),
+    _run_receive,
+    "Record what arrived",
     lambda r: "Count what is in the parcel, line by line. Inspection comes next.",
 )
 INSPECT = Step(
-    "inspect", "Inspect…", (RECEIVE_PERMISSION,), lambda r: r.status == ReturnStatus.RECEIVED,
-    lambda r, data: rf.InspectForm(data, lines=_lines(r)), _run_inspect, "Record the inspection",
+    "inspect",
+    "Inspect…",
+    (RECEIVE_PERMISSION,),
+    lambda r: r.status == ReturnStatus.RECEIVED,
+    lambda r, data: rf.InspectForm(data, lines=_lines(r)),
+    _run_inspect,
+    "Record the inspection",
     lambda r: "Sort every received unit: resellable units go back into stock now; damaged ones do not.",
 )
 REFUND = Step(
-    "refund", "Decide refund…", (REFUND_PERMISSION,), lambda r: can_proceed(r.decide_refund),
-    _refund_form, _run_refund, "Record the decision", _share_intro,
+    "refund",
+    "Decide refund…",
+    (REFUND_PERMISSION,),
+    lambda r: can_proceed(r.decide_refund),
+    _refund_form,
+    _run_refund,
+    "Record the decision",
+    _share_intro,
 )
 REPLACE = Step(
-    "replace", "Create replacement order…", (DECIDE_PERMISSION,), lambda r: can_proceed(r.replace),
-    lambda r, data: rf.ReplaceForm(data), _run_replace, "Create the replacement order",
-    lambda r: "A new order ships the received units again to the same buyer, straight into the warehouse queue; "
-    "the seller is not charged.",
+    "replace",
+    "Create replacement order…",
+    (DECIDE_PERMISSION,),
+    lambda r: can_proceed(r.replace),
+    lambda r, data: rf.ReplaceForm(data),
+    _run_replace,
+    "Create the replacement order",
+    lambda r: (
+        "A new order ships the received units again to the same buyer, straight into the warehouse queue; "
+        "the seller is not charged."
+    ),
 )
 REJECT_AFTER = Step(
-    "reject-after-inspection", "Reject after inspection…", (DECIDE_PERMISSION, RECEIVE_PERMISSION),
-    lambda r: r.status == ReturnStatus.INSPECTED, lambda r, data: rf.RejectAfterInspectionForm(data), _run_reject_after,
+    "reject-after-inspection",
+    "Reject after inspection…",
+    (DECIDE_PERMISSION, RECEIVE_PERMISSION),
+    lambda r: r.status == ReturnStatus.INSPECTED,
+    lambda r, data: rf.RejectAfterInspectionForm(data),
+    _run_reject_after,
     "Reject the return",
 )
 CLOSE = Step(
-    "close", "Close…", (DECIDE_PERMISSION,), lambda r: can_proceed(r.close),
-    lambda r, data: rf.CloseForm(data, ret=r), _run_close, "Close the return",
-    lambda r: "The buyer never sent the parcel back: closing leaves it unresolved and its units count as not returned."
-    if r.status == ReturnStatus.AWAITING_RETURN_SHIPMENT else "Nothing is left to do for this return.",
+    "close",
+    "Close…",
+    (DECIDE_PERMISSION,),
+    lambda r: can_proceed(r.close),
+    lambda r, data: rf.CloseForm(data, ret=r),
+    _run_close,
+    "Close the return",
+    lambda r: (
+        "The buyer never sent the parcel back: closing leaves it unresolved and its units count as not returned."
+        if r.status == ReturnStatus.AWAITING_RETURN_SHIPMENT
+        else "Nothing is left to do for this return."
+    ),
 )
 STEPS = (APPROVE, REJECT, RECEIVE, INSPECT, REFUND, REPLACE, REJECT_AFTER, CLOSE)
 
@@ -235,7 +280,9 @@ class QueueFilter(admin.SimpleListFilter):
                 status__in=[ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED], type=ReturnType.REFUND_ONLY
             )
         if value == "closing":
-            return queryset.filter(status__in=[ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION])
+            return queryset.filter(
+                status__in=[ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION]
+            )
         return queryset
 
 
@@ -267,7 +314,16 @@ class ReturnEventInline(ReadOnlyInline):
 @admin.register(ReturnRequest)
 class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     status_colours = STATUS_COLOURS
-    list_display = ("id", "order_link", "seller_code", "type", "status_badge", "requested_at", "next_step", "refund_display")
+    list_display = (
+        "id",
+        "order_link",
+        "seller_code",
+        "type",
+        "status_badge",
+        "requested_at",
+        "next_step",
+        "refund_display",
+    )
     list_filter = (QueueFilter, "status", "type", "seller")
     search_fields = ("order__external_id", "external_id", "return_tracking_number")
     search_help_text = "Order external id, return external id or return tracking number; an order id as #123."
@@ -279,11 +335,40 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
     inlines = (ReturnLineInline, ReturnEventInline)
     change_form_template = "admin/returns/returnrequest/change_form.html"
     fieldsets = (
-        (None, {"fields": ("order_link", "seller", "type", "status_badge", "marketplace_status", "external_id",
-                           "requested_by", "reason", "buyer_note", "timer_error")}),
-        ("Answer", {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by", "decision_note")}),
-        ("Parcel back", {"fields": ("return_carrier", "return_tracking_number", "shipped_back_at", "received_at",
-                                    "inspected_at", "inspection_note")}),
+        (
+            None,
+            {
+                "fields": (
+                    "order_link",
+                    "seller",
+                    "type",
+                    "status_badge",
+                    "marketplace_status",
+                    "external_id",
+                    "requested_by",
+                    "reason",
+                    "buyer_note",
+                    "timer_error",
+                )
+            },
+        ),
+        (
+            "Answer",
+            {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by", "decision_note")},
+        ),
+        (
+            "Parcel back",
+            {
+                "fields": (
+                    "return_carrier",
+                    "return_tracking_number",
+                    "shipped_back_at",
+                    "received_at",
+                    "inspected_at",
+                    "inspection_note",
+                )
+            },
+        ),
         ("Outcome", {"fields": ("refund_display", "replacement_link", "resolved_at", "resolution_note", "closed_at")}),
     )
 
@@ -303,14 +388,19 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
         """While requested: the countdown to automatic approval, flagged once overdue (the timer is behind)."""
         if ret.status != ReturnStatus.REQUESTED:
             return {
-                ReturnStatus.APPROVED: "refund decision", ReturnStatus.AUTO_APPROVED: "refund decision",
-                ReturnStatus.AWAITING_RETURN_SHIPMENT: "buyer ships it back", ReturnStatus.IN_TRANSIT: "receive the parcel",
-                ReturnStatus.RECEIVED: "inspect", ReturnStatus.INSPECTED: "refund, replace or reject",
+                ReturnStatus.APPROVED: "refund decision",
+                ReturnStatus.AUTO_APPROVED: "refund decision",
+                ReturnStatus.AWAITING_RETURN_SHIPMENT: "buyer ships it back",
+                ReturnStatus.IN_TRANSIT: "receive the parcel",
+                ReturnStatus.RECEIVED: "inspect",
+                ReturnStatus.INSPECTED: "refund, replace or reject",
             }.get(ret.status, "—")
         left = countdown(ret.respond_by, now=timezone.now())
         when = f"{timezone.localtime(ret.respond_by):%Y-%m-%d %H:%M}"
         if left.overdue:
-            return format_html('<strong style="color:#b3261e;white-space:nowrap">approval {} ({})</strong>', left.phrase, when)
+            return format_html(
+                '<strong style="color:#b3261e;white-space:nowrap">approval {} ({})</strong>', left.phrase, when
+            )
         return format_html('<span style="white-space:nowrap" title="{}">auto-approved {}</span>', when, left.phrase)
 
     @admin.display(description="refund")
@@ -371,8 +461,13 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
             else:
                 return HttpResponseRedirect(change_url)
         return self._form_page(
-            request, [ret], form, title=f"{step.label.rstrip('…')}: {ret}", submit=step.submit,
-            intro=step.intro(ret), back_url=change_url,
+            request,
+            [ret],
+            form,
+            title=f"{step.label.rstrip('…')}: {ret}",
+            submit=step.submit,
+            intro=step.intro(ret),
+            back_url=change_url,
         )
 
     # --- bulk answers from the list -------------------------------------------------------------------
@@ -397,17 +492,30 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
             run_each(self, request, chosen, lambda ret: step.run(ret, form, actor))
             return None
         return self._form_page(
-            request, chosen, form, title=f"{step.label} returns", submit=step.submit, bulk_action=action,
+            request,
+            chosen,
+            form,
+            title=f"{step.label} returns",
+            submit=step.submit,
+            bulk_action=action,
             back_url=reverse("admin:returns_returnrequest_changelist"),
         )
 
     def _form_page(self, request, chosen, form, *, title, submit, back_url, intro="", bulk_action=""):
         return admin_page(
-            self, request, "admin/returns/returnrequest/action_form.html", title=title,
-            returns=chosen, not_requested=[r for r in chosen if r.status != ReturnStatus.REQUESTED] if bulk_action else [],
-            form=form, line_rows=form.rows() if isinstance(form, rf.LineForm) else None,
+            self,
+            request,
+            "admin/returns/returnrequest/action_form.html",
+            title=title,
+            returns=chosen,
+            not_requested=[r for r in chosen if r.status != ReturnStatus.REQUESTED] if bulk_action else [],
+            form=form,
+            line_rows=form.rows() if isinstance(form, rf.LineForm) else None,
             line_headers=getattr(form, "line_headers", ()),
             other_fields=form.other_fields() if isinstance(form, rf.LineForm) else list(form),
-            intro=intro, submit_label=submit, bulk_action=bulk_action, action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            intro=intro,
+            submit_label=submit,
+            bulk_action=bulk_action,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
             back_url=back_url,
         )

@@ -34,8 +34,8 @@ from django_fsm import can_proceed
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
-from core.timers import process_due
 from core.tasks import enqueue_on_commit
+from core.timers import process_due
 from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, Order, OrderAction, OrderStatus
 from orders.services import order_cancel_on_request_locked, order_touch
@@ -144,7 +144,9 @@ def _not_pending(request: CancellationRequest) -> TransitionRefused:
     )
 
 
-def _approve_locked(order: Order, request: CancellationRequest, *, actor: Actor, note: str = "", auto: bool = False) -> None:
+def _approve_locked(
+    order: Order, request: CancellationRequest, *, actor: Actor, note: str = "", auto: bool = False
+) -> None:
     """Approve a pending request and cancel its order, unless the order is cancelled already.
 
     Precondition: both locked, ``request`` pending, nothing shipped.
@@ -312,7 +314,7 @@ def cancellation_request_withdraw(*, request_id: int, actor: Actor, note: str = 
     return request
 
 
-# --- the order moved (a reaction plugged into ``orders.hooks`` at start-up) --------------------------------------------
+# --- the order moved (a reaction plugged into ``orders.hooks`` at start-up) ------------------------------------------
 
 
 def cancellation_requests_on_order_status_changed(*, order: Order, from_status: str, action: str, actor: Actor) -> None:
@@ -355,7 +357,9 @@ def _auto_approve_due(request: CancellationRequest) -> None:
     elif can_proceed(request.auto_approve):
         _approve_locked(order, request, actor=TIMER, auto=True)
     else:
-        raise TransitionRefused(f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}.")
+        raise TransitionRefused(
+            f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}."
+        )
     if request.timer_error:
         request.timer_error = ""
         request.save(update_fields=["timer_error", "updated_at"])
@@ -368,5 +372,9 @@ def process_due_cancellation_requests(*, now: datetime) -> int:
     locked with SKIP LOCKED and re-checked as pending and due under the lock.
     """
     return process_due(
-        model=CancellationRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=CancellationStatus.PENDING
+        model=CancellationRequest,
+        deadline="respond_by",
+        now=now,
+        handle=_auto_approve_due,
+        status=CancellationStatus.PENDING,
     )

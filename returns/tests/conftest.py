@@ -6,12 +6,12 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.models import Partner
+from core.actors import Actor
 from fulfillment.tests.factories import CarrierFactory, warehouse_actor
-from orders.tests.factories import make_order, make_ready_order
 from orders.locks import lock_order
 from orders.services import order_end_hold
+from orders.tests.factories import make_order, make_ready_order
 from payments.tests.conftest import *  # noqa: F403 - localstripe, the ``shop`` with a SKU, card helpers
 
 SYSTEM = Actor.system("test")
@@ -50,7 +50,9 @@ def label(order, carrier, number: str = "TRK00000001"):
 
 def subscribe(partner: Partner) -> Partner:
     """Give ``partner`` a webhook URL, so events for it are written to the outbox."""
-    Partner.objects.filter(pk=partner.pk).update(webhook_url="https://partner.example/hooks", webhook_secret="whsec_test")
+    Partner.objects.filter(pk=partner.pk).update(
+        webhook_url="https://partner.example/hooks", webhook_secret="whsec_test"
+    )
     partner.refresh_from_db()
     return partner
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.tests.factories import make_staff_user
-from fulfillment.tests.factories import make_labelled_order, tracking_number
+from core.actors import Actor
 from fulfillment.services import shipment_record_carrier_event
+from fulfillment.tests.factories import make_labelled_order, tracking_number
 from returns.models import ReturnRequest
 from returns.services.returns import (
     ReturnLineInput,
@@ -38,7 +38,12 @@ def deliver(order, *, at=None):
 def delivered_order(partner, seller, carrier, *, lines, **kwargs):
     """An order the seller paid by bank transfer (recorded by Finance), shipped and delivered just now."""
     order = make_labelled_order(
-        partner=partner, seller=seller, lines=list(lines), carrier=carrier, number=tracking_number(next(_numbers)), **kwargs
+        partner=partner,
+        seller=seller,
+        lines=list(lines),
+        carrier=carrier,
+        number=tracking_number(next(_numbers)),
+        **kwargs,
     )
     return deliver(order)
 
@@ -60,14 +65,18 @@ def stripe_delivered_order(emulator, shop, carrier, *, quantity: int):
     shipment_start_picking(order_id=order.pk, actor=actor)
     shipment_pack(order_id=order.pk, actor=actor)
     shipment_label(
-        order_id=order.pk, carrier=carrier, tracking_number=tracking_number(next(_numbers)), handover_method="pickup",
+        order_id=order.pk,
+        carrier=carrier,
+        tracking_number=tracking_number(next(_numbers)),
+        handover_method="pickup",
         actor=actor,
     )
     return deliver(order), result.payment
 
 
 def staff(group: str) -> Actor:
-    """An Actor for a new staff user in ``group`` (Warehouse, Support or Finance), with that group's permissions only."""
+    """An Actor for a new staff user in ``group`` (Warehouse, Support or Finance), with that group's permissions
+    only."""
     return Actor.for_user(make_staff_user(group))
 
 
@@ -75,11 +84,16 @@ def warehouse() -> Actor:
     return staff("Warehouse")
 
 
-def request_return(order, *, type: str, units: dict[str, int] | None = None, external_id: str = "", actor=None) -> ReturnRequest:
+def request_return(
+    order, *, type: str, units: dict[str, int] | None = None, external_id: str = "", actor=None
+) -> ReturnRequest:
     """Ask for a return of ``units`` (SKU → quantity; default every unit) as the order's partner would."""
     units = units or {line.sku_code: line.quantity for line in order.lines.all()}
     ret, _ = return_create(
-        order_id=order.pk, type=type, reason="damaged", external_id=external_id,
+        order_id=order.pk,
+        type=type,
+        reason="damaged",
+        external_id=external_id,
         lines=[ReturnLineInput(sku=sku, quantity=q) for sku, q in units.items()],
         actor=actor or Actor.for_partner(order.partner),
     )
@@ -91,7 +105,9 @@ def to_received(ret: ReturnRequest, carrier, *, received: dict[str, int] | None 
     default everything)."""
     return_approve(return_id=ret.pk, actor=staff("Support"))
     return_shipment_update(
-        return_id=ret.pk, carrier=carrier, tracking_number=tracking_number(next(_numbers)),
+        return_id=ret.pk,
+        carrier=carrier,
+        tracking_number=tracking_number(next(_numbers)),
         actor=Actor.for_partner(ret.order.partner),
     )
     lines = list(ret.lines.select_related("order_line"))
@@ -99,14 +115,17 @@ def to_received(ret: ReturnRequest, carrier, *, received: dict[str, int] | None 
     return return_receive(return_id=ret.pk, received=counts, actor=warehouse())
 
 
-def to_inspected(ret: ReturnRequest, carrier, *, results: dict[str, tuple[int, int]] | None = None,
-                 received: dict[str, int] | None = None) -> ReturnRequest:
+def to_inspected(
+    ret: ReturnRequest,
+    carrier,
+    *,
+    results: dict[str, tuple[int, int]] | None = None,
+    received: dict[str, int] | None = None,
+) -> ReturnRequest:
     """``to_received``, then inspection: ``results`` is SKU → (resellable, damaged); default all resellable."""
     ret = to_received(ret, carrier, received=received)
     lines = list(ret.lines.select_related("order_line"))
-    outcome = {
-        line.pk: (results or {}).get(line.order_line.sku_code, (line.received_quantity, 0)) for line in lines
-    }
+    outcome = {line.pk: (results or {}).get(line.order_line.sku_code, (line.received_quantity, 0)) for line in lines}
     return return_inspect(return_id=ret.pk, results=outcome, actor=warehouse())
 
 

@@ -8,10 +8,10 @@ from django.contrib.admin import helpers
 from django.urls import reverse
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.tests.factories import make_staff_user
-from orders.tests.factories import make_order
+from core.actors import Actor
 from orders.models import OrderStatus
+from orders.tests.factories import make_order
 from returns.models import CancellationRequest, CancellationStatus
 from returns.services.cancellations import cancellation_request_create
 from returns.tests.conftest import past_hold
@@ -71,7 +71,11 @@ def test_bulk_approve_asks_then_cancels_the_orders_through_the_service(support, 
 
     assert "approved: order" in done.content.decode()
     pending.refresh_from_db()
-    assert (pending.status, pending.decided_by, pending.decision_note) == (CancellationStatus.APPROVED, "staff:sue", "buyer called us")
+    assert (pending.status, pending.decided_by, pending.decision_note) == (
+        CancellationStatus.APPROVED,
+        "staff:sue",
+        "buyer called us",
+    )
     assert pending.order.status == OrderStatus.CANCELLED
     assert pending.order.events.filter(action="cancel_on_buyer_request", actor="staff:sue").exists()
     assert pending.events.filter(action="approved", actor="staff:sue").exists()
@@ -91,12 +95,18 @@ def test_reject_needs_a_reason(support, pending):
     done = support.post(url, {"reason": "already packed"})
     assert done.status_code == 302 and done.url == change_url(pending)
     pending.refresh_from_db()
-    assert (pending.status, pending.decision_note, pending.decided_by) == (CancellationStatus.REJECTED, "already packed", "staff:sue")
+    assert (pending.status, pending.decision_note, pending.decided_by) == (
+        CancellationStatus.REJECTED,
+        "already packed",
+        "staff:sue",
+    )
     assert pending.order.status == OrderStatus.AWAITING_CHECKOUT
 
     # An answered request has no buttons, and answering it again is refused with a message.
     assert url not in support.get(change_url(pending)).content.decode()
-    again = support.post(reverse("admin:returns_cancellationrequest_approve", args=[pending.pk]), {"note": ""}, follow=True)
+    again = support.post(
+        reverse("admin:returns_cancellationrequest_approve", args=[pending.pk]), {"note": ""}, follow=True
+    )
     assert "already rejected" in again.content.decode()
     pending.refresh_from_db()
     assert pending.status == CancellationStatus.REJECTED
@@ -107,11 +117,18 @@ def test_staff_create_a_request_for_an_order(support, partner, seller, sku):
 
     form = support.get(ADD, {"order": order.pk})
     assert form.status_code == 200
-    done = support.post(ADD, {"order": order.pk, "requested_by": "buyer", "reason": "phoned support", "external_id": ""})
+    done = support.post(
+        ADD, {"order": order.pk, "requested_by": "buyer", "reason": "phoned support", "external_id": ""}
+    )
 
     request = CancellationRequest.objects.get()
     assert done.status_code == 302 and done.url == change_url(request)
-    assert (request.order, request.status, request.requested_by, request.reason) == (order, CancellationStatus.PENDING, "buyer", "phoned support")
+    assert (request.order, request.status, request.requested_by, request.reason) == (
+        order,
+        CancellationStatus.PENDING,
+        "buyer",
+        "phoned support",
+    )
     assert request.events.get().actor == "staff:sue"
 
     missing = support.post(ADD, {"order": order.pk + 999, "requested_by": "buyer"})

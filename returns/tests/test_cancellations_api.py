@@ -4,11 +4,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from core.actors import Actor
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
+from fulfillment.models import Stock
 from fulfillment.tests.factories import make_sku
 from orders.tests.factories import make_order
-from fulfillment.models import Stock
 from returns.models import CancellationRequest
 from returns.services.cancellations import cancellation_request_create, cancellation_request_reject
 from returns.tests.conftest import label, past_hold, picking
@@ -53,7 +53,12 @@ def test_buyer_cancel_after_the_hold_answers_202_with_the_request(api, partner, 
     assert body["id"] == request.pk
     assert (body["order"], body["order_external_id"], body["seller"]) == (order.pk, order.external_id, "ACME")
     assert (body["status"], body["marketplace_status"]) == ("pending", "CANCELLATION_REQUEST_PENDING")
-    assert (body["requested_by"], body["reason"], body["decided_at"], body["decided_by"]) == ("buyer", "too slow", None, None)
+    assert (body["requested_by"], body["reason"], body["decided_at"], body["decided_by"]) == (
+        "buyer",
+        "too slow",
+        None,
+        None,
+    )
     assert body["respond_by"] == request.respond_by.isoformat().replace("+00:00", "Z")
     assert body["order_status"] == "awaiting_checkout"
     order.refresh_from_db()
@@ -189,7 +194,10 @@ def test_withdraw(api, partner, seller, sku):
     again = api.post(f"{detail_url(request.pk)}withdraw/", {}, format="json")
 
     assert response.status_code == again.status_code == 200
-    assert (response.json()["status"], response.json()["marketplace_status"]) == ("withdrawn", "CANCELLATION_REQUEST_CANCELLED")
+    assert (response.json()["status"], response.json()["marketplace_status"]) == (
+        "withdrawn",
+        "CANCELLATION_REQUEST_CANCELLED",
+    )
     assert response.json()["decision_note"] == "buyer changed their mind"
     assert response.json()["decided_by"] == "partner"
     order.refresh_from_db()

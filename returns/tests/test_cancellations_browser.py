@@ -6,8 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from core.actors import Actor
 from accounts.tests.factories import SellerUserFactory
+from core.actors import Actor
 from payments.models import PaymentStatus, Refund, RefundStatus
 from payments.services import checkout_orders
 from payments.tests.conftest import SYSTEM, add_card, awaiting_order
@@ -29,7 +29,9 @@ def requested(transactional_db, shop, emulator):
     add_card(emulator, seller)
     payment = checkout_orders(seller=seller, order_ids=[order.pk], actor=SYSTEM).payment
     assert payment.status == PaymentStatus.SUCCEEDED
-    request, _ = cancellation_request_create(order_id=order.pk, actor=Actor.for_partner(partner), reason="ordered the wrong size")
+    request, _ = cancellation_request_create(
+        order_id=order.pk, actor=Actor.for_partner(partner), reason="ordered the wrong size"
+    )
     return request
 
 

@@ -7,8 +7,8 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from core.actors import Actor
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from core.actors import Actor
 from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
 from returns.models import CancellationStatus, ReturnStatus, ReturnType
@@ -38,7 +38,9 @@ def portal(client, seller):
 @pytest.fixture
 def pending(partner, seller, sku):
     order = past_hold(partner, seller, external_id="TT-REQ-1")
-    request, _ = cancellation_request_create(order_id=order.pk, actor=Actor.for_partner(partner), reason="found it cheaper")
+    request, _ = cancellation_request_create(
+        order_id=order.pk, actor=Actor.for_partner(partner), reason="found it cheaper"
+    )
     return request
 
 

@@ -5,16 +5,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import DomainError
-from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
-from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
-from orders.tests.factories import make_ready_order
-from backoffice.timers import process_due_timers
+from core.testing import run_in_threads
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number, warehouse_actor
 from orders.models import Order, OrderEvent, OrderStatus
-from core.testing import run_in_threads
+from orders.tests.factories import make_ready_order
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_create
 from returns.tests.conftest import past_hold
@@ -56,8 +56,11 @@ def test_seller_approval_racing_the_label_leaves_exactly_one_outcome(shop):
                     cancellation_request_approve(request_id=request.pk, actor=clerk)
                 else:
                     shipment_label(
-                        order_id=order.pk, carrier=carrier, tracking_number=tracking_number(n + 1),
-                        handover_method="pickup", actor=worker,
+                        order_id=order.pk,
+                        carrier=carrier,
+                        tracking_number=tracking_number(n + 1),
+                        handover_method="pickup",
+                        actor=worker,
                     )
                 outcomes.append("ok")
             except DomainError as exc:
@@ -100,7 +103,9 @@ def test_parallel_timer_passes_auto_approve_each_request_once(shop):
     assert errors == []
     assert sum(r["cancellation_requests_auto_approved"] for r in results) == 12
     ids = [r.pk for r in requests]
-    assert set(CancellationRequest.objects.filter(pk__in=ids).values_list("status", flat=True)) == {CancellationStatus.AUTO_APPROVED}
+    assert set(CancellationRequest.objects.filter(pk__in=ids).values_list("status", flat=True)) == {
+        CancellationStatus.AUTO_APPROVED
+    }
     assert CancellationRequestEvent.objects.filter(action="auto_approved").count() == 12
     order_ids = [r.order_id for r in requests]
     cancels = OrderEvent.objects.filter(action="cancel_on_buyer_request").values_list("order_id", flat=True)
@@ -123,8 +128,11 @@ def test_the_timer_racing_the_label_leaves_exactly_one_outcome(shop):
         for n, (order, _) in enumerate(pairs):
             try:
                 shipment_label(
-                    order_id=order.pk, carrier=carrier, tracking_number=tracking_number(n + 1),
-                    handover_method="pickup", actor=worker,
+                    order_id=order.pk,
+                    carrier=carrier,
+                    tracking_number=tracking_number(n + 1),
+                    handover_method="pickup",
+                    actor=worker,
                 )
                 codes.append("ok")
             except DomainError as exc:
@@ -138,7 +146,10 @@ def test_the_timer_racing_the_label_leaves_exactly_one_outcome(shop):
     for order, request in pairs:
         order.refresh_from_db()
         request.refresh_from_db()
-        expected = {OrderStatus.CANCELLED: CancellationStatus.AUTO_APPROVED, OrderStatus.SHIPPED: CancellationStatus.REJECTED}
+        expected = {
+            OrderStatus.CANCELLED: CancellationStatus.AUTO_APPROVED,
+            OrderStatus.SHIPPED: CancellationStatus.REJECTED,
+        }
         assert request.status == expected[order.status]
         assert request.events.exclude(action="requested").count() == 1
     shipped = Order.objects.filter(pk__in=[o.pk for o, _ in pairs], status=OrderStatus.SHIPPED).count()

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from core.actors import Actor
 from backoffice.timers import process_due_timers
+from core.actors import Actor
 from fulfillment.models import Stock
 from orders.models import OrderStatus
 from payments.models import PaymentStatus, Refund, RefundKind, RefundStatus

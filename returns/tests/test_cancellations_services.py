@@ -7,14 +7,13 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
-from webhooks.models import WebhookEvent
-from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory, UserFactory
-from orders.tests.factories import make_order
 from fulfillment.models import ShipmentStatus, Stock
 from orders.models import OrderEvent, OrderStatus
 from orders.services import order_cancel
+from orders.tests.factories import make_order
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus
 from returns.services.cancellations import (
     cancellation_request_approve,
@@ -23,6 +22,7 @@ from returns.services.cancellations import (
     cancellation_request_withdraw,
 )
 from returns.tests.conftest import label, past_hold, picking, subscribe
+from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,12 @@ def test_a_request_waits_48_hours_and_is_audited_and_sent_to_the_partner(partner
     assert request.respond_by == request.requested_at + timedelta(hours=48)
     assert (request.seller, request.requested_by, request.reason) == (seller, "buyer", "found it cheaper")
     event = request.events.get()
-    assert (event.action, event.from_status, event.to_status, event.actor) == ("requested", "", "pending", "partner:Connector A")
+    assert (event.action, event.from_status, event.to_status, event.actor) == (
+        "requested",
+        "",
+        "pending",
+        "partner:Connector A",
+    )
     assert order.events.filter(action="cancellation_requested", note="found it cheaper").exists()
     hook = WebhookEvent.objects.get(type="cancellation.status_changed")
     assert hook.order_id == order.pk
@@ -141,7 +146,10 @@ def test_the_seller_approves_and_the_order_is_cancelled_with_its_parcel_and_stoc
 
     approved = cancellation_request_approve(request_id=request.pk, actor=clerk, note="no problem")
 
-    assert approved.status == CancellationStatus.APPROVED and approved.marketplace_status == "CANCELLATION_REQUEST_COMPLETE"
+    assert (
+        approved.status == CancellationStatus.APPROVED
+        and approved.marketplace_status == "CANCELLATION_REQUEST_COMPLETE"
+    )
     assert approved.decided_by == "seller:acme-clerk" and approved.decision_note == "no problem"
     assert approved.decided_at is not None
     order.refresh_from_db()
@@ -149,9 +157,13 @@ def test_the_seller_approves_and_the_order_is_cancelled_with_its_parcel_and_stoc
     assert order.shipment.status == ShipmentStatus.CANCELLED  # the picked items go back
     assert _reserved(sku) == 0
     assert list(order.events.values_list("action", flat=True))[-2:] == [
-        "cancellation_request_approved", "cancel_on_buyer_request",
+        "cancellation_request_approved",
+        "cancel_on_buyer_request",
     ]
-    assert list(request.events.values_list("action", "to_status")) == [("requested", "pending"), ("approved", "approved")]
+    assert list(request.events.values_list("action", "to_status")) == [
+        ("requested", "pending"),
+        ("approved", "approved"),
+    ]
     hooks = list(WebhookEvent.objects.order_by("pk").values_list("type", "data__status"))
     assert ("cancellation.status_changed", "approved") in hooks
     assert ("order.cancelled", "cancelled") in hooks
@@ -169,7 +181,9 @@ def test_labelling_rejects_a_pending_request_and_approval_is_then_refused(partne
     label(order, carrier)
 
     request.refresh_from_db()
-    assert request.status == CancellationStatus.REJECTED and request.marketplace_status == "CANCELLATION_REQUEST_CANCELLED"
+    assert (
+        request.status == CancellationStatus.REJECTED and request.marketplace_status == "CANCELLATION_REQUEST_CANCELLED"
+    )
     assert "labelled" in request.decision_note
     assert request.events.last().action == "rejected"
     assert WebhookEvent.objects.filter(type="cancellation.status_changed", data__status="rejected").count() == 1
@@ -188,9 +202,14 @@ def test_rejecting_needs_a_reason_and_leaves_the_order_alone(partner, seller, sk
         with pytest.raises(InvalidInput) as err:
             cancellation_request_reject(request_id=request.pk, actor=clerk, reason=blank)
         assert err.value.code == "reason_required"
-    rejected = cancellation_request_reject(request_id=request.pk, actor=clerk, reason="already on its way to the carrier")
+    rejected = cancellation_request_reject(
+        request_id=request.pk, actor=clerk, reason="already on its way to the carrier"
+    )
 
-    assert (rejected.status, rejected.decision_note) == (CancellationStatus.REJECTED, "already on its way to the carrier")
+    assert (rejected.status, rejected.decision_note) == (
+        CancellationStatus.REJECTED,
+        "already on its way to the carrier",
+    )
     order.refresh_from_db()
     assert order.status == OrderStatus.AWAITING_CHECKOUT and _reserved(sku) == 2
     with pytest.raises(TransitionRefused) as err:
@@ -215,7 +234,10 @@ def test_the_buyer_withdraws(partner, seller, sku, buyer, clerk):
 
     withdrawn = cancellation_request_withdraw(request_id=request.pk, actor=buyer)
 
-    assert withdrawn.status == CancellationStatus.WITHDRAWN and withdrawn.marketplace_status == "CANCELLATION_REQUEST_CANCELLED"
+    assert (
+        withdrawn.status == CancellationStatus.WITHDRAWN
+        and withdrawn.marketplace_status == "CANCELLATION_REQUEST_CANCELLED"
+    )
     assert cancellation_request_withdraw(request_id=request.pk, actor=buyer).status == CancellationStatus.WITHDRAWN
     assert request.events.count() == 2
     order.refresh_from_db()
@@ -255,7 +277,10 @@ def test_who_may_answer(partner, seller, sku, buyer):
 
     staff.groups.add(Group.objects.get(name="Support"))
     staff = type(staff).objects.get(pk=staff.pk)  # drop the permission cache
-    assert cancellation_request_reject(request_id=request.pk, actor=Actor.for_user(staff), reason="no").status == CancellationStatus.REJECTED
+    assert (
+        cancellation_request_reject(request_id=request.pk, actor=Actor.for_user(staff), reason="no").status
+        == CancellationStatus.REJECTED
+    )
     with pytest.raises(NotFound):
         cancellation_request_approve(request_id=request.pk + 1000, actor=Actor.for_user(staff))
 

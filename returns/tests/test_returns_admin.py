@@ -8,9 +8,8 @@ from django.contrib.admin import helpers
 from django.urls import reverse
 
 from accounts.tests.factories import make_staff_user
-
-from fulfillment.tests.factories import CarrierFactory, make_sku
 from fulfillment.models import Stock
+from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
 from returns.models import ReturnEvent, ReturnRequest, ReturnStatus, ReturnType
 from returns.services.returns import return_approve, return_inspect, return_receive
@@ -56,17 +55,29 @@ def test_the_warehouse_receives_and_inspects_line_by_line(client, delivered, car
     assert form.status_code == 200
     assert f'data-line="{tshirt.pk}"' in form.content.decode()
 
-    wrong = warehouse_client.post(url(ret, "inspect"), {
-        f"resellable_{tshirt.pk}": 3, f"damaged_{tshirt.pk}": 1, f"resellable_{cap.pk}": 2, f"damaged_{cap.pk}": 0,
-    })
+    wrong = warehouse_client.post(
+        url(ret, "inspect"),
+        {
+            f"resellable_{tshirt.pk}": 3,
+            f"damaged_{tshirt.pk}": 1,
+            f"resellable_{cap.pk}": 2,
+            f"damaged_{cap.pk}": 0,
+        },
+    )
     assert wrong.status_code == 200
     assert "must be the 3 received" in wrong.content.decode()
     assert ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.RECEIVED
 
-    done = warehouse_client.post(url(ret, "inspect"), {
-        f"resellable_{tshirt.pk}": 2, f"damaged_{tshirt.pk}": 1, f"resellable_{cap.pk}": 0, f"damaged_{cap.pk}": 2,
-        "note": "cap crushed",
-    })
+    done = warehouse_client.post(
+        url(ret, "inspect"),
+        {
+            f"resellable_{tshirt.pk}": 2,
+            f"damaged_{tshirt.pk}": 1,
+            f"resellable_{cap.pk}": 0,
+            f"damaged_{cap.pk}": 2,
+            "note": "cap crushed",
+        },
+    )
     assert done.status_code == 302
     ret.refresh_from_db()
     assert (ret.status, ret.inspection_note) == (ReturnStatus.INSPECTED, "cap crushed")
@@ -82,7 +93,10 @@ def test_receiving_records_what_arrived(client, delivered, carrier):
     line = ret.lines.get()
 
     too_many = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 3})
-    assert too_many.status_code == 200 and ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.AWAITING_RETURN_SHIPMENT
+    assert (
+        too_many.status_code == 200
+        and ReturnRequest.objects.get(pk=ret.pk).status == ReturnStatus.AWAITING_RETURN_SHIPMENT
+    )
     answer = warehouse_client.post(url(ret, "receive"), {f"received_{line.pk}": 1, "note": "one missing"})
 
     assert answer.status_code == 302
@@ -106,7 +120,11 @@ def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_can
 
     assert answer.status_code == 302
     ret.refresh_from_db()
-    assert (ret.status, ret.refund_amount, ret.resolution_note) == (ReturnStatus.REFUNDED, 0, "refunded by transfer BT-1")
+    assert (ret.status, ret.refund_amount, ret.resolution_note) == (
+        ReturnStatus.REFUNDED,
+        0,
+        "refunded by transfer BT-1",
+    )
 
 
 def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carrier):
@@ -114,11 +132,19 @@ def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carr
     second = request_return(delivered, type=ReturnType.REPLACEMENT, units={"TSHIRT-M": 1})
     support = login(client, "Support")
 
-    confirm = support.post(CHANGELIST, {"action": "approve_selected", helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk]})
+    confirm = support.post(
+        CHANGELIST, {"action": "approve_selected", helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk]}
+    )
     assert confirm.status_code == 200 and "Approve the return" in confirm.content.decode()
-    done = support.post(CHANGELIST, {
-        "action": "approve_selected", helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk], "confirm": "yes", "note": "",
-    })
+    done = support.post(
+        CHANGELIST,
+        {
+            "action": "approve_selected",
+            helpers.ACTION_CHECKBOX_NAME: [first.pk, second.pk],
+            "confirm": "yes",
+            "note": "",
+        },
+    )
     assert done.status_code == 302
     first.refresh_from_db()
     second.refresh_from_db()
@@ -139,7 +165,9 @@ def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carr
 
 def test_the_queue_filter_shows_who_each_return_waits_for(client, delivered, carrier):
     waiting_answer = request_return(delivered, type=ReturnType.REFUND_ONLY, units={"CAP": 1})
-    to_inspect = to_received(request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 1}), carrier)
+    to_inspect = to_received(
+        request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 1}), carrier
+    )
     support = login(client, "Support")
 
     def ids(queue):

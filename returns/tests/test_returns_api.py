@@ -10,12 +10,11 @@ import time_machine
 import yaml
 from rest_framework.test import APIClient
 
-from accounts.tests.factories import make_api_key, PartnerFactory, SellerFactory
-
+from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from fulfillment.tests.factories import CarrierFactory, make_sku
 from returns.models import ReturnRequest, ReturnStatus
-from returns.tests.return_support import delivered_order, request_return, staff
 from returns.services.returns import return_approve
+from returns.tests.return_support import delivered_order, request_return, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -50,20 +49,30 @@ def _create(api, order, **body):
 
 def test_a_return_is_created_with_201_and_a_repeat_answers_200_with_the_same_return(api, delivered):
     tshirt = delivered.lines.get(sku_code="TSHIRT-M")
-    created = _create(api, delivered, external_id="RMA-1", buyer_note="box crushed",
-                      lines=[{"line_id": tshirt.pk, "quantity": 2}, {"sku": "CAP", "quantity": 1}])
+    created = _create(
+        api,
+        delivered,
+        external_id="RMA-1",
+        buyer_note="box crushed",
+        lines=[{"line_id": tshirt.pk, "quantity": 2}, {"sku": "CAP", "quantity": 1}],
+    )
 
     assert created.status_code == 201, created.json()
     body = created.json()
     assert (body["status"], body["marketplace_status"], body["type"]) == (
-        "requested", "RETURN_OR_REFUND_REQUEST_PENDING", "return_and_refund"
+        "requested",
+        "RETURN_OR_REFUND_REQUEST_PENDING",
+        "return_and_refund",
     )
     assert (body["order"], body["order_external_id"], body["seller"], body["external_id"]) == (
-        delivered.pk, delivered.external_id, "ACME", "RMA-1"
+        delivered.pk,
+        delivered.external_id,
+        "ACME",
+        "RMA-1",
     )
-    assert [(line["order_line_id"], line["sku"], line["quantity"], line["received_quantity"]) for line in body["lines"]] == [
-        (tshirt.pk, "TSHIRT-M", 2, None), (delivered.lines.get(sku_code="CAP").pk, "CAP", 1, None)
-    ]
+    assert [
+        (line["order_line_id"], line["sku"], line["quantity"], line["received_quantity"]) for line in body["lines"]
+    ] == [(tshirt.pk, "TSHIRT-M", 2, None), (delivered.lines.get(sku_code="CAP").pk, "CAP", 1, None)]
     assert body["respond_by"] and body["refund"] is None and body["replacement_order"] is None
     assert body["return_shipment"] is None
 
@@ -101,16 +110,22 @@ def test_an_order_not_delivered_or_past_its_window_is_a_409(api, delivered, part
 def test_the_buyer_shipping_it_back_moves_the_return_in_transit(api, delivered):
     ret = request_return(delivered, type="return_and_refund", units={"CAP": 1})
     url = f"/api/v1/returns/{ret.pk}/events/"
-    early = api.post(url, {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "TRK12345678"}, format="json")
+    early = api.post(
+        url, {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "TRK12345678"}, format="json"
+    )
     assert (early.status_code, early.json()["code"]) == (409, "not_approved")
     return_approve(return_id=ret.pk, actor=staff("Support"))
 
     wrong = api.post(url, {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "1Z999"}, format="json")
     assert (wrong.status_code, wrong.json()["code"]) == (400, "tracking_number_invalid")
-    unknown = api.post(url, {"type": "buyer_shipped", "carrier": "nope", "tracking_number": "TRK12345678"}, format="json")
+    unknown = api.post(
+        url, {"type": "buyer_shipped", "carrier": "nope", "tracking_number": "TRK12345678"}, format="json"
+    )
     assert (unknown.status_code, unknown.json()["code"]) == (400, "unknown_carrier")
     shipped = api.post(
-        url, {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "trk 1234 5678"}, format="json",
+        url,
+        {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "trk 1234 5678"},
+        format="json",
         HTTP_IDEMPOTENCY_KEY="ship-1",
     )
 
@@ -121,7 +136,9 @@ def test_the_buyer_shipping_it_back_moves_the_return_in_transit(api, delivered):
     assert body["return_shipment"]["tracking_number"] == "TRK12345678"
     assert body["return_shipment"]["tracking_url"] == "https://track.example.com/TRK12345678"
     replay = api.post(
-        url, {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "trk 1234 5678"}, format="json",
+        url,
+        {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "trk 1234 5678"},
+        format="json",
         HTTP_IDEMPOTENCY_KEY="ship-1",
     )
     assert replay.headers["Idempotent-Replayed"] == "true"
@@ -154,7 +171,8 @@ def test_another_partners_order_and_return_are_not_found_on_every_endpoint(api, 
     create = _create(api, their_order, lines=[{"sku": "TSHIRT-M", "quantity": 1}])
     event = api.post(
         f"/api/v1/returns/{theirs.pk}/events/",
-        {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "TRK12345678"}, format="json",
+        {"type": "buyer_shipped", "carrier": "backpost", "tracking_number": "TRK12345678"},
+        format="json",
     )
     detail = api.get(f"/api/v1/returns/{theirs.pk}/")
 

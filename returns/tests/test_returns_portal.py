@@ -8,13 +8,13 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from core.actors import Actor
-from portal.performance import seller_performance
 from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
-from fulfillment.tests.factories import CarrierFactory, make_sku
-from orders.tests.factories import make_order, make_ready_order
 from backoffice.timers import process_due_timers
+from core.actors import Actor
+from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.services import order_cancel
+from orders.tests.factories import make_order, make_ready_order
+from portal.performance import seller_performance
 from returns.models import ReturnType
 from returns.services.returns import return_reject, return_replace
 from returns.tests.return_support import delivered_order, request_return, staff, to_inspected
@@ -55,7 +55,9 @@ def test_the_returns_page_lists_open_returns_first_and_all_on_demand(seller_clie
     assert set(rows) == {waiting.pk, refused.pk, replaced.pk}
     assert rows[refused.pk].phrase == "Rejected"
     html = everything.content.decode()
-    assert f"Replacement order <a href=\"{reverse('portal:order_detail', args=[replaced.replacement_order_id])}\">" in html
+    assert (
+        f'Replacement order <a href="{reverse("portal:order_detail", args=[replaced.replacement_order_id])}">' in html
+    )
     assert "not eligible" in html
     assert [tab["count"] for tab in everything.context["tabs"]] == [1, 3]
 
@@ -87,7 +89,9 @@ def test_cancellation_and_return_rates_are_exact_per_period(partner, seller, sku
         request_return(old, type=ReturnType.REFUND_ONLY)
     with time_machine.travel(NOW - timedelta(days=3), tick=False) as clock:
         delivered = [
-            delivered_order(partner, seller, carrier, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(days=3, hours=2))
+            delivered_order(
+                partner, seller, carrier, lines=[("TSHIRT-M", 1)], placed_at=NOW - timedelta(days=3, hours=2)
+            )
             for _ in range(2)
         ]
         unpaid = make_order(partner=partner, seller=seller, lines=[("CAP", 1)], placed_at=NOW - timedelta(days=3))

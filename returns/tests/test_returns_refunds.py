@@ -7,14 +7,14 @@ import pytest
 import requests
 from django.conf import settings
 
-from core.errors import InvalidInput, TransitionRefused
 from accounts.models import Seller
-from fulfillment.tests.factories import CarrierFactory, tracking_number
 from backoffice.timers import process_due_timers
+from core.errors import InvalidInput, TransitionRefused
+from core.testing import run_in_threads
 from fulfillment.models import Stock
 from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
+from fulfillment.tests.factories import CarrierFactory, tracking_number
 from orders.models import OrderStatus
-from core.testing import run_in_threads
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus, Refund, RefundStatus
 from payments.selectors import seller_customer
 from returns.models import ReturnRequest, ReturnStatus, ReturnType
@@ -30,7 +30,6 @@ from returns.tests.return_support import (
 )
 
 
-
 @pytest.fixture
 def carrier(db):
     return CarrierFactory(code="backpost", name="Back Post")
@@ -43,7 +42,9 @@ def _charge(emulator, payment) -> dict:
 
 
 @pytest.mark.django_db
-def test_a_partial_return_restocks_and_refunds_exact_amounts(emulator, shop, carrier, django_capture_on_commit_callbacks):
+def test_a_partial_return_restocks_and_refunds_exact_amounts(
+    emulator, shop, carrier, django_capture_on_commit_callbacks
+):
     _, seller, mug = shop
     order, payment = stripe_delivered_order(emulator, shop, carrier, quantity=3)
     assert payment.amount == 3 * 1250
@@ -81,7 +82,9 @@ def test_a_partial_return_restocks_and_refunds_exact_amounts(emulator, shop, car
 
 
 @pytest.mark.django_db
-def test_a_replacement_is_never_charged_even_with_auto_checkout(emulator, shop, carrier, django_capture_on_commit_callbacks):
+def test_a_replacement_is_never_charged_even_with_auto_checkout(
+    emulator, shop, carrier, django_capture_on_commit_callbacks
+):
     _, seller, _ = shop
     order, payment = stripe_delivered_order(emulator, shop, carrier, quantity=2)
     Seller.objects.filter(pk=seller.pk).update(auto_checkout=True)
@@ -102,8 +105,13 @@ def test_a_replacement_is_never_charged_even_with_auto_checkout(emulator, shop, 
     actor = staff("Warehouse")
     shipment_start_picking(order_id=replacement.pk, actor=actor)
     shipment_pack(order_id=replacement.pk, actor=actor)
-    shipment_label(order_id=replacement.pk, carrier=carrier, tracking_number=tracking_number(990),
-                   handover_method="pickup", actor=actor)
+    shipment_label(
+        order_id=replacement.pk,
+        carrier=carrier,
+        tracking_number=tracking_number(990),
+        handover_method="pickup",
+        actor=actor,
+    )
     replacement = deliver(replacement)
     second = request_return(replacement, type=ReturnType.REFUND_ONLY)
     return_approve(return_id=second.pk, actor=staff("Support"))
@@ -149,4 +157,3 @@ def test_two_inspections_at_once_restock_once(emulator, shop, carrier):
     assert {r.status for r in results} == {ReturnStatus.INSPECTED}
     assert Stock.objects.get(sku=mug).on_hand == on_hand + 2
     assert ReturnRequest.objects.get(pk=ret.pk).events.filter(action="inspect").count() == 1
-

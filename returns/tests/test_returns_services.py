@@ -9,15 +9,14 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
-from webhooks.models import WebhookEvent
-from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFactory
-from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
-from orders.tests.factories import make_ready_order
-from backoffice.timers import process_due_timers
 from fulfillment.models import Stock
+from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_number
 from orders.models import OrderStatus
+from orders.tests.factories import make_ready_order
 from payments.models import PaymentOrder
 from returns.models import ReturnEvent, ReturnRequest, ReturnStatus, ReturnType
 from returns.services.returns import (
@@ -42,6 +41,7 @@ from returns.tests.return_support import (
     to_received,
     warehouse,
 )
+from webhooks.models import WebhookEvent
 
 pytestmark = pytest.mark.django_db
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -55,7 +55,9 @@ def carrier(db):
 @pytest.fixture
 def shelf(seller):
     """Two SKUs of ``seller`` with plenty of stock."""
-    return make_sku(seller=seller, code="TSHIRT-M", on_hand=50), make_sku(seller=seller, code="CAP", on_hand=50, wholesale_cost=400)
+    return make_sku(seller=seller, code="TSHIRT-M", on_hand=50), make_sku(
+        seller=seller, code="CAP", on_hand=50, wholesale_cost=400
+    )
 
 
 @pytest.fixture
@@ -89,7 +91,11 @@ def test_a_partial_return_and_refund_goes_all_the_way_and_restocks_only_resellab
     ret = return_shipment_update(
         return_id=ret.pk, carrier="backpost", tracking_number="trk 0000 0042", actor=Actor.for_partner(partner)
     )
-    assert (ret.status, ret.return_carrier, ret.return_tracking_number) == (ReturnStatus.IN_TRANSIT, carrier, "TRK00000042")
+    assert (ret.status, ret.return_carrier, ret.return_tracking_number) == (
+        ReturnStatus.IN_TRANSIT,
+        carrier,
+        "TRK00000042",
+    )
     line = ret.lines.get()
     ret = return_receive(return_id=ret.pk, received={line.pk: 2}, actor=warehouse())
     assert ret.status == ReturnStatus.RECEIVED
@@ -123,7 +129,12 @@ def test_a_partial_return_and_refund_goes_all_the_way_and_restocks_only_resellab
     ]
     order_actions = list(delivered.events.values_list("action", flat=True))
     assert order_actions[-6:] == [
-        "return_requested", "return_approved", "return_received", "return_inspected", "return_refunded", "return_closed",
+        "return_requested",
+        "return_approved",
+        "return_received",
+        "return_inspected",
+        "return_refunded",
+        "return_closed",
     ]
 
 
@@ -133,8 +144,9 @@ def test_a_refund_only_return_skips_the_parcel(delivered, partner):
 
     assert (ret.status, ret.marketplace_status) == (ReturnStatus.APPROVED, "RETURN_OR_REFUND_REQUEST_SUCCESS")
     with pytest.raises(TransitionRefused) as no_parcel:
-        return_shipment_update(return_id=ret.pk, carrier="backpost", tracking_number=tracking_number(7),
-                               actor=Actor.for_partner(partner))
+        return_shipment_update(
+            return_id=ret.pk, carrier="backpost", tracking_number=tracking_number(7), actor=Actor.for_partner(partner)
+        )
     assert no_parcel.value.code == "no_return_shipment"
     with pytest.raises(TransitionRefused):
         return_receive(return_id=ret.pk, received={ret.lines.get().pk: 1}, actor=warehouse())
@@ -159,7 +171,11 @@ def test_a_replacement_creates_a_linked_order_in_the_warehouse_queue_at_no_charg
     assert new.status == OrderStatus.READY_TO_FULFILL and not new.stock_exception
     assert new.external_id == f"{delivered.external_id}-R{ret.pk}"
     assert (new.partner_id, new.seller_id, new.buyer_name, new.ship_line1, new.ship_city) == (
-        delivered.partner_id, delivered.seller_id, delivered.buyer_name, delivered.ship_line1, delivered.ship_city
+        delivered.partner_id,
+        delivered.seller_id,
+        delivered.buyer_name,
+        delivered.ship_line1,
+        delivered.ship_city,
     )
     assert [(line.sku_code, line.quantity, line.unit_price) for line in new.lines.all()] == [("TSHIRT-M", 2, 0)]
     assert Stock.objects.get(sku=tshirt).reserved == reserved_before + 2
@@ -182,7 +198,9 @@ def test_nothing_received_cannot_be_replaced_and_is_rejected_after_inspection(de
     assert refused.value.code == "nothing_to_replace"
     ret = return_reject_after_inspection(return_id=ret.pk, reason="the box was empty", actor=warehouse())
     assert (ret.status, ret.marketplace_status, ret.resolution_note) == (
-        ReturnStatus.REJECTED_AFTER_INSPECTION, "REJECT_RECEIVE_PACKAGE", "the box was empty"
+        ReturnStatus.REJECTED_AFTER_INSPECTION,
+        "REJECT_RECEIVE_PACKAGE",
+        "the box was empty",
     )
 
 
@@ -198,7 +216,9 @@ def test_a_rejected_return_frees_its_units_and_cannot_be_approved(delivered):
     with pytest.raises(TransitionRefused) as refused:
         return_approve(return_id=ret.pk, actor=staff("Support"))
     assert refused.value.code == "not_pending"
-    assert request_return(delivered, type=ReturnType.REFUND_ONLY, units={"TSHIRT-M": 3}).status == ReturnStatus.REQUESTED
+    assert (
+        request_return(delivered, type=ReturnType.REFUND_ONLY, units={"TSHIRT-M": 3}).status == ReturnStatus.REQUESTED
+    )
 
 
 # --- what may be returned --------------------------------------------------------------------------
@@ -207,8 +227,12 @@ def test_a_rejected_return_frees_its_units_and_cannot_be_approved(delivered):
 def test_a_repeated_request_with_the_same_external_id_returns_the_first(delivered):
     first = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"CAP": 1}, external_id="RMA-1")
     again, created = return_create(
-        order_id=delivered.pk, type=ReturnType.REFUND_ONLY, reason="other", external_id="RMA-1",
-        lines=[ReturnLineInput(sku="TSHIRT-M", quantity=1)], actor=Actor.for_partner(delivered.partner),
+        order_id=delivered.pk,
+        type=ReturnType.REFUND_ONLY,
+        reason="other",
+        external_id="RMA-1",
+        lines=[ReturnLineInput(sku="TSHIRT-M", quantity=1)],
+        actor=Actor.for_partner(delivered.partner),
     )
 
     assert (again.pk, created) == (first.pk, False)
@@ -223,7 +247,10 @@ def test_units_beyond_what_was_ordered_and_not_yet_returned_are_refused(delivere
         request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"CAP": 1, "TSHIRT-M": 2})
     assert refused.value.code == "quantity_exceeds_returnable"
     assert refused.value.errors == {
-        "lines": [{}, {"quantity": ["At most 1 unit(s) of TSHIRT-M can be returned (3 ordered, 2 already in other returns)."]}]
+        "lines": [
+            {},
+            {"quantity": ["At most 1 unit(s) of TSHIRT-M can be returned (3 ordered, 2 already in other returns)."]},
+        ]
     }
     assert ReturnRequest.objects.count() == 1
     assert request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"TSHIRT-M": 1}).lines.get().quantity == 1
@@ -235,7 +262,9 @@ def test_lines_must_be_the_orders_and_each_given_once(delivered, partner, seller
 
     with pytest.raises(InvalidInput) as refused:
         return_create(
-            order_id=delivered.pk, type=ReturnType.REFUND_ONLY, reason="damaged",
+            order_id=delivered.pk,
+            type=ReturnType.REFUND_ONLY,
+            reason="damaged",
             lines=[ReturnLineInput(sku="CAP", quantity=1), ReturnLineInput(line_id=foreign_line, quantity=1)],
             actor=Actor.for_partner(partner),
         )
@@ -244,7 +273,10 @@ def test_lines_must_be_the_orders_and_each_given_once(delivered, partner, seller
     tshirt = delivered.lines.get(sku_code="TSHIRT-M")
     with pytest.raises(InvalidInput) as twice:
         return_create(
-            order_id=delivered.pk, type=ReturnType.REFUND_ONLY, reason="damaged", actor=Actor.for_partner(partner),
+            order_id=delivered.pk,
+            type=ReturnType.REFUND_ONLY,
+            reason="damaged",
+            actor=Actor.for_partner(partner),
             lines=[ReturnLineInput(sku="TSHIRT-M", quantity=1), ReturnLineInput(line_id=tshirt.pk, quantity=1)],
         )
     assert twice.value.code == "duplicate_line"
@@ -304,7 +336,10 @@ def test_receiving_and_inspecting_check_every_line(delivered, carrier):
     assert missing.value.code == "line_missing"
     # A parcel may arrive before the partner reported it sent.
     return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse())
-    assert return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse()).status == ReturnStatus.RECEIVED
+    assert (
+        return_receive(return_id=ret.pk, received={tshirt.pk: 2, cap.pk: 1}, actor=warehouse()).status
+        == ReturnStatus.RECEIVED
+    )
     with pytest.raises(TransitionRefused) as again:
         return_receive(return_id=ret.pk, received={tshirt.pk: 1, cap.pk: 1}, actor=warehouse())
     assert again.value.code == "already_received"
@@ -397,10 +432,15 @@ def test_the_time_of_the_check_is_now_so_a_future_shipping_time_is_refused(deliv
     return_approve(return_id=ret.pk, actor=staff("Support"))
     with pytest.raises(InvalidInput) as future:
         return_shipment_update(
-            return_id=ret.pk, carrier="backpost", tracking_number=tracking_number(9), actor=Actor.for_partner(partner),
+            return_id=ret.pk,
+            carrier="backpost",
+            tracking_number=tracking_number(9),
+            actor=Actor.for_partner(partner),
             shipped_at=timezone.now() + timedelta(hours=1),
         )
     assert future.value.code == "in_future"
     with pytest.raises(InvalidInput) as bad:
-        return_shipment_update(return_id=ret.pk, carrier="backpost", tracking_number="XYZ", actor=Actor.for_partner(partner))
+        return_shipment_update(
+            return_id=ret.pk, carrier="backpost", tracking_number="XYZ", actor=Actor.for_partner(partner)
+        )
     assert bad.value.code == "tracking_number_invalid"

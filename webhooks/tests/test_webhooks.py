@@ -1,4 +1,5 @@
-"""Partner webhooks: signed POSTs to a real HTTP server on loopback, after commit, with retries, parking and redelivery."""
+"""Partner webhooks: signed POSTs to a real HTTP server on loopback, after commit, with retries, parking and
+redelivery."""
 
 from __future__ import annotations
 
@@ -18,21 +19,22 @@ from django.conf import settings as settings_module
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.tests.factories import make_staff_user
+from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
-from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
-from webhooks.services import partner_webhook_configure, partner_webhook_secret_rotate
-from accounts.tests.factories import make_staff_user
-from orders.tests.factories import make_order
-from backoffice.timers import process_due_timers
 from fulfillment.notify import order_at_risk as webhook_order_at_risk
+from orders.models import OrderStatus
+from orders.services import order_cancel
+from orders.tests.factories import make_order
+from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from webhooks.services import (
+    partner_webhook_configure,
+    partner_webhook_secret_rotate,
     webhook_event_create,
     webhook_event_deliver,
     webhook_event_redeliver,
 )
-from orders.models import OrderStatus
-from orders.services import order_cancel
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +73,7 @@ class Receiver:
         lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
+            def do_POST(self):  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with lock:
@@ -182,7 +184,12 @@ def test_an_order_change_is_posted_signed_to_the_partner_after_commit(
     assert cancelled["from"] == "pending_payment" and cancelled["marketplace_status"] == "CANCELLED"
     for event in events:
         event.refresh_from_db()
-        assert (event.status, event.attempts, event.next_attempt_at, event.last_error) == (WebhookEventStatus.DELIVERED, 1, None, "")
+        assert (event.status, event.attempts, event.next_attempt_at, event.last_error) == (
+            WebhookEventStatus.DELIVERED,
+            1,
+            None,
+            "",
+        )
         assert event.delivered_at is not None
         (attempt,) = event.deliveries.all()
         assert (attempt.round, attempt.number, attempt.status_code, attempt.error) == (1, 1, 200, "")
@@ -194,7 +201,7 @@ def test_the_readme_snippet_verifies_a_real_delivery(hooked, receiver):
     readme = (settings_module.BASE_DIR / "README.md").read_text()
     snippet = re.search(r"```python\n(.*?def verify_backoffice_signature.*?)```", readme, re.S).group(1)
     namespace: dict = {}
-    exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(snippet, "README.md", "exec"), namespace)  # our own documentation
     verify = namespace["verify_backoffice_signature"]
     partner, secret = hooked
 
@@ -248,6 +255,7 @@ def test_every_status_change_is_one_event_with_marketplace_status(hooked, receiv
 
 
 def test_shipped_and_delivered_carry_the_carrier_and_tracking(hooked, receiver, seller, sku, clock):
+    from fulfillment.models import Carrier
     from fulfillment.services import (
         shipment_hand_over,
         shipment_label,
@@ -255,7 +263,6 @@ def test_shipped_and_delivered_carry_the_carrier_and_tracking(hooked, receiver, 
         shipment_record_carrier_event,
         shipment_start_picking,
     )
-    from fulfillment.models import Carrier
     from orders.services import order_record_seller_payment
 
     # The migration seeds it, but transactional tests elsewhere may have flushed the seed away.
@@ -267,7 +274,9 @@ def test_shipped_and_delivered_carry_the_carrier_and_tracking(hooked, receiver, 
     process_due_timers()  # the hold ends: ready to fulfil
     shipment_start_picking(order_id=order.pk, actor=STAFF)
     shipment_pack(order_id=order.pk, actor=STAFF)
-    shipment_label(order_id=order.pk, carrier="ups", tracking_number="1Z999AA10123456784", handover_method="pickup", actor=STAFF)
+    shipment_label(
+        order_id=order.pk, carrier="ups", tracking_number="1Z999AA10123456784", handover_method="pickup", actor=STAFF
+    )
     shipment_hand_over(order_id=order.pk, actor=STAFF)
     clock.move_to(START + timedelta(days=2))
     shipment_record_carrier_event(order_id=order.pk, type="delivered", at=START + timedelta(days=2), actor=STAFF)
@@ -338,7 +347,13 @@ def test_500s_are_retried_at_1m_5m_30m_2h_12h_then_parked(hooked, receiver, cloc
     webhook_event_deliver(event.pk)
     expected_attempts = [START]
     now = START
-    for step in (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2), timedelta(hours=12)):
+    for step in (
+        timedelta(minutes=1),
+        timedelta(minutes=5),
+        timedelta(minutes=30),
+        timedelta(hours=2),
+        timedelta(hours=12),
+    ):
         event.refresh_from_db()
         assert (event.status, event.next_attempt_at) == (WebhookEventStatus.PENDING, now + step)
         assert event.last_error.startswith("HTTP 500")
@@ -378,7 +393,12 @@ def test_a_success_after_failures_delivers_and_stops_retrying(hooked, receiver, 
     process_due_timers()
 
     event.refresh_from_db()
-    assert (event.status, event.attempts, event.delivered_at, event.last_error) == (WebhookEventStatus.DELIVERED, 2, START + timedelta(minutes=1), "")
+    assert (event.status, event.attempts, event.delivered_at, event.last_error) == (
+        WebhookEventStatus.DELIVERED,
+        2,
+        START + timedelta(minutes=1),
+        "",
+    )
     clock.move_to(START + timedelta(days=1))
     process_due_timers()
     assert len(receiver.requests) == 2
@@ -409,7 +429,11 @@ def test_a_timeout_or_refused_connection_is_a_failed_attempt(problem, partner, s
     assert attempt.error.startswith(expected)
     if problem == "refused":
         assert "refused" in attempt.error.lower()
-    assert (event.status, event.attempts, event.next_attempt_at) == (WebhookEventStatus.PENDING, 1, START + timedelta(minutes=1))
+    assert (event.status, event.attempts, event.next_attempt_at) == (
+        WebhookEventStatus.PENDING,
+        1,
+        START + timedelta(minutes=1),
+    )
     assert event.last_error == attempt.error
 
 
@@ -435,7 +459,11 @@ def test_removing_the_url_parks_queued_events_without_sending(hooked, receiver, 
     assert webhook_event_deliver(event.pk) is None
 
     event.refresh_from_db()
-    assert (event.status, event.last_error, event.attempts) == (WebhookEventStatus.PARKED, "no webhook URL configured", 0)
+    assert (event.status, event.last_error, event.attempts) == (
+        WebhookEventStatus.PARKED,
+        "no webhook URL configured",
+        0,
+    )
     assert receiver.requests == []
     with pytest.raises(TransitionRefused) as refused:
         webhook_event_redeliver(event_id=event.pk, actor=STAFF)
@@ -466,7 +494,9 @@ def test_a_parked_event_is_redelivered_with_a_new_round_and_audited(
     assert len(receiver.requests) == 3
     assert receiver.requests[2].body == receiver.requests[0].body
     last = receiver.requests[2]
-    assert verify_signature(secret, last.headers["x-backoffice-signature"], last.body, now=int(START.timestamp()) + 5 * 3600)
+    assert verify_signature(
+        secret, last.headers["x-backoffice-signature"], last.body, now=int(START.timestamp()) + 5 * 3600
+    )
     rounds = list(event.deliveries.order_by("round", "number").values_list("round", "number", "status_code"))
     assert rounds == [(1, 1, 500), (1, 2, 500), (2, 1, 200)]
     requeue = event.history.get(action="requeue")
@@ -621,7 +651,12 @@ def test_admin_sets_the_url_and_shows_the_secret_once(client, root, partner, set
 
 def test_support_staff_cannot_configure_webhooks(client, partner):
     client.force_login(make_staff_user("Support"))
-    assert client.post(reverse("admin:accounts_partner_webhook", args=[partner.pk]), {"url": "https://x.example"}).status_code == 403
+    assert (
+        client.post(
+            reverse("admin:accounts_partner_webhook", args=[partner.pk]), {"url": "https://x.example"}
+        ).status_code
+        == 403
+    )
     assert client.post(reverse("admin:accounts_partner_webhook_rotate", args=[partner.pk])).status_code == 403
     partner.refresh_from_db()
     assert partner.webhook_url == ""
@@ -670,7 +705,9 @@ def test_support_sees_parked_events_and_redelivers_them_from_the_list(
     assert event.history.get(action="requeue").user.username == "sue"
 
 
-def test_redeliver_button_on_the_event_page(client, root, hooked, receiver, seller, sku, clock, settings, django_capture_on_commit_callbacks):
+def test_redeliver_button_on_the_event_page(
+    client, root, hooked, receiver, seller, sku, clock, settings, django_capture_on_commit_callbacks
+):
     partner, _ = hooked
     event = at_risk_event(make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)]))
     _park(event, receiver, clock, settings)
@@ -734,9 +771,15 @@ def test_the_retry_schedule_comes_from_the_environment_and_bad_limits_are_refuse
     from backoffice.tests.test_settings import run_manage
 
     shown = run_manage(
-        "shell", "-v", "0", "-c",
-        "from django.conf import settings as s; print([int(d.total_seconds()) for d in s.WEBHOOK_RETRY_BACKOFF], s.WEBHOOK_TIMEOUT)",
-        DEBUG="true", WEBHOOK_RETRY_BACKOFF="2m, 1h", WEBHOOK_TIMEOUT="5s",
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings as s; print([int(d.total_seconds()) for d in s.WEBHOOK_RETRY_BACKOFF], "
+        "s.WEBHOOK_TIMEOUT)",
+        DEBUG="true",
+        WEBHOOK_RETRY_BACKOFF="2m, 1h",
+        WEBHOOK_TIMEOUT="5s",
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["[120,", "3600]", "0:00:05"]

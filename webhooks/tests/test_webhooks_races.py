@@ -6,18 +6,17 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from core.actors import Actor
-from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
-from webhooks.services import partner_webhook_configure
 from accounts.tests.factories import PartnerFactory, SellerFactory
-from fulfillment.tests.factories import make_sku
-from orders.tests.factories import make_order
-from webhooks.tests.test_webhooks import Receiver, verify_signature
 from backoffice.timers import process_due_timers
-from webhooks.services import webhook_event_create, webhook_event_deliver
+from core.actors import Actor
+from core.testing import run_in_threads
+from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
-from core.testing import run_in_threads
+from orders.tests.factories import make_order
+from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
+from webhooks.services import partner_webhook_configure, webhook_event_create, webhook_event_deliver
+from webhooks.tests.test_webhooks import Receiver, verify_signature
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -85,7 +84,10 @@ def test_while_an_attempt_is_in_flight_other_workers_leave_the_event_alone(hooke
     def others_try(_request):
         if len(receiver.requests) == 1:
             meanwhile.append(
-                run_in_threads(4, lambda i: webhook_event_deliver(event.pk) if i % 2 else process_due_timers()["webhooks_attempted"])
+                run_in_threads(
+                    4,
+                    lambda i: webhook_event_deliver(event.pk) if i % 2 else process_due_timers()["webhooks_attempted"],
+                )
             )
 
     receiver.on_request = others_try
@@ -123,7 +125,9 @@ def test_the_partner_is_called_after_the_order_change_commits_and_with_no_lock_h
         try:
             with transaction.atomic():
                 locked = Order.objects.select_for_update(nowait=True).get(pk=order.pk)
-                event = WebhookEvent.objects.select_for_update(nowait=True).get(uuid=request.headers["x-backoffice-event-id"])
+                event = WebhookEvent.objects.select_for_update(nowait=True).get(
+                    uuid=request.headers["x-backoffice-event-id"]
+                )
                 seen.append((request.json["type"], locked.status, event.status))
         finally:
             connection.close()
@@ -137,5 +141,7 @@ def test_the_partner_is_called_after_the_order_change_commits_and_with_no_lock_h
         ("order.cancelled", OrderStatus.CANCELLED, WebhookEventStatus.PENDING),
     ]
     now = int(datetime.now(UTC).timestamp())
-    assert all(verify_signature(secret, r.headers["x-backoffice-signature"], r.body, now=now) for r in receiver.requests)
+    assert all(
+        verify_signature(secret, r.headers["x-backoffice-signature"], r.body, now=now) for r in receiver.requests
+    )
     assert set(WebhookEvent.objects.values_list("status", flat=True)) == {WebhookEventStatus.DELIVERED}

@@ -3,9 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from accounts.services import partner_api_key_issue, partner_create
 from core.actors import Actor
 from core.errors import DomainError
-from accounts.services import partner_api_key_issue, partner_create
 
 
 class Command(BaseCommand):
@@ -14,7 +14,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name", help="the partner's name, unique regardless of case")
         parser.add_argument(
-            "--seller", dest="sellers", action="append", required=True, metavar="CODE",
+            "--seller",
+            dest="sellers",
+            action="append",
+            required=True,
+            metavar="CODE",
             help="a seller this partner may act for; repeat for several",
         )
         parser.add_argument("--label", default="", help="a note stored with the key, e.g. where it is deployed")

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import seller_create
 from core.actors import Actor
 from core.errors import DomainError
-from accounts.services import seller_create
 
 
 class Command(BaseCommand):

@@ -28,11 +28,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from core.actors import Actor
 from accounts.models import Seller
 from accounts.services import partner_api_key_issue, partner_create, seller_create, seller_user_create
 from backoffice.setup import ensure_groups
 from backoffice.timers import process_due_timers
+from core.actors import Actor
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,
     shipment_hand_over,
@@ -140,7 +140,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--var-dir", default=str(Path(settings.BASE_DIR) / "var"),
+            "--var-dir",
+            default=str(Path(settings.BASE_DIR) / "var"),
             help="where to write the demo logins and API key for `make run` (git-ignored; default: var/)",
         )
         parser.add_argument("--seed", type=int, default=2024, help="random seed for the generated orders")
@@ -184,8 +185,11 @@ class Command(BaseCommand):
         for code, name, username in SELLERS:
             seller = seller_create(code=code, name=name, email=f"orders@{username}.example.com", actor=actor)
             user = seller_user_create(
-                seller=seller, username=username, email=f"{username}@example.com",
-                password=password_for(username), actor=actor,
+                seller=seller,
+                username=username,
+                email=f"{username}@example.com",
+                password=password_for(username),
+                actor=actor,
             )
             sellers.append(seller)
             seller_actors[code] = Actor.for_user(user)
@@ -313,8 +317,11 @@ class Command(BaseCommand):
             return
         carrier = rng.choice(["ups", "usps", "fedex"])
         shipment_label(
-            order_id=order_id, carrier=carrier, tracking_number=_tracking_number(carrier, order_id),
-            handover_method=rng.choice(["pickup", "dropoff"]), actor=warehouse,
+            order_id=order_id,
+            carrier=carrier,
+            tracking_number=_tracking_number(carrier, order_id),
+            handover_method=rng.choice(["pickup", "dropoff"]),
+            actor=warehouse,
         )
         if steps < 3:
             return
@@ -340,8 +347,11 @@ class Command(BaseCommand):
         line = order.lines.order_by("pk").first()
         kind = rng.choice(["return_and_refund", "refund_only", "replacement"])
         ret, _ = return_create(
-            order_id=order_id, type=kind, reason=rng.choice(["damaged", "wrong_item", "not_as_described"]),
-            lines=[ReturnLineInput(line_id=line.pk, quantity=1)], actor=accounts.partner_actor,
+            order_id=order_id,
+            type=kind,
+            reason=rng.choice(["damaged", "wrong_item", "not_as_described"]),
+            lines=[ReturnLineInput(line_id=line.pk, quantity=1)],
+            actor=accounts.partner_actor,
             buyer_note="The item arrived scratched.",
         )
         if roll > 0.6:

@@ -9,7 +9,10 @@ from fulfillment.services import STOCK_CSV_COLUMNS, StockImportError, stock_impo
 
 
 class Command(BaseCommand):
-    help = f"Import stock from a CSV file with the columns {','.join(STOCK_CSV_COLUMNS)}. Nothing is written if any row is bad."
+    help = (
+        f"Import stock from a CSV file with the columns {','.join(STOCK_CSV_COLUMNS)}. Nothing is written if any "
+        "row is bad."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="a UTF-8 CSV file (a spreadsheet's byte-order mark is fine)")

@@ -21,7 +21,9 @@ class Command(BaseCommand):
             result = seller_email_send(email_id=email_id)
             results[result] = results.get(result, 0) + 1
         if not created:
-            self.stdout.write("No digest to send: no seller has orders waiting for payment, or each already had today's.")
+            self.stdout.write(
+                "No digest to send: no seller has orders waiting for payment, or each already had today's."
+            )
             return
         self.stdout.write(f"Digests written: {len(created)}")
         for result, count in sorted(results.items()):

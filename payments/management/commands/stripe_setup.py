@@ -21,7 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--refresh-account", action="store_true", help="fetch the key's account from Stripe now")
         parser.add_argument(
-            "--emulator-webhooks", action="store_true", help="register our webhook URL with localstripe (STRIPE_API_HOST)"
+            "--emulator-webhooks",
+            action="store_true",
+            help="register our webhook URL with localstripe (STRIPE_API_HOST)",
         )
         parser.add_argument("--site-url", default=None, help="base URL localstripe should post to (default SITE_URL)")
 
@@ -37,7 +39,8 @@ class Command(BaseCommand):
         endpoint = stripe_setup.ensure_webhook_endpoint()
         if endpoint is None:
             self.stdout.write(
-                f"Webhook endpoint: not configured. Register {settings.SITE_URL}{stripe_setup.webhook_path()} at Stripe "
+                f"Webhook endpoint: not configured. Register {settings.SITE_URL}{stripe_setup.webhook_path()} at "
+                "Stripe "
                 f"for the events {', '.join(stripe_setup.WEBHOOK_EVENTS)}; put its signing secret in "
                 "STRIPE_WEBHOOK_SECRET and run this again."
             )

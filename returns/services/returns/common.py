@@ -99,7 +99,12 @@ def return_event_record(
 ) -> ReturnEvent:
     """The return's audit row (its status is the 'to' side)."""
     return ReturnEvent.record(
-        return_request=ret, action=action, from_status=from_status, to_status=ret.status, actor=actor, note=note,
+        return_request=ret,
+        action=action,
+        from_status=from_status,
+        to_status=ret.status,
+        actor=actor,
+        note=note,
         data=data,
     )
 

@@ -16,8 +16,7 @@ takes it, and no payment row is ever written for it.
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import transaction
 from django_fsm import can_proceed
 
 from core.actors import Actor
@@ -38,7 +37,6 @@ from returns.services.returns.common import (
 )
 
 NOTE_MAX = ReturnRequest._meta.get_field("resolution_note").max_length
-
 
 
 # --- the refund decision (Finance) ----------------------------------------------------------------
@@ -68,8 +66,10 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
             return ret
         if not can_proceed(ret.decide_refund):
             if ret.type == ReturnType.REPLACEMENT:
-                raise TransitionRefused(f"Return {ret.pk} is a replacement; it ends in a new order, not a refund.",
-                                        code="replacement_return")
+                raise TransitionRefused(
+                    f"Return {ret.pk} is a replacement; it ends in a new order, not a refund.",
+                    code="replacement_return",
+                )
             when = "once approved" if ret.type == ReturnType.REFUND_ONLY else "once the parcel is inspected"
             raise TransitionRefused(
                 f"Return {ret.pk} is {ret.get_status_display().lower()}; its refund is decided {when}.",
@@ -86,17 +86,23 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                     code="exceeds_refundable",
                 )
             refund = payment_refund(
-                payment_id=share.payment_id, amount=amount, actor=actor, order_id=order.pk,
+                payment_id=share.payment_id,
+                amount=amount,
+                actor=actor,
+                order_id=order.pk,
                 reason=f"return #{ret.pk} of order {order.pk}" + (f": {note}" if note else ""),
             )
         what = f"{money(amount)} refunded to the seller" if amount else "no refund to the seller"
         return_transition_apply(
-            ret, "decide_refund", actor=actor, fields=["refund_amount", "refund", "resolved_at", "resolution_note"],
-            args={"amount": amount, "refund": refund, "note": note}, note=note or what,
+            ret,
+            "decide_refund",
+            actor=actor,
+            fields=["refund_amount", "refund", "resolved_at", "resolution_note"],
+            args={"amount": amount, "refund": refund, "note": note},
+            note=note or what,
             data={"amount": amount, "refund_id": refund.pk if refund is not None else None},
         )
-        order_touch(
-            order=order, action=OrderAction.RETURN_REFUNDED, actor=actor, note=f"return #{ret.pk}: {what}")
+        order_touch(order=order, action=OrderAction.RETURN_REFUNDED, actor=actor, note=f"return #{ret.pk}: {what}")
     return ret
 
 
@@ -122,7 +128,8 @@ def return_replace(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
             raise TransitionRefused(f"Return {ret.pk} is not a replacement.", code="not_a_replacement")
         if ret.status != ReturnStatus.INSPECTED:
             raise TransitionRefused(
-                f"Return {ret.pk} is {ret.get_status_display().lower()}; it is replaced once inspected.", code="not_inspected"
+                f"Return {ret.pk} is {ret.get_status_display().lower()}; it is replaced once inspected.",
+                code="not_inspected",
             )
         units = [
             (line.order_line.sku_code, line.received_quantity)
@@ -131,20 +138,32 @@ def return_replace(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
         ]
         if not units:
             raise TransitionRefused(
-                f"Nothing came back in return {ret.pk}, so there is nothing to replace; reject it after inspection instead.",
+                f"Nothing came back in return {ret.pk}, so there is nothing to replace; reject it after inspection "
+                "instead.",
                 code="nothing_to_replace",
             )
         replacement = order_replacement_create(
-            original=order, lines=units, reference=f"R{ret.pk}", actor=actor,
+            original=order,
+            lines=units,
+            reference=f"R{ret.pk}",
+            actor=actor,
             note=f"replaces return #{ret.pk} of order {order.pk}; no charge to the seller",
         )
         return_transition_apply(
-            ret, "replace", actor=actor, fields=["replacement_order", "resolved_at", "resolution_note"],
-            args={"order": replacement, "note": note}, note=note or f"replacement order {replacement.pk}",
+            ret,
+            "replace",
+            actor=actor,
+            fields=["replacement_order", "resolved_at", "resolution_note"],
+            args={"order": replacement, "note": note},
+            note=note or f"replacement order {replacement.pk}",
             data={"replacement_order_id": replacement.pk},
         )
         order_touch(
-            order=order, action=OrderAction.RETURN_REPLACED, actor=actor, note=f"return #{ret.pk}: replacement order {replacement.pk} ({replacement.external_id})")
+            order=order,
+            action=OrderAction.RETURN_REPLACED,
+            actor=actor,
+            note=f"return #{ret.pk}: replacement order {replacement.pk} ({replacement.external_id})",
+        )
     return ret
 
 
@@ -167,11 +186,20 @@ def return_reject_after_inspection(*, return_id: int, reason: str, actor: Actor)
         if ret.status == ReturnStatus.REJECTED_AFTER_INSPECTION:
             return ret
         return_transition_apply(
-            ret, "reject_after_inspection", actor=actor, fields=["resolved_at", "resolution_note"],
-            args={"note": reason}, note=reason, code="not_inspected",
+            ret,
+            "reject_after_inspection",
+            actor=actor,
+            fields=["resolved_at", "resolution_note"],
+            args={"note": reason},
+            note=reason,
+            code="not_inspected",
         )
         order_touch(
-            order=order, action=OrderAction.RETURN_REJECTED_AFTER_INSPECTION, actor=actor, note=f"return #{ret.pk} rejected after inspection: {reason}")
+            order=order,
+            action=OrderAction.RETURN_REJECTED_AFTER_INSPECTION,
+            actor=actor,
+            note=f"return #{ret.pk} rejected after inspection: {reason}",
+        )
     return ret
 
 
@@ -193,9 +221,18 @@ def return_close(*, return_id: int, actor: Actor, note: str = "") -> ReturnReque
         if ret.status == ReturnStatus.AWAITING_RETURN_SHIPMENT and not note:
             raise InvalidInput("Say why the return is closed before the parcel came back.", code="reason_required")
         return_transition_apply(
-            ret, "close", actor=actor, fields=["closed_at", "resolution_note"], args={"note": note}, note=note,
+            ret,
+            "close",
+            actor=actor,
+            fields=["closed_at", "resolution_note"],
+            args={"note": note},
+            note=note,
             code="not_closable",
         )
         order_touch(
-            order=order, action=OrderAction.RETURN_CLOSED, actor=actor, note=f"return #{ret.pk} closed" + (f": {note}" if note else ""))
+            order=order,
+            action=OrderAction.RETURN_CLOSED,
+            actor=actor,
+            note=f"return #{ret.pk} closed" + (f": {note}" if note else ""),
+        )
     return ret

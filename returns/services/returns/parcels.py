@@ -76,8 +76,12 @@ def return_shipment_update(
         raise InvalidInput("The shipping time cannot be in the future.", code="in_future")
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        require_relay(order, actor, staff_permission=RECEIVE_PERMISSION,
-                      message="You do not have permission to record return parcels.")
+        require_relay(
+            order,
+            actor,
+            staff_permission=RECEIVE_PERMISSION,
+            message="You do not have permission to record return parcels.",
+        )
         if ret.status == ReturnStatus.IN_TRANSIT:
             if (ret.return_carrier_id, ret.return_tracking_number) == (carrier.pk, number):
                 return ret
@@ -85,7 +89,10 @@ def return_shipment_update(
             ret.return_carrier, ret.return_tracking_number = carrier, number
             ret.save(update_fields=["return_carrier", "return_tracking_number", "updated_at"])
             return_event_record(
-                ret, action="tracking_updated", from_status=ret.status, actor=actor,
+                ret,
+                action="tracking_updated",
+                from_status=ret.status,
+                actor=actor,
                 note=f"{old['carrier']} {old['tracking_number']} → {carrier.code} {number}",
                 data={"old": old, "new": {"carrier": carrier.code, "tracking_number": number}},
             )
@@ -93,12 +100,17 @@ def return_shipment_update(
         if ret.status != ReturnStatus.AWAITING_RETURN_SHIPMENT:
             raise _not_awaiting(ret)
         if at < ret.requested_at - CLOCK_SKEW:
-            raise InvalidInput("The parcel cannot have been shipped before the return was requested.", code="before_requested")
+            raise InvalidInput(
+                "The parcel cannot have been shipped before the return was requested.", code="before_requested"
+            )
         return_transition_apply(
-            ret, "mark_in_transit", actor=actor,
+            ret,
+            "mark_in_transit",
+            actor=actor,
             fields=["return_carrier", "return_tracking_number", "shipped_back_at"],
             args={"carrier": carrier, "tracking_number": number, "at": at},
-            note=f"{carrier.name} {number}", data={"carrier": carrier.code, "tracking_number": number},
+            note=f"{carrier.name} {number}",
+            data={"carrier": carrier.code, "tracking_number": number},
         )
     return ret
 
@@ -121,7 +133,9 @@ def _by_line(ret: ReturnRequest, values: dict[int, object], what: str) -> list[t
 
 def _count(value, *, line: ReturnLine, what: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput(f"The {what} of {line.order_line.sku_code} must be a whole number ≥ 0.", code="invalid_quantity")
+        raise InvalidInput(
+            f"The {what} of {line.order_line.sku_code} must be a whole number ≥ 0.", code="invalid_quantity"
+        )
     return value
 
 
@@ -136,11 +150,16 @@ def return_receive(*, return_id: int, received: dict[int, int], actor: Actor, no
     note = (note or "").strip()[:500]
     with transaction.atomic():
         order, ret = lock_order_and_return(return_id)
-        pairs = [(line, _count(q, line=line, what="received quantity")) for line, q in _by_line(ret, received, "received quantity")]
+        pairs = [
+            (line, _count(q, line=line, what="received quantity"))
+            for line, q in _by_line(ret, received, "received quantity")
+        ]
         if ret.status == ReturnStatus.RECEIVED or ret.received_at is not None:
             if all(line.received_quantity == q for line, q in pairs):
                 return ret
-            raise TransitionRefused(f"Return {ret.pk} was already received with other quantities.", code="already_received")
+            raise TransitionRefused(
+                f"Return {ret.pk} was already received with other quantities.", code="already_received"
+            )
         if ret.status not in (ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT):
             raise _not_awaiting(ret)
         for line, quantity in pairs:
@@ -154,14 +173,22 @@ def return_receive(*, return_id: int, received: dict[int, int], actor: Actor, no
         ReturnLine.objects.bulk_update([line for line, _ in pairs], ["received_quantity"])
         counts = {line.order_line.sku_code: q for line, q in pairs}
         return_transition_apply(
-            ret, "receive", actor=actor, fields=["received_at"], args={"at": timezone.now()},
+            ret,
+            "receive",
+            actor=actor,
+            fields=["received_at"],
+            args={"at": timezone.now()},
             note=note or ", ".join(f"{sku} × {q}" for sku, q in counts.items()),
             data={"received": {str(line.pk): q for line, q in pairs}},
         )
         units = sum(q for _, q in pairs)
         expected = sum(line.quantity for line, _ in pairs)
         order_touch(
-            order=order, action=OrderAction.RETURN_RECEIVED, actor=actor, note=f"return #{ret.pk}: {units} of {expected} unit(s) received")
+            order=order,
+            action=OrderAction.RETURN_RECEIVED,
+            actor=actor,
+            note=f"return #{ret.pk}: {units} of {expected} unit(s) received",
+        )
     return ret
 
 
@@ -183,12 +210,19 @@ def return_inspect(
         for line, value in _by_line(ret, results, "inspection result"):
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 raise InvalidInput(f"Give resellable and damaged units for {line.order_line.sku_code}.", code="invalid")
-            pairs.append((line, _count(value[0], line=line, what="resellable quantity"),
-                          _count(value[1], line=line, what="damaged quantity")))
+            pairs.append(
+                (
+                    line,
+                    _count(value[0], line=line, what="resellable quantity"),
+                    _count(value[1], line=line, what="damaged quantity"),
+                )
+            )
         if ret.inspected_at is not None:
             if all((line.resellable_quantity, line.damaged_quantity) == (r, d) for line, r, d in pairs):
                 return ret
-            raise TransitionRefused(f"Return {ret.pk} was already inspected with other results.", code="already_inspected")
+            raise TransitionRefused(
+                f"Return {ret.pk} was already inspected with other results.", code="already_inspected"
+            )
         if ret.status != ReturnStatus.RECEIVED:
             raise TransitionRefused(
                 f"Return {ret.pk} is {ret.get_status_display().lower()}; only a received parcel can be inspected.",
@@ -202,8 +236,9 @@ def return_inspect(
                     code="inspection_mismatch",
                 )
             if resellable and line.order_line.sku_id is None:
-                raise InvalidInput(f"{line.order_line.sku_code} is not a known SKU; it cannot go back into stock.",
-                                   code="unknown_sku")
+                raise InvalidInput(
+                    f"{line.order_line.sku_code} is not a known SKU; it cannot go back into stock.", code="unknown_sku"
+                )
         now = timezone.now()
         restock: dict[int, int] = {}
         for line, resellable, damaged in pairs:
@@ -211,14 +246,27 @@ def return_inspect(
             if resellable:
                 line.restocked_at = now
                 restock[line.order_line.sku_id] = restock.get(line.order_line.sku_id, 0) + resellable
-        ReturnLine.objects.bulk_update([line for line, _, _ in pairs], ["resellable_quantity", "damaged_quantity", "restocked_at"])
+        ReturnLine.objects.bulk_update(
+            [line for line, _, _ in pairs], ["resellable_quantity", "damaged_quantity", "restocked_at"]
+        )
         restocked = stock_restock(quantities=restock)
         damaged_units = sum(d for _, _, d in pairs)
         return_transition_apply(
-            ret, "inspect", actor=actor, fields=["inspected_at", "inspection_note"], args={"at": now, "note": note},
+            ret,
+            "inspect",
+            actor=actor,
+            fields=["inspected_at", "inspection_note"],
+            args={"at": now, "note": note},
             note=note or f"{restocked} resellable (back in stock), {damaged_units} damaged",
-            data={"lines": {str(line.pk): {"resellable": r, "damaged": d} for line, r, d in pairs}, "restocked": restocked},
+            data={
+                "lines": {str(line.pk): {"resellable": r, "damaged": d} for line, r, d in pairs},
+                "restocked": restocked,
+            },
         )
         order_touch(
-            order=order, action=OrderAction.RETURN_INSPECTED, actor=actor, note=f"return #{ret.pk}: {restocked} unit(s) back in stock, {damaged_units} damaged")
+            order=order,
+            action=OrderAction.RETURN_INSPECTED,
+            actor=actor,
+            note=f"return #{ret.pk}: {restocked} unit(s) back in stock, {damaged_units} damaged",
+        )
     return ret

@@ -21,13 +21,13 @@ from django_fsm import can_proceed
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, TransitionRefused
+from core.tasks import enqueue_on_commit
 from core.timers import process_due
 from orders.locks import lock_order, lock_order_unless_busy
-from orders.models import Order, OrderStatus
-from core.tasks import enqueue_on_commit
-from orders.models import OrderAction
+from orders.models import Order, OrderAction, OrderStatus
 from orders.services import order_touch
 from returns.models import RequestedBy, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
+from returns.notify import webhook_return_status_changed
 from returns.selectors import returned_quantities
 from returns.services.returns.common import (
     CREATE_PERMISSION,
@@ -38,8 +38,6 @@ from returns.services.returns.common import (
     return_event_record,
     return_transition_apply,
 )
-from returns.notify import webhook_return_status_changed
-
 
 REASON_MAX = ReturnRequest._meta.get_field("reason").max_length
 BUYER_NOTE_MAX = ReturnRequest._meta.get_field("buyer_note").max_length
@@ -50,8 +48,16 @@ MAX_LINES = 100
 
 # Everything a return can be once someone approved it (by hand or by the timer).
 APPROVED_OR_LATER = {
-    ReturnStatus.APPROVED, ReturnStatus.AUTO_APPROVED, ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED, ReturnStatus.INSPECTED,
-    ReturnStatus.REFUNDED, ReturnStatus.REPLACED, ReturnStatus.REJECTED_AFTER_INSPECTION, ReturnStatus.CLOSED,
+    ReturnStatus.APPROVED,
+    ReturnStatus.AUTO_APPROVED,
+    ReturnStatus.AWAITING_RETURN_SHIPMENT,
+    ReturnStatus.IN_TRANSIT,
+    ReturnStatus.RECEIVED,
+    ReturnStatus.INSPECTED,
+    ReturnStatus.REFUNDED,
+    ReturnStatus.REPLACED,
+    ReturnStatus.REJECTED_AFTER_INSPECTION,
+    ReturnStatus.CLOSED,
 }
 
 
@@ -114,8 +120,10 @@ def _resolve_lines(order: Order, lines: list[ReturnLineInput]) -> list[tuple]:
             matches = by_sku.get(given.sku, [])
             line = matches[0] if len(matches) == 1 else None
             problem = (
-                f"Order {order.pk} has no line with SKU {given.sku!r}." if not matches
-                else f"Order {order.pk} has several lines with SKU {given.sku!r}; give the line_id." if line is None
+                f"Order {order.pk} has no line with SKU {given.sku!r}."
+                if not matches
+                else f"Order {order.pk} has several lines with SKU {given.sku!r}; give the line_id."
+                if line is None
                 else ""
             )
         errors.append({"line_id" if given.line_id is not None else "sku": [problem]} if problem else {})
@@ -123,7 +131,7 @@ def _resolve_lines(order: Order, lines: list[ReturnLineInput]) -> list[tuple]:
     if any(errors):
         raise _line_errors("Some lines are not lines of this order.", "unknown_line", errors)
     errors = []
-    for given, line in resolved:
+    for _, line in resolved:
         errors.append({"line_id": [f"Line {line.pk} ({line.sku_code}) is given twice."]} if line.pk in seen else {})
         seen.add(line.pk)
     if any(errors):
@@ -133,10 +141,14 @@ def _resolve_lines(order: Order, lines: list[ReturnLineInput]) -> list[tuple]:
     for given, line in resolved:
         left = line.quantity - already.get(line.pk, 0)
         if given.quantity > left:
-            errors.append({"quantity": [
-                f"At most {max(left, 0)} unit(s) of {line.sku_code} can be returned "
-                f"({line.quantity} ordered, {already.get(line.pk, 0)} already in other returns)."
-            ]})
+            errors.append(
+                {
+                    "quantity": [
+                        f"At most {max(left, 0)} unit(s) of {line.sku_code} can be returned "
+                        f"({line.quantity} ordered, {already.get(line.pk, 0)} already in other returns)."
+                    ]
+                }
+            )
         else:
             errors.append({})
     if any(errors):
@@ -148,7 +160,8 @@ def _resolve_lines(order: Order, lines: list[ReturnLineInput]) -> list[tuple]:
 
 def _check_returnable(order: Order, now: datetime) -> None:
     if order.status == OrderStatus.COMPLETED or (
-        order.status == OrderStatus.DELIVERED and (order.return_window_ends_at is None or order.return_window_ends_at <= now)
+        order.status == OrderStatus.DELIVERED
+        and (order.return_window_ends_at is None or order.return_window_ends_at <= now)
     ):
         ends = order.return_window_ends_at
         when = f" on {ends:%Y-%m-%d %H:%M} UTC" if ends else ""
@@ -182,7 +195,9 @@ def return_create(
     Who may ask: the order's partner, staff with ``returns.add_returnrequest``, the system.
     """
     if type not in ReturnType.values:
-        raise InvalidInput(f"Unknown return type {type!r}; use one of {', '.join(ReturnType.values)}.", code="invalid_type")
+        raise InvalidInput(
+            f"Unknown return type {type!r}; use one of {', '.join(ReturnType.values)}.", code="invalid_type"
+        )
     if requested_by not in RequestedBy.values:
         raise InvalidInput(f"Unknown requester {requested_by!r}.", code="invalid")
     reason = _clean_text(reason, limit=REASON_MAX, field="reason", required=True)
@@ -194,7 +209,9 @@ def return_create(
             order = lock_order(order_id)
         except Order.DoesNotExist:
             raise NotFound(f"Order {order_id} not found.") from None
-        require_relay(order, actor, staff_permission=CREATE_PERMISSION, message="You do not have permission to create returns.")
+        require_relay(
+            order, actor, staff_permission=CREATE_PERMISSION, message="You do not have permission to create returns."
+        )
         if external_id:
             existing = ReturnRequest.objects.filter(order=order, external_id=external_id).first()
             if existing is not None:
@@ -220,7 +237,10 @@ def return_create(
         units = sum(given.quantity for given, _ in resolved)
         return_event_record(ret, action="requested", from_status="", actor=actor, note=reason)
         order_touch(
-            order=order, action=OrderAction.RETURN_REQUESTED, actor=actor, note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
+            order=order,
+            action=OrderAction.RETURN_REQUESTED,
+            actor=actor,
+            note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
         )
         webhook_return_status_changed(ret=ret, from_status=None)
         # R13: the seller hears about it at once, by email, after commit.
@@ -240,13 +260,22 @@ def _approve_locked(order: Order, ret: ReturnRequest, *, actor: Actor, note: str
     if auto:
         return_transition_apply(ret, "auto_approve", actor=actor, fields=decided, code="not_pending")
     else:
-        return_transition_apply(ret, "approve", actor=actor, fields=decided, args={"by": str(actor), "note": note},
-                                note=note, code="not_pending")
+        return_transition_apply(
+            ret,
+            "approve",
+            actor=actor,
+            fields=decided,
+            args={"by": str(actor), "note": note},
+            note=note,
+            code="not_pending",
+        )
     if ret.ships_back:
         return_transition_apply(ret, "await_shipment", actor=actor, fields=[])
     next_step = "waiting for the buyer to send it back" if ret.ships_back else "waiting for the refund decision"
     order_touch(
-        order=order, action=OrderAction.RETURN_AUTO_APPROVED if auto else OrderAction.RETURN_APPROVED, actor=actor,
+        order=order,
+        action=OrderAction.RETURN_AUTO_APPROVED if auto else OrderAction.RETURN_APPROVED,
+        actor=actor,
         note=f"return #{ret.pk} approved{' automatically' if auto else ''}; {next_step}",
     )
 
@@ -286,18 +315,27 @@ def return_reject(*, return_id: int, actor: Actor, reason: str) -> ReturnRequest
         if ret.status == ReturnStatus.REJECTED:
             return ret
         if ret.status != ReturnStatus.REQUESTED:
-            raise TransitionRefused(f"Return {ret.pk} is already {ret.get_status_display().lower()}.", code="not_pending")
+            raise TransitionRefused(
+                f"Return {ret.pk} is already {ret.get_status_display().lower()}.", code="not_pending"
+            )
         if ret.respond_by <= timezone.now():
             raise TransitionRefused(
-                f"Return {ret.pk} was not answered by {ret.respond_by:%Y-%m-%d %H:%M} UTC, so it is approved automatically.",
+                f"Return {ret.pk} was not answered by {ret.respond_by:%Y-%m-%d %H:%M} UTC, so it is approved "
+                "automatically.",
                 code="response_window_over",
             )
         return_transition_apply(
-            ret, "reject", actor=actor, fields=["decided_at", "decided_by", "decision_note", "resolved_at"],
-            args={"by": str(actor), "note": reason}, note=reason, code="not_pending",
+            ret,
+            "reject",
+            actor=actor,
+            fields=["decided_at", "decided_by", "decision_note", "resolved_at"],
+            args={"by": str(actor), "note": reason},
+            note=reason,
+            code="not_pending",
         )
         order_touch(
-            order=order, action=OrderAction.RETURN_REJECTED, actor=actor, note=f"return #{ret.pk} rejected: {reason}")
+            order=order, action=OrderAction.RETURN_REJECTED, actor=actor, note=f"return #{ret.pk} rejected: {reason}"
+        )
     return ret
 
 
@@ -327,4 +365,6 @@ def process_due_returns(*, now: datetime) -> int:
     Safe to run late, twice, or on many workers at once: each due return is
     locked with SKIP LOCKED and re-checked as requested and due under the lock.
     """
-    return process_due(model=ReturnRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=ReturnStatus.REQUESTED)
+    return process_due(
+        model=ReturnRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=ReturnStatus.REQUESTED
+    )
