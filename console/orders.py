@@ -36,8 +36,8 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
-from core.templatetags.money import money
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import order_cancel, order_record_seller_payment

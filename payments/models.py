@@ -15,6 +15,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 
 from accounts.models import Seller
 from core.models import AuditEvent
+from core.money import money
 from orders.models import Order
 
 
@@ -92,7 +93,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         permissions = [("refund_payment", "Can refund a seller's payment")]
 
     def __str__(self):
-        return f"payment #{self.pk} {self.amount / 100:.2f} {self.currency.upper()} ({self.status})"
+        return f"payment #{self.pk} {money(self.amount, self.currency)} ({self.status})"
 
     @property
     def idempotency_key(self) -> str:
@@ -249,7 +250,7 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self):
-        return f"refund #{self.pk} {self.amount / 100:.2f} of payment #{self.payment_id} ({self.status})"
+        return f"refund #{self.pk} {money(self.amount)} of payment #{self.payment_id} ({self.status})"
 
     @property
     def idempotency_key(self) -> str:

@@ -30,7 +30,7 @@ from django.utils.timesince import timeuntil
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import DomainError
-from core.templatetags.money import money
+from core.money import money
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus, PaymentTrigger
 from payments.selectors import (

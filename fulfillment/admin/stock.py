@@ -20,7 +20,7 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin_tools import ReadOnlyAdminMixin, admin_page
-from core.templatetags.money import money
+from core.money import money
 from fulfillment.models import SKU, Reservation, Stock
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,

@@ -27,7 +27,7 @@ from core.admin_tools import (
     object_action_urls,
 )
 from core.errors import DomainError
-from core.templatetags.money import ZERO_DECIMAL_CURRENCIES, money
+from core.money import ZERO_DECIMAL_CURRENCIES, money
 from payments.admin.common import REFUND_PERMISSION, REFUNDABLE, action_page, amount, badge, refund_committed
 from payments.models import Payment, PaymentEvent, PaymentOrder, Refund, RefundStatus
 from payments.services import payment_refund

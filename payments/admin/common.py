@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.utils.html import format_html
 
 from core.admin_tools import admin_page
-from core.templatetags.money import money
+from core.money import money
 from payments.models import Payment, PaymentStatus, RefundStatus
 
 # Payment statuses; refunds share the names (pending, processing, succeeded, failed).

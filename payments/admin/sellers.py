@@ -23,7 +23,7 @@ from accounts.models import Seller
 from core.actors import Actor
 from core.admin_tools import object_action_urls
 from core.errors import DomainError
-from core.templatetags.money import money
+from core.money import money
 from orders.models import OrderStatus
 from payments.admin.common import action_page, badge
 from payments.selectors import seller_default_card, seller_payments

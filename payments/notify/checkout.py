@@ -7,7 +7,7 @@ from datetime import date
 
 from accounts.emails import SellerMessage, portal_url, seller_message
 from accounts.models import Seller
-from core.templatetags.money import money
+from core.money import money
 from payments.notify.waiting import WaitingOrders, waiting_orders
 
 

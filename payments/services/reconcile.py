@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.actors import Actor
+from core.money import money
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
 from payments.models import Payment, PaymentStatus, Refund, RefundKind, RefundStatus
@@ -94,6 +95,6 @@ def _reconcile_one(payment: Payment, item: dict, *, actor: Actor) -> None:
         payment=payment,
         refund=refund,
         to_status=refund.status,
-        note=f"{amount / 100:.2f} refunded at Stripe ({item['id']})",
+        note=f"{money(amount)} refunded at Stripe ({item['id']})",
     )
     payment_refunded(payment, amount, allocation_id=None, actor=actor)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
+from core.money import money
 from core.tasks import enqueue_on_commit
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
@@ -66,7 +67,7 @@ def refund_request(
     elif amount <= 0:
         raise InvalidInput("A refund must be more than zero.", code="invalid_amount")
     elif amount > left:
-        raise InvalidInput(f"At most {left / 100:.2f} can still be refunded.", code="exceeds_refundable")
+        raise InvalidInput(f"At most {money(left)} can still be refunded.", code="exceeds_refundable")
     refund = Refund.objects.create(
         payment=payment,
         allocation=allocation,
@@ -84,7 +85,7 @@ def refund_request(
         payment=payment,
         refund=refund,
         to_status=refund.status,
-        note=f"{amount / 100:.2f}: {reason}",
+        note=f"{money(amount)}: {reason}",
     )
     enqueue_on_commit("payments.tasks.refund_send", refund.pk)
     return refund

@@ -155,7 +155,7 @@ def test_a_refund_the_service_refuses_is_shown_as_a_message(client, finance, emu
     )
 
     assert response.status_code == 200
-    assert _messages(response) == ["At most 12.50 can still be refunded."]
+    assert _messages(response) == ["At most $12.50 can still be refunded."]
     assert not Refund.objects.exists()
 
 

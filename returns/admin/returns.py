@@ -41,7 +41,7 @@ from core.admin_tools import (
 )
 from core.display import countdown
 from core.errors import DomainError
-from core.templatetags.money import money
+from core.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType

@@ -21,7 +21,7 @@ from django_fsm import can_proceed
 
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
-from core.templatetags.money import money
+from core.money import money
 from orders.models import OrderAction
 from orders.services import order_replacement_create, order_touch
 from payments.services import payment_refund
