@@ -3,27 +3,18 @@ redelivery."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import re
 import socket
-import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import time_machine
 from django.conf import settings as settings_module
 from django.db import transaction
-from django.urls import reverse
 
 from accounts.tests.factories import make_staff_user
 from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
-from fulfillment.notify import order_at_risk as webhook_order_at_risk
 from orders.models import OrderStatus
 from orders.services import order_cancel
 from orders.tests.factories import make_order
@@ -35,111 +26,11 @@ from webhooks.services import (
     webhook_event_deliver,
     webhook_event_redeliver,
 )
+from webhooks.tests.support import START, at_risk_event, orderless_event, verify_signature
 
 pytestmark = pytest.mark.django_db
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STAFF = Actor.system("test-staff")
-
-
-# --- a real receiver on loopback, and the documented signature check --------------------------
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on a free loopback port that records every POST and answers from ``answers``.
-
-    ``answers`` is consumed one status per request (200 once it is empty).
-    ``on_request`` runs in the server thread before it answers.
-    """
-
-    answers: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
-    on_request: object = None
-
-    def start(self) -> Receiver:
-        receiver = self
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                with lock:
-                    receiver.requests.append(received)
-                    status = receiver.answers.pop(0) if receiver.answers else 200
-                if receiver.on_request is not None:
-                    receiver.on_request(received)
-                payload = b"thanks" if status < 300 else b"something broke"
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "https://elsewhere.example/steal")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/backoffice"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def verify_signature(secret: str, header: str, body: bytes, *, now: int, tolerance: int = 300) -> bool:
-    """The check the README tells partners to make: HMAC-SHA256 over "<t>.<raw body>", any v1 may match."""
-    items = [part.split("=", 1) for part in header.split(",")]
-    timestamp = int(next(value for key, value in items if key == "t"))
-    signatures = [value for key, value in items if key == "v1"]
-    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    fresh = abs(now - timestamp) <= tolerance
-    return fresh and any(hmac.compare_digest(expected, signature) for signature in signatures)
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def hooked(partner, receiver):
-    """``partner`` sending to ``receiver``; returns (partner, secret)."""
-    return partner_webhook_configure(partner_id=partner.pk, url=receiver.url, actor=STAFF)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-def at_risk_event(order) -> WebhookEvent:
-    return webhook_order_at_risk(order=order, clock="ship_by", due_at=START + timedelta(hours=72))
-
-
-def orderless_event(partner) -> WebhookEvent:
-    """An event with no order behind it, for tests that move the clock past the order timers."""
-    return webhook_event_create(partner=partner, type=WebhookEventType.ORDER_AT_RISK, data={"clock": "ship_by"})
 
 
 # --- what is sent, and when --------------------------------------------------------------------
@@ -605,185 +496,3 @@ def test_delivered_events_are_purged_after_the_retention_parked_ones_stay(hooked
     assert process_due_timers()["webhooks_purged"] == 1
     assert list(WebhookEvent.objects.values_list("pk", "status")) == [(parked.pk, WebhookEventStatus.PARKED)]
     assert not WebhookDelivery.objects.filter(event_id=delivered.pk).exists()
-
-
-# --- the console ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def root(client):
-    user = make_staff_user(superuser=True, username="root")
-    client.force_login(user)
-    return user
-
-
-def test_admin_sets_the_url_and_shows_the_secret_once(client, root, partner, settings):
-    settings.WEBHOOK_ALLOW_HTTP = False
-    url = reverse("admin:accounts_partner_webhook", args=[partner.pk])
-
-    bad = client.post(url, {"url": "http://partner.example/hook"})
-    assert bad.status_code == 200 and "not a usable webhook URL" in bad.content.decode()
-
-    shown = client.post(url, {"url": "https://partner.example/hook"})
-    partner.refresh_from_db()
-    assert shown.status_code == 200
-    assert partner.webhook_secret and partner.webhook_secret in shown.content.decode()
-    assert shown.headers["Cache-Control"].startswith("max-age=0")
-
-    page = client.get(reverse("admin:accounts_partner_change", args=[partner.pk])).content.decode()
-    assert "https://partner.example/hook" in page and partner.webhook_secret not in page
-    assert "Rotate webhook secret" in page
-
-    # Changing the URL later keeps the secret and does not show it again.
-    changed = client.post(url, {"url": "https://partner.example/v2"})
-    assert changed.status_code == 302
-    partner.refresh_from_db()
-    assert partner.webhook_url == "https://partner.example/v2"
-
-    rotate_url = reverse("admin:accounts_partner_webhook_rotate", args=[partner.pk])
-    old = partner.webhook_secret
-    assert client.get(rotate_url).status_code == 200 and old == type(partner).objects.get(pk=partner.pk).webhook_secret
-    rotated = client.post(rotate_url)
-    partner.refresh_from_db()
-    assert partner.webhook_secret != old and partner.webhook_secret in rotated.content.decode()
-    assert partner.webhook_previous_secret == old
-
-
-def test_support_staff_cannot_configure_webhooks(client, partner):
-    client.force_login(make_staff_user("Support"))
-    assert (
-        client.post(
-            reverse("admin:accounts_partner_webhook", args=[partner.pk]), {"url": "https://x.example"}
-        ).status_code
-        == 403
-    )
-    assert client.post(reverse("admin:accounts_partner_webhook_rotate", args=[partner.pk])).status_code == 403
-    partner.refresh_from_db()
-    assert partner.webhook_url == ""
-
-
-def _park(event, receiver, clock, settings):
-    settings.WEBHOOK_RETRY_BACKOFF = []
-    receiver.answers = [500]
-    webhook_event_deliver(event.pk)
-    event.refresh_from_db()
-    assert event.status == WebhookEventStatus.PARKED
-
-
-def test_support_sees_parked_events_and_redelivers_them_from_the_list(
-    client, hooked, receiver, seller, sku, clock, settings, django_capture_on_commit_callbacks
-):
-    partner, _ = hooked
-    order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], external_id="TT-77")
-    event = at_risk_event(order)
-    _park(event, receiver, clock, settings)
-    client.force_login(make_staff_user("Support", username="sue"))
-
-    index = client.get(reverse("admin:index"))
-    parked_queue, retrying_queue = index.context["webhook_queues"]
-    assert (parked_queue.label, parked_queue.count) == ("Parked webhooks", 1)
-    assert (retrying_queue.label, retrying_queue.count) == ("Webhooks retrying", 0)
-    assert f'href="{parked_queue.url}"' in index.content.decode()
-    listing = client.get(parked_queue.url)
-    assert list(listing.context["cl"].result_list) == [event]
-
-    changelist = reverse("admin:webhooks_webhookevent_changelist")
-    for term in (str(event.uuid), "TT-77", f"#{order.pk}"):
-        found = client.get(changelist, {"q": term}).context["cl"].result_list
-        assert list(found) == [event], term
-    assert list(client.get(changelist, {"q": "nothing-like-it"}).context["cl"].result_list) == []
-
-    detail = client.get(reverse("admin:webhooks_webhookevent_change", args=[event.pk])).content.decode()
-    assert "HTTP 500" in detail and "Redeliver" in detail and str(event.uuid) in detail
-
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(changelist, {"action": "redeliver_selected", "_selected_action": [event.pk]})
-    assert response.status_code == 302
-    event.refresh_from_db()
-    assert (event.status, event.round) == (WebhookEventStatus.DELIVERED, 2)
-    assert len(receiver.requests) == 2
-    assert event.history.get(action="requeue").user.username == "sue"
-
-
-def test_redeliver_button_on_the_event_page(
-    client, root, hooked, receiver, seller, sku, clock, settings, django_capture_on_commit_callbacks
-):
-    partner, _ = hooked
-    event = at_risk_event(make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)]))
-    _park(event, receiver, clock, settings)
-    url = reverse("admin:webhooks_webhookevent_redeliver", args=[event.pk])
-
-    assert client.get(url).status_code == 200  # a confirmation page, nothing queued yet
-    event.refresh_from_db()
-    assert event.status == WebhookEventStatus.PARKED
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(url)
-    assert response.status_code == 302
-    event.refresh_from_db()
-    assert event.status == WebhookEventStatus.DELIVERED
-
-
-def test_warehouse_staff_cannot_see_or_redeliver_webhooks(client, hooked, receiver, seller, sku, clock, settings):
-    partner, _ = hooked
-    event = at_risk_event(make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)]))
-    _park(event, receiver, clock, settings)
-    client.force_login(make_staff_user("Warehouse"))
-
-    assert client.get(reverse("admin:webhooks_webhookevent_changelist")).status_code == 403
-    assert client.post(reverse("admin:webhooks_webhookevent_redeliver", args=[event.pk])).status_code == 403
-    index = client.get(reverse("admin:index"))
-    assert "webhook_queues" not in index.context and "Parked webhooks" not in index.content.decode()
-    event.refresh_from_db()
-    assert event.status == WebhookEventStatus.PARKED
-
-
-def test_at_risk_says_which_clock_and_whether_it_has_passed(hooked, seller, sku, clock):
-    partner, _ = hooked
-    order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
-
-    soon = webhook_order_at_risk(order=order, clock="ship_by", due_at=START + timedelta(hours=12))
-    missed = webhook_order_at_risk(order=order, clock="tracking_due", due_at=START - timedelta(minutes=1))
-
-    assert soon.data == {
-        "status": "pending_payment",
-        "marketplace_status": "UNPAID",
-        "clock": "ship_by",
-        "due_at": "2026-03-02T21:00:00Z",
-        "late": False,
-    }
-    assert (missed.data["clock"], missed.data["late"]) == ("tracking_due", True)
-
-
-def test_failing_events_show_as_retrying_on_the_index(client, root, hooked, receiver):
-    partner, _ = hooked
-    failing, fine = orderless_event(partner), orderless_event(partner)
-    receiver.answers = [500]
-    webhook_event_deliver(failing.pk)
-    webhook_event_deliver(fine.pk)
-
-    parked, retrying = client.get(reverse("admin:index")).context["webhook_queues"]
-
-    assert (parked.count, retrying.count) == (0, 1)
-    assert list(client.get(retrying.url).context["cl"].result_list) == [failing]
-
-
-def test_the_retry_schedule_comes_from_the_environment_and_bad_limits_are_refused():
-    from backoffice.tests.test_settings import run_manage
-
-    shown = run_manage(
-        "shell",
-        "-v",
-        "0",
-        "-c",
-        "from django.conf import settings as s; print([int(d.total_seconds()) for d in s.WEBHOOK_RETRY_BACKOFF], "
-        "s.WEBHOOK_TIMEOUT)",
-        DEBUG="true",
-        WEBHOOK_RETRY_BACKOFF="2m, 1h",
-        WEBHOOK_TIMEOUT="5s",
-    )
-    assert shown.returncode == 0, shown.stderr
-    assert shown.stdout.split() == ["[120,", "3600]", "0:00:05"]
-
-    refused = run_manage("check", DEBUG="true", WEBHOOK_PASS_TIME_LIMIT="110s", WEBHOOK_TIMEOUT="10s")
-    assert refused.returncode != 0
-    assert "WEBHOOK_PASS_TIME_LIMIT + 2 × WEBHOOK_TIMEOUT must stay below Q_TIMEOUT" in refused.stderr

@@ -16,7 +16,7 @@ from orders.services import order_cancel
 from orders.tests.factories import make_order
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from webhooks.services import partner_webhook_configure, webhook_event_create, webhook_event_deliver
-from webhooks.tests.test_webhooks import Receiver, verify_signature
+from webhooks.tests.support import Receiver, verify_signature
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
