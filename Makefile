@@ -28,7 +28,7 @@ run test migrate demo check: export DEBUG := true
 help:
 	@echo "make run           install, migrate, load demo data once, then run web + tasks + Stripe emulator"
 	@echo "make test          run the test suite (PYTEST_ARGS=... for pytest options)"
-	@echo "make check         missing migrations and Django system checks"
+	@echo "make check         lint (ruff, layer contracts), missing migrations and Django system checks"
 	@echo "make bench-ingest  API intake throughput benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-timers  timer scaling benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make clean         remove the virtualenv and caches"
@@ -54,6 +54,9 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(MANAGE) makemigrations --check --dry-run
 	$(MANAGE) check
 
