@@ -14,10 +14,9 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from accounts.idempotency import idempotency_purge_expired
+from accounts.timers import process_due_accounts
 from fulfillment.timers import process_due_fulfillment
 from orders.timers import process_due_orders
-from payments.reminders import process_due_checkout_reminders
 from payments.timers import process_due_payments
 from returns.timers import process_due_reverse_flows
 from webhooks.timers import process_due_webhooks
@@ -30,11 +29,10 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     counts = process_due_orders(now=now)
     counts.update(process_due_fulfillment(now=now))
+    # After the order timers, so orders whose hold just ended are charged or remembered for a reminder.
     counts.update(process_due_payments(now=now))
-    # After the order timers: reminds sellers of orders whose hold ended unpaid (batched per seller).
-    counts.update(process_due_checkout_reminders(now=now))
     counts.update(process_due_reverse_flows(now=now))
-    counts["idempotency_keys_purged"] = idempotency_purge_expired()
+    counts.update(process_due_accounts(now=now))
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.
     counts.update(process_due_webhooks(now=now))
     if any(counts.values()):

@@ -37,6 +37,7 @@ def process_due(
     handle: Callable[[models.Model], object],
     batch_size: int | None = None,
     unless: Q | None = None,
+    owns_error: bool = False,
     **due,
 ) -> int:
     """Apply ``handle`` to every row of ``model`` whose ``deadline`` is at or before ``now``.
@@ -49,7 +50,10 @@ def process_due(
     and handled in its own transaction, so one failure neither blocks the rest
     nor leaves anything half-written; the failure is written to the row's
     ``timer_error`` (when it has one) and retried on the next pass.
-    Returns the number of rows handled.
+    ``owns_error`` says that this is the only timer of the model, so the error
+    on a row is this timer's and a later pass that handles the row clears it.
+    (An order's one ``timer_error`` is shared by several timers: none may clear
+    what another wrote.) Returns the number of rows handled.
     """
     batch_size = batch_size or settings.TIMER_BATCH_SIZE
     still_due = {**due, f"{deadline}__lte": now}
@@ -71,6 +75,8 @@ def process_due(
                     if row is None or (unless is not None and model.objects.filter(unless, pk=pk).exists()):
                         continue
                     handle(row)
+                    if owns_error and row.timer_error:
+                        model.objects.filter(pk=pk).update(timer_error="")
                     handled += 1
             except Exception as exc:  # one bad row must not stop the pass
                 logger.exception("timer %s.%s failed for pk=%s", model.__name__, deadline, pk)

@@ -5,6 +5,8 @@
 * ``Payment.reconcile_at``: a payment still ``processing`` that nobody settled
   (the worker died mid-call, or Stripe did not answer).
 * ``Refund.next_attempt_at``: a refund to (re)send to Stripe.
+* ``CheckoutReminder.due_at`` and ``SellerEmail.next_attempt_at``: checkout emails to sellers
+  (``payments.reminders``).
 
 Each pass locks the due row, re-checks it, pushes its deadline forward by
 ``PAYMENT_STALE_AFTER`` (a lease: if the work is lost, the row is due again
@@ -25,6 +27,7 @@ from core.tasks import enqueue_on_commit
 from core.timers import process_due
 from orders.models import Order, OrderStatus
 from payments.models import AutoCheckout, Payment, PaymentStatus, Refund, RefundStatus
+from payments.reminders import process_due_checkout_reminders
 
 # Due Auto Checkout orders are charged in tasks of this many: one task per order would cost more
 # in task overhead than the charge; one task for all would keep the other workers idle.
@@ -80,4 +83,6 @@ def process_due_payments(*, now: datetime) -> dict[str, int]:
     }
     if due_orders:
         enqueue_on_commit("payments.tasks.auto_checkout_charge_many", due_orders)
+    # Reminds sellers of orders whose hold ended unpaid (batched per seller), and resends unsent emails.
+    counts.update(process_due_checkout_reminders(now=now))
     return counts

@@ -1,10 +1,9 @@
 """Carrier events on a labelled parcel (R10), lost parcels (R9), and who may enter them: accepted only in
 order, repeats ignored, timers moving the rest. Time is moved with time-machine."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 
 from accounts.tests.factories import make_staff_user
 from backoffice.timers import process_due_timers
@@ -17,42 +16,10 @@ from fulfillment.services import (
     shipment_start_picking,
     shipment_update_tracking,
 )
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, tracking_number, warehouse_actor
-from orders.models import Order, OrderStatus
+from fulfillment.tests.factories import make_labelled_order, tracking_number
+from fulfillment.tests.shipping import START, order_of, timers_at
+from orders.models import OrderStatus
 from orders.tests.factories import make_ready_order
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def carrier(db):
-    return CarrierFactory(code="acmeship", name="AcmeShip")
-
-
-@pytest.fixture
-def actor(db):
-    return warehouse_actor()
-
-
-def _stock(sku):
-    sku.stock.refresh_from_db()
-    return sku.stock.on_hand, sku.stock.reserved
-
-
-def _order(order) -> Order:
-    return Order.objects.select_related("shipment").get(pk=order.pk)
-
-
-def _timers_at(clock, when):
-    clock.move_to(when)
-    return process_due_timers()
-
 
 # --- carrier events ------------------------------------------------------------------------
 
@@ -75,7 +42,7 @@ def _event(order, partner, type, at):
 
 
 def test_a_carrier_pickup_puts_a_labelled_order_in_transit(in_transit):
-    order = _order(in_transit)
+    order = order_of(in_transit)
     assert order.status == OrderStatus.IN_TRANSIT
     assert order.shipment.picked_up_at == START + timedelta(hours=1)
     assert order.shipment.last_event_at == START + timedelta(hours=1)
@@ -93,7 +60,7 @@ def test_out_of_order_events_are_refused(in_transit, partner, type, hours):
     with pytest.raises(TransitionRefused) as refused:
         _event(in_transit, partner, type, START + timedelta(hours=hours))
     assert (refused.value.code, refused.value.status) == ("event_out_of_order", 409)
-    assert _order(in_transit).status == OrderStatus.IN_TRANSIT
+    assert order_of(in_transit).status == OrderStatus.IN_TRANSIT
 
 
 def test_no_event_follows_delivery(in_transit, partner):
@@ -102,7 +69,7 @@ def test_no_event_follows_delivery(in_transit, partner):
         with pytest.raises(TransitionRefused) as refused:
             _event(in_transit, partner, type, START + timedelta(hours=11))
         assert refused.value.code == "event_out_of_order"
-    assert _order(in_transit).status == OrderStatus.DELIVERED
+    assert order_of(in_transit).status == OrderStatus.DELIVERED
 
 
 def test_carrier_events_wait_for_the_label(partner, seller, sku, actor, clock):
@@ -135,12 +102,12 @@ def test_a_repeated_event_is_ignored(in_transit, partner):
 
 def test_delivery_after_a_failed_attempt(in_transit, partner):
     _event(in_transit, partner, "delivery_failed", START + timedelta(hours=8))
-    order = _order(in_transit)
+    order = order_of(in_transit)
     assert order.shipment.status == ShipmentStatus.DELIVERY_FAILED and order.status == OrderStatus.IN_TRANSIT
     _event(in_transit, partner, "in_transit", START + timedelta(hours=9))
-    assert _order(in_transit).shipment.status == ShipmentStatus.IN_TRANSIT
+    assert order_of(in_transit).shipment.status == ShipmentStatus.IN_TRANSIT
     _event(in_transit, partner, "delivered", START + timedelta(hours=20))
-    order = _order(in_transit)
+    order = order_of(in_transit)
     assert (order.status, order.shipment.failed_attempts) == (OrderStatus.DELIVERED, 1)
 
 
@@ -164,34 +131,34 @@ def test_events_in_the_future_are_refused(in_transit, partner):
 
 def test_lost_after_14_days_without_delivery(in_transit, clock):
     labelled = START
-    assert _timers_at(clock, labelled + timedelta(days=14) - timedelta(seconds=1))["shipments_lost"] == 0
-    assert _order(in_transit).status == OrderStatus.IN_TRANSIT
-    assert _timers_at(clock, labelled + timedelta(days=14))["shipments_lost"] == 1
-    order = _order(in_transit)
+    assert timers_at(clock, labelled + timedelta(days=14) - timedelta(seconds=1))["shipments_lost"] == 0
+    assert order_of(in_transit).status == OrderStatus.IN_TRANSIT
+    assert timers_at(clock, labelled + timedelta(days=14))["shipments_lost"] == 1
+    order = order_of(in_transit)
     assert order.status == OrderStatus.LOST and order.marketplace_status is None
     assert order.shipment.status == ShipmentStatus.LOST
     event = order.events.get(action="mark_lost")
     assert (event.actor, event.note) == ("system:timer", "not delivered 14 days after labelling")
-    assert _timers_at(clock, labelled + timedelta(days=15))["shipments_lost"] == 0
+    assert timers_at(clock, labelled + timedelta(days=15))["shipments_lost"] == 0
 
 
 def test_a_parcel_still_awaiting_collection_is_lost_after_14_days_too(partner, seller, sku, carrier, clock):
     order = make_labelled_order(
         partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], carrier=carrier, number=tracking_number(1)
     )
-    assert _timers_at(clock, START + timedelta(days=14))["shipments_lost"] == 1
-    assert _order(order).status == OrderStatus.LOST
+    assert timers_at(clock, START + timedelta(days=14))["shipments_lost"] == 1
+    assert order_of(order).status == OrderStatus.LOST
 
 
 def test_lost_after_two_failed_attempts(in_transit, partner, clock):
     _event(in_transit, partner, "delivery_failed", START + timedelta(hours=8))
     assert process_due_timers()["shipments_lost"] == 0
-    assert _order(in_transit).status == OrderStatus.IN_TRANSIT
+    assert order_of(in_transit).status == OrderStatus.IN_TRANSIT
 
     _event(in_transit, partner, "delivery_failed", START + timedelta(hours=20))
-    assert _order(in_transit).status == OrderStatus.IN_TRANSIT, "the timer declares it lost, not the event"
+    assert order_of(in_transit).status == OrderStatus.IN_TRANSIT, "the timer declares it lost, not the event"
     assert process_due_timers()["shipments_lost"] == 1
-    order = _order(in_transit)
+    order = order_of(in_transit)
     assert order.status == OrderStatus.LOST
     assert order.shipment.failed_attempts == 2
     assert order.events.get(action="mark_lost").note == "2 failed delivery attempts"
@@ -199,8 +166,8 @@ def test_lost_after_two_failed_attempts(in_transit, partner, clock):
 
 def test_a_delivered_parcel_is_never_lost(in_transit, partner, clock):
     _event(in_transit, partner, "delivered", START + timedelta(hours=10))
-    assert _timers_at(clock, START + timedelta(days=30))["shipments_lost"] == 0
-    assert _order(in_transit).status == OrderStatus.COMPLETED
+    assert timers_at(clock, START + timedelta(days=30))["shipments_lost"] == 0
+    assert order_of(in_transit).status == OrderStatus.COMPLETED
 
 
 def test_the_failed_attempts_limit_is_a_setting(in_transit, partner, settings):
@@ -221,11 +188,11 @@ def test_a_failing_lost_timer_records_the_error_and_retries(in_transit, clock, m
     monkeypatch.setattr(timers, "shipment_mark_lost", broken)
     clock.move_to(START + timedelta(days=15))
     process_due_timers()
-    order = _order(in_transit)
+    order = order_of(in_transit)
     assert order.status == OrderStatus.IN_TRANSIT and "carrier API down" in order.timer_error
     monkeypatch.undo()
     assert process_due_timers()["shipments_lost"] == 1
-    assert _order(in_transit).status == OrderStatus.LOST
+    assert order_of(in_transit).status == OrderStatus.LOST
 
 
 # --- who may do what -------------------------------------------------------------------------
@@ -238,7 +205,7 @@ def test_only_warehouse_staff_work_shipments(partner, seller, sku, clock):
         shipment_start_picking(order_id=order.pk, actor=finance)
     warehouse = Actor.for_user(make_staff_user("Warehouse"))
     shipment_start_picking(order_id=order.pk, actor=warehouse)
-    assert _order(order).status == OrderStatus.IN_FULFILLMENT
+    assert order_of(order).status == OrderStatus.IN_FULFILLMENT
 
 
 def test_support_may_enter_carrier_events_but_not_label(in_transit, clock):
@@ -248,4 +215,4 @@ def test_support_may_enter_carrier_events_but_not_label(in_transit, clock):
     shipment_record_carrier_event(
         order_id=in_transit.pk, type="delivered", at=START + timedelta(hours=5), actor=support
     )
-    assert _order(in_transit).status == OrderStatus.DELIVERED
+    assert order_of(in_transit).status == OrderStatus.DELIVERED

@@ -1,14 +1,12 @@
 """The warehouse path of an order: pick, pack, label, hand over, carrier events, delivery, completion,
 and what each step refuses. Time is moved with time-machine; timers run through process_due_timers()."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from django.db import transaction
 
 from accounts.tests.factories import make_staff_user
-from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment.models import Reservation, Shipment, ShipmentEvent, ShipmentStatus
@@ -20,42 +18,11 @@ from fulfillment.services import (
     shipment_start_picking,
     shipment_update_tracking,
 )
-from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number, warehouse_actor
-from orders.models import Order, OrderStatus
+from fulfillment.tests.factories import CarrierFactory, make_labelled_order, make_sku, tracking_number
+from fulfillment.tests.shipping import START, order_of, stock_of, timers_at
+from orders.models import OrderStatus
 from orders.services import order_cancel
 from orders.tests.factories import make_ready_order
-
-START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def carrier(db):
-    return CarrierFactory(code="acmeship", name="AcmeShip")
-
-
-@pytest.fixture
-def actor(db):
-    return warehouse_actor()
-
-
-def _stock(sku):
-    sku.stock.refresh_from_db()
-    return sku.stock.on_hand, sku.stock.reserved
-
-
-def _order(order) -> Order:
-    return Order.objects.select_related("shipment").get(pk=order.pk)
-
-
-def _timers_at(clock, when):
-    clock.move_to(when)
-    return process_due_timers()
 
 
 def test_the_whole_path_from_ready_to_completed(partner, seller, sku, carrier, actor, clock):
@@ -67,56 +34,56 @@ def test_the_whole_path_from_ready_to_completed(partner, seller, sku, carrier, a
         START + timedelta(hours=72),
         START + timedelta(days=11),
     )
-    assert _stock(sku) == (10, 3)
+    assert stock_of(sku) == (10, 3)
 
     clock.move_to(START + timedelta(hours=3))
     shipment = shipment_start_picking(order_id=order.pk, actor=actor)
-    assert (shipment.status, _order(order).status) == (ShipmentStatus.PICKING, OrderStatus.IN_FULFILLMENT)
+    assert (shipment.status, order_of(order).status) == (ShipmentStatus.PICKING, OrderStatus.IN_FULFILLMENT)
 
     shipment = shipment_pack(order_id=order.pk, actor=actor)
-    assert (shipment.status, _order(order).status) == (ShipmentStatus.PACKED, OrderStatus.IN_FULFILLMENT)
-    assert _stock(sku) == (10, 3), "stock stays reserved until the label"
+    assert (shipment.status, order_of(order).status) == (ShipmentStatus.PACKED, OrderStatus.IN_FULFILLMENT)
+    assert stock_of(sku) == (10, 3), "stock stays reserved until the label"
 
     clock.move_to(START + timedelta(hours=5))
     shipment = shipment_label(
         order_id=order.pk, carrier=carrier, tracking_number="trk 0000 0042", handover_method="pickup", actor=actor
     )
-    order = _order(order)
+    order = order_of(order)
     assert order.status == OrderStatus.SHIPPED and order.marketplace_status == "AWAITING_COLLECTION"
     assert shipment.tracking_number == "TRK00000042", "stored without spaces, upper-cased"
     assert shipment.labelled_at == order.shipped_at == START + timedelta(hours=5)
     assert shipment.collect_by == START + timedelta(hours=5 + 48)
     assert shipment.lost_deadline == START + timedelta(hours=5) + timedelta(days=14)
-    assert _stock(sku) == (7, 0), "the units leave on_hand and reserved together"
+    assert stock_of(sku) == (7, 0), "the units leave on_hand and reserved together"
     assert all(r.consumed_at == START + timedelta(hours=5) for r in Reservation.objects.filter(line__order=order))
 
     clock.move_to(START + timedelta(hours=20))
     shipment = shipment_hand_over(order_id=order.pk, actor=actor)
     assert shipment.status == ShipmentStatus.IN_TRANSIT and shipment.picked_up_at == START + timedelta(hours=20)
-    assert _order(order).status == OrderStatus.IN_TRANSIT
+    assert order_of(order).status == OrderStatus.IN_TRANSIT
 
     clock.move_to(START + timedelta(days=2))
     partner_actor = Actor.for_partner(partner)
     shipment_record_carrier_event(
         order_id=order.pk, type="in_transit", at=START + timedelta(hours=30), note="Memphis hub", actor=partner_actor
     )
-    assert _order(order).status == OrderStatus.IN_TRANSIT
+    assert order_of(order).status == OrderStatus.IN_TRANSIT
 
     clock.move_to(START + timedelta(days=3))
     delivered_at = START + timedelta(days=3) - timedelta(hours=1)
     shipment = shipment_record_carrier_event(order_id=order.pk, type="delivered", at=delivered_at, actor=partner_actor)
-    order = _order(order)
+    order = order_of(order)
     assert shipment.status == ShipmentStatus.DELIVERED and order.status == OrderStatus.DELIVERED
     assert order.delivered_at == delivered_at
     assert order.return_window_ends_at == delivered_at + timedelta(days=7)
 
-    assert _timers_at(clock, delivered_at + timedelta(days=7) - timedelta(seconds=1))["orders_completed"] == 0
-    assert _order(order).status == OrderStatus.DELIVERED
-    assert _timers_at(clock, delivered_at + timedelta(days=7))["orders_completed"] == 1
-    order = _order(order)
+    assert timers_at(clock, delivered_at + timedelta(days=7) - timedelta(seconds=1))["orders_completed"] == 0
+    assert order_of(order).status == OrderStatus.DELIVERED
+    assert timers_at(clock, delivered_at + timedelta(days=7))["orders_completed"] == 1
+    order = order_of(order)
     assert order.status == OrderStatus.COMPLETED and order.marketplace_status == "COMPLETED"
     assert order.completed_at == delivered_at + timedelta(days=7)
-    assert _timers_at(clock, delivered_at + timedelta(days=8))["orders_completed"] == 0
+    assert timers_at(clock, delivered_at + timedelta(days=8))["orders_completed"] == 0
 
     actions = list(order.events.values_list("action", flat=True))
     assert actions[actions.index("start_fulfillment") :] == [
@@ -155,7 +122,7 @@ def test_steps_repeated_are_no_ops(partner, seller, sku, carrier, actor, clock):
     )
     shipment_hand_over(order_id=order.pk, actor=actor)
     shipment_hand_over(order_id=order.pk, actor=actor)
-    assert _stock(sku) == (9, 0), "labelling twice ships the stock once"
+    assert stock_of(sku) == (9, 0), "labelling twice ships the stock once"
     assert list(first.events.values_list("action", flat=True)) == [
         "picking_started",
         "packed",
@@ -187,7 +154,7 @@ def test_work_cannot_start_before_the_order_is_ready(partner, seller, sku, actor
     with pytest.raises(TransitionRefused) as refused:
         shipment_start_picking(order_id=on_hold.pk, actor=actor)
     assert refused.value.code == "not_ready_to_fulfill"
-    assert _order(on_hold).status == OrderStatus.ON_HOLD
+    assert order_of(on_hold).status == OrderStatus.ON_HOLD
     assert not Shipment.objects.filter(order=on_hold).exists()
 
 
@@ -215,7 +182,7 @@ def test_a_parcel_is_packed_before_it_is_labelled(partner, seller, sku, carrier,
     with pytest.raises(TransitionRefused) as refused:
         shipment_hand_over(order_id=order.pk, actor=actor)
     assert refused.value.code == "not_labelled"
-    assert _stock(order.lines.get().sku) == (10, 1)
+    assert stock_of(order.lines.get().sku) == (10, 1)
 
 
 def _packed(partner, seller, actor, lines=(("TSHIRT-M", 1),)):
@@ -241,8 +208,8 @@ def test_a_tracking_number_that_does_not_match_the_carrier_is_refused(
     if number:
         assert "is not a AcmeShip tracking number" in refused.value.detail
         assert r"^TRK\d{8}$" in refused.value.detail
-    assert _order(order).status == OrderStatus.IN_FULFILLMENT
-    assert _stock(sku) == (10, 1)
+    assert order_of(order).status == OrderStatus.IN_FULFILLMENT
+    assert stock_of(sku) == (10, 1)
 
 
 def test_a_seeded_carrier_checks_its_real_pattern(partner, seller, sku, actor, clock):
@@ -340,7 +307,7 @@ def test_one_tracking_number_cannot_label_two_parcels(partner, seller, sku, carr
 def test_an_order_with_a_stock_exception_cannot_be_labelled(partner, seller, carrier, actor, clock):
     short = make_sku(seller=seller, code="SHORT", on_hand=1)
     order = _packed(partner, seller, actor, lines=[("SHORT", 3)])
-    assert _order(order).stock_exception
+    assert order_of(order).stock_exception
     with pytest.raises(TransitionRefused) as refused:
         shipment_label(
             order_id=order.pk,
@@ -350,8 +317,8 @@ def test_an_order_with_a_stock_exception_cannot_be_labelled(partner, seller, car
             actor=actor,
         )
     assert refused.value.code == "stock_exception"
-    assert _order(order).status == OrderStatus.IN_FULFILLMENT
-    assert _stock(short) == (1, 1)
+    assert order_of(order).status == OrderStatus.IN_FULFILLMENT
+    assert stock_of(short) == (1, 1)
 
 
 def test_restocked_orders_are_topped_up_and_can_then_be_labelled(partner, seller, carrier, actor, clock):
@@ -363,9 +330,9 @@ def test_restocked_orders_are_topped_up_and_can_then_be_labelled(partner, seller
     shipment_label(
         order_id=order.pk, carrier=carrier, tracking_number=tracking_number(1), handover_method="pickup", actor=actor
     )
-    order = _order(order)
+    order = order_of(order)
     assert order.status == OrderStatus.SHIPPED and not order.stock_exception
-    assert _stock(short) == (2, 0)
+    assert stock_of(short) == (2, 0)
     assert order.lines.get().reservation.quantity == 3
 
 
@@ -380,20 +347,20 @@ def test_unknown_sku_orders_stay_a_stock_exception(partner, seller, sku, carrier
             actor=actor,
         )
     assert refused.value.code == "stock_exception"
-    assert _stock(sku) == (10, 1)
+    assert stock_of(sku) == (10, 1)
 
 
 def test_cancel_while_picking_returns_the_stock_and_closes_the_parcel(partner, seller, sku, actor, clock):
     order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 4)])
     shipment_start_picking(order_id=order.pk, actor=actor)
     shipment_pack(order_id=order.pk, actor=actor)
-    assert _stock(sku) == (10, 4)
+    assert stock_of(sku) == (10, 4)
 
     order_cancel(order_id=order.pk, by="seller", reason="damaged in the warehouse", actor=Actor.for_partner(partner))
 
-    order = _order(order)
+    order = order_of(order)
     assert order.status == OrderStatus.CANCELLED and order.cancelled_by == "seller"
-    assert _stock(sku) == (10, 0)
+    assert stock_of(sku) == (10, 0)
     assert order.shipment.status == ShipmentStatus.CANCELLED
     assert order.shipment.events.last().action == "cancelled"
     with pytest.raises(TransitionRefused):
@@ -408,8 +375,8 @@ def test_staff_cancel_while_picking(partner, seller, sku, actor, clock):
     shipment_start_picking(order_id=order.pk, actor=actor)
     support = make_staff_user("Support")
     order_cancel(order_id=order.pk, by="staff", reason="out of stock", actor=Actor.for_user(support))
-    assert _order(order).status == OrderStatus.CANCELLED
-    assert _stock(sku) == (10, 0)
+    assert order_of(order).status == OrderStatus.CANCELLED
+    assert stock_of(sku) == (10, 0)
 
 
 @pytest.mark.parametrize("step", ["labelled", "in_transit", "delivered"])
@@ -426,12 +393,12 @@ def test_nothing_cancels_after_labelling(partner, seller, sku, carrier, actor, c
             order_cancel(order_id=order.pk, by=by, reason="too late", actor=actor)
         assert refused.value.code == "already_shipped"
     assert (
-        _order(order).status
+        order_of(order).status
         == {"labelled": OrderStatus.SHIPPED, "in_transit": OrderStatus.IN_TRANSIT, "delivered": OrderStatus.DELIVERED}[
             step
         ]
     )
-    assert _stock(sku) == (8, 0), "shipped stock is not put back"
+    assert stock_of(sku) == (8, 0), "shipped stock is not put back"
 
 
 # --- tracking corrections ----------------------------------------------------------------
@@ -505,10 +472,10 @@ def test_a_service_error_rolls_back_every_write(partner, seller, sku, carrier, a
             handover_method="pickup",
             actor=actor,
         )
-    order = _order(order)
+    order = order_of(order)
     assert (order.status, order.shipment.status, order.shipment.tracking_number) == (
         OrderStatus.IN_FULFILLMENT,
         ShipmentStatus.PACKED,
         "",
     )
-    assert _stock(sku) == (10, 1)
+    assert stock_of(sku) == (10, 1)

@@ -360,9 +360,6 @@ def _auto_approve_due(request: CancellationRequest) -> None:
         raise TransitionRefused(
             f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}."
         )
-    if request.timer_error:
-        request.timer_error = ""
-        request.save(update_fields=["timer_error", "updated_at"])
 
 
 def process_due_cancellation_requests(*, now: datetime) -> int:
@@ -377,4 +374,5 @@ def process_due_cancellation_requests(*, now: datetime) -> int:
         now=now,
         handle=_auto_approve_due,
         status=CancellationStatus.PENDING,
+        owns_error=True,
     )

@@ -316,3 +316,29 @@ def test_nothing_at_47h59_and_auto_approved_at_48h01(partner, seller, sku, buyer
 
     with time_machine.travel(request.requested_at + timedelta(hours=49), tick=False):
         assert process_due_timers()["cancellation_requests_auto_approved"] == 0
+
+
+def test_a_failed_auto_approval_shows_its_error_until_a_later_pass_goes_through(
+    partner, seller, sku, buyer, monkeypatch
+):
+    """The request is the only row its timer works on, so the pass that succeeds clears the old error."""
+    from backoffice.timers import process_due_timers
+    from returns.services import cancellations
+
+    request = _ask(picking(partner, seller), buyer, reason="changed my mind")
+    real = cancellations._approve_locked
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("mail server down")
+
+    monkeypatch.setattr(cancellations, "_approve_locked", fails)
+    with time_machine.travel(request.requested_at + timedelta(hours=48, minutes=1), tick=False):
+        process_due_timers()
+    request.refresh_from_db()
+    assert request.status == CancellationStatus.PENDING and "mail server down" in request.timer_error
+
+    monkeypatch.setattr(cancellations, "_approve_locked", real)
+    with time_machine.travel(request.requested_at + timedelta(hours=48, minutes=2), tick=False):
+        process_due_timers()
+    request.refresh_from_db()
+    assert (request.status, request.timer_error) == (CancellationStatus.AUTO_APPROVED, "")

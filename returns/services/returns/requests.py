@@ -354,9 +354,6 @@ def _auto_approve_due(ret: ReturnRequest) -> None:
     if not can_proceed(ret.auto_approve):
         raise TransitionRefused(f"Return {ret.pk} is not due until {ret.respond_by:%Y-%m-%d %H:%M}.")
     _approve_locked(order, ret, actor=TIMER, auto=True)
-    if ret.timer_error:
-        ret.timer_error = ""
-        ret.save(update_fields=["timer_error", "updated_at"])
 
 
 def process_due_returns(*, now: datetime) -> int:
@@ -366,5 +363,10 @@ def process_due_returns(*, now: datetime) -> int:
     locked with SKIP LOCKED and re-checked as requested and due under the lock.
     """
     return process_due(
-        model=ReturnRequest, deadline="respond_by", now=now, handle=_auto_approve_due, status=ReturnStatus.REQUESTED
+        model=ReturnRequest,
+        deadline="respond_by",
+        now=now,
+        handle=_auto_approve_due,
+        status=ReturnStatus.REQUESTED,
+        owns_error=True,
     )
