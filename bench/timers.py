@@ -101,7 +101,7 @@ def populate(*, total: int, due: int, partner_id: int, seller_id: int) -> None:
     active = ", ".join(f"'{status}'" for status in ACTIVE)
     with connection.cursor() as cur:
         # CASCADE also empties whatever other apps keep per order (payments, shipments, webhooks).
-        cur.execute(f"TRUNCATE {res_t}, {line_t}, {event_t}, {order_t}, django_fsm_log_statelog CASCADE")
+        cur.execute(f"TRUNCATE {res_t}, {line_t}, {event_t}, {order_t} CASCADE")
         cur.execute(f"UPDATE {stock_t} SET reserved = 0")
         fast_load = _skip_foreign_key_triggers(cur, True)
         # Innermost: the status of row g; then when it was placed; then when

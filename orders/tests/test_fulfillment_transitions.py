@@ -25,8 +25,7 @@ def clock():
 def order_in(partner, seller, sku):
     """An order put straight into ``status`` (test set-up only: real orders get there through services).
 
-    The transitions are pure, so calling them here checks the model's rules alone; django-fsm-log
-    records each transition against the saved row.
+    The transitions are pure, so calling them here checks the model's rules alone.
     """
 
     def make(status: str, **fields) -> Order:
