@@ -20,6 +20,7 @@ from orders.timers import process_due_orders
 from payments.reminders import process_due_checkout_reminders
 from payments.timers import process_due_payments
 from returns.timers import process_due_reverse_flows
+from tiktok.timers import process_due_tiktok
 from webhooks.timers import process_due_webhooks
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     # After the order timers: reminds sellers of orders whose hold ended unpaid (batched per seller).
     counts.update(process_due_checkout_reminders(now=now))
     counts.update(process_due_reverse_flows(now=now))
+    # TikTok: token refreshes, polls and event retries are leased here and run by tasks (no call under a lock).
+    counts.update(process_due_tiktok(now=now))
     counts["idempotency_keys_purged"] = idempotency_purge_expired()
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.
     counts.update(process_due_webhooks(now=now))
