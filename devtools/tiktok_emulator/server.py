@@ -67,8 +67,8 @@ def check_signed(world: World, request: Request) -> None:
         stamp = int(request.query.get("timestamp", ""))
     except ValueError:
         raise Refused(36009004, "invalid timestamp", 400) from None
-    real_now = time.time()
-    if stamp < real_now - TIMESTAMP_PAST or stamp > real_now + TIMESTAMP_FUTURE:
+    now = world.now()
+    if stamp < now - TIMESTAMP_PAST or stamp > now + TIMESTAMP_FUTURE:
         raise Refused(36009004, "invalid timestamp: too far from the server's time", 400)
     if not request_sign_matches(config.app_secret, request.path, request.query, request.body, request.query["sign"]):
         raise Refused(
@@ -456,10 +456,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         try:
             with world.lock:
                 world.tick()
+                failure = world.failure_for(parts.path) if kind in ("api", "app", "auth") else None
+                if failure is not None:
+                    raise Refused(failure["code"], "Too many requests, please retry later", failure["http_status"])
                 if kind in ("api", "app"):
-                    failure = world.failure_for(parts.path)
-                    if failure is not None:
-                        raise Refused(failure["code"], "Too many requests, please retry later", failure["http_status"])
                     check_signed(world, request)
                     check_token(world, request, shop_scoped=kind == "api")
                 result = handler(world, request)

@@ -133,11 +133,15 @@ def event_process(*, event_id: int) -> TikTokEvent | None:
         _dispatch(event, actor)
     except (TikTokError, DomainError) as exc:
         _failed(event, str(getattr(exc, "detail", None) or exc))
-        return event
-    now = timezone.now()
-    TikTokEvent.objects.filter(pk=event.pk, status__in=[EventStatus.RECEIVED, EventStatus.FAILED]).update(
-        status=EventStatus.PROCESSED, processed_at=now, next_attempt_at=None, error="", attempts=F("attempts") + 1
-    )
+    else:
+        TikTokEvent.objects.filter(pk=event.pk, status__in=[EventStatus.RECEIVED, EventStatus.FAILED]).update(
+            status=EventStatus.PROCESSED,
+            processed_at=timezone.now(),
+            next_attempt_at=None,
+            error="",
+            attempts=F("attempts") + 1,
+        )
+    event.refresh_from_db()
     return event
 
 

@@ -23,6 +23,9 @@ import requests
 from accounts.tests.factories import SellerFactory
 from core.actors import Actor
 from fulfillment.tests.factories import make_sku
+
+# The Stripe emulator's fixtures (localstripe), for the refund of a checkout that TikTok cancels.
+from payments.tests.conftest import emulator, localstripe_url, stripe_emulator  # noqa: F401
 from tiktok.client import TikTokClient
 from tiktok.services import shop_connect_oauth
 
@@ -140,10 +143,10 @@ def tiktok(tiktok_emulator_url, settings):
     settings.TIKTOK_APP_KEY, settings.TIKTOK_APP_SECRET = APP_KEY, APP_SECRET
     settings.TIKTOK_API_BASE = settings.TIKTOK_AUTH_BASE = tiktok_emulator_url
     settings.TIKTOK_RETRY_BACKOFF = []
-    emulator = Emulator(tiktok_emulator_url)
-    emulator.control("reset")
-    emulator.control("config", {"app_key": APP_KEY, "app_secret": APP_SECRET, "webhook_url": "", "redirect_url": ""})
-    return emulator
+    world = Emulator(tiktok_emulator_url)
+    world.control("reset")
+    world.control("config", {"app_key": APP_KEY, "app_secret": APP_SECRET, "webhook_url": "", "redirect_url": ""})
+    return world
 
 
 @pytest.fixture
@@ -153,15 +156,15 @@ def tt_seller(db):
     return seller
 
 
-def connect(emulator: Emulator, seller, *, name: str = "Acme on TikTok"):
+def connect(world: Emulator, seller, *, name: str = "Acme on TikTok"):
     """Connect an emulator shop to ``seller`` through the OAuth code flow's service (the authorise click
     is done through the control API); returns ``(our shop, emulator shop)``."""
-    tt_shop = emulator.shop(name=name)
-    html = requests.get(f"{emulator.url}/oauth/authorize", params={"app_key": APP_KEY, "state": "s"}, timeout=10).text
+    tt_shop = world.shop(name=name)
+    html = requests.get(f"{world.url}/oauth/authorize", params={"app_key": APP_KEY, "state": "s"}, timeout=10).text
     assert "Authorise as" in html
-    emulator.control("config", {"redirect_url": "http://127.0.0.1/callback"})
+    world.control("config", {"redirect_url": "http://127.0.0.1/callback"})
     answer = requests.post(
-        f"{emulator.url}/oauth/authorize",
+        f"{world.url}/oauth/authorize",
         data={"open_id": tt_shop["open_id"], "state": "s"},
         allow_redirects=False,
         timeout=10,
