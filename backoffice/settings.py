@@ -93,9 +93,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL plus a busy timeout lets the web server and the task cluster share the file.
+    # WAL plus a busy timeout lets the web server and the task cluster share the file. Transactions take the
+    # write lock when they begin, so two that read then write wait for each other instead of failing at once
+    # with "database is locked" (SQLite cannot upgrade a read lock while another connection writes).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

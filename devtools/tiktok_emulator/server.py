@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import random
 import re
 import secrets
 import time
@@ -283,6 +284,26 @@ def control_orders_bulk(world: World, request: Request):
     return {"ids": ids}
 
 
+def control_order_demo(world: World, request: Request):
+    """A paid order of one or two random ``demo_skus`` for the first shop (or ``shop_id``): a quick way to
+    see a new TikTok order arrive."""
+    body = request.json()
+    shop_id = str(body.get("shop_id") or next(iter(world.shops), ""))
+    skus = [sku.strip() for sku in world.config.demo_skus.split(",") if sku.strip()]
+    rng = random.Random()
+    order = world.order_create(
+        shop_id=shop_id,
+        lines=[
+            {"seller_sku": sku, "quantity": rng.randint(1, 2), "price": f"{rng.randint(999, 4999) / 100:.2f}"}
+            for sku in rng.sample(skus, k=min(len(skus), rng.choice([1, 1, 2])))
+        ],
+        buyer={"name": "Demo Buyer", "phone": "+1 555 010 0000", "email": "buyer@example.com"},
+        address={"line1": "5 Market St", "city": "Denver", "region": "CO", "postal_code": "80202", "country": "US"},
+    )
+    world.order_pay(order)
+    return world.order_detail(order)
+
+
 def control_order_get(world: World, request: Request):
     return world.order_detail(_order(world, request))
 
@@ -406,6 +427,7 @@ ROUTES: list[tuple[str, re.Pattern, str, Handler]] = [
         ("POST", r"/_emulator/shops/(?P<id>\w+)/deauthorize", "control", control_shop_deauthorize),
         ("POST", "/_emulator/orders", "control", control_order_create),
         ("POST", "/_emulator/orders/bulk", "control", control_orders_bulk),
+        ("POST", "/_emulator/orders/demo", "control", control_order_demo),
         ("GET", r"/_emulator/orders/(?P<id>\d+)", "control", control_order_get),
         ("POST", r"/_emulator/orders/(?P<id>\d+)/pay", "control", control_order_pay),
         ("POST", r"/_emulator/orders/(?P<id>\d+)/status", "control", control_order_status),

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from devtools.tiktok_emulator.signing import webhook_signature
 
 DAY = 86400
+# 18-digit ids like TikTok's, counted from the start time, so ids never repeat after a restart.
+ID_BASE = 576 * 10**15 + int(time.time() * 1000) % 10**10 * 10**5
 BEFORE_RELEASE = ("UNPAID", "ON_HOLD")
 SHIPPED = ("AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED")
 CANCELLATION_FINAL = {
@@ -52,6 +54,8 @@ class Config:
     access_ttl: int = 7 * DAY
     refresh_ttl: int = 365 * DAY
     ship_seconds: int = 3 * DAY
+    # Seller SKUs that ``POST /_emulator/orders/demo`` picks from (comma separated).
+    demo_skus: str = "SKU-1"
 
 
 @dataclass
@@ -149,7 +153,8 @@ class World:
         return int(time.time() + self.offset)
 
     def new_id(self, prefix: str = "") -> str:
-        return f"{prefix}{576460000000000000 + next(self.ids)}"
+        """A TikTok-like numeric id, unique across restarts too (orders of an earlier run stay distinct)."""
+        return f"{prefix}{ID_BASE + next(self.ids)}"
 
     # --- notifications --------------------------------------------------------------------------
 
