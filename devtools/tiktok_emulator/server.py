@@ -43,9 +43,17 @@ class Request:
     match: re.Match | None = None
     shop: dict | None = None
 
+    @property
+    def from_form(self) -> bool:
+        """A button on the emulator's own page (its answer is a redirect back to the page)."""
+        form = self.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        return form and not self.body.lstrip().startswith(b"{")  # curl -d '{...}' says "form" too
+
     def json(self) -> dict:
         if not self.body:
             return {}
+        if self.from_form:
+            return dict(parse_qsl(self.body.decode()))
         try:
             value = json.loads(self.body)
         except ValueError:
@@ -215,6 +223,40 @@ def _order(world: World, request: Request) -> dict:
     if order is None:
         raise Refused(404, f"no order {request.match['id']}", 404)
     return order
+
+
+def control_page(world: World, request: Request):
+    """A page for people: the shops, the latest orders, and buttons that drive them."""
+
+    def button(path: str, label: str, **fields) -> str:
+        hidden = "".join(f'<input type="hidden" name="{k}" value="{html.escape(str(v))}">' for k, v in fields.items())
+        return f'<form method="post" action="{path}" style="display:inline">{hidden}<button>{label}</button></form>'
+
+    shops = "".join(
+        f"<li>{html.escape(shop['name'])} ({shop['id']}, {shop['region']}) "
+        f"{button('/_emulator/orders/demo', 'Place a paid order', shop_id=shop['id'])}</li>"
+        for shop in world.shops.values()
+    )
+    rows = []
+    for order in sorted(world.orders.values(), key=lambda o: o["create_time"], reverse=True)[:30]:
+        base = f"/_emulator/orders/{order['id']}"
+        actions = [button(f"{base}/pay", "Pay")] if order["status"] == "UNPAID" else []
+        for status in ("AWAITING_SHIPMENT", "IN_TRANSIT", "DELIVERED"):
+            if status != order["status"] and order["status"] != "CANCELLED":
+                actions.append(button(f"{base}/status", status.replace("_", " ").title(), status=status))
+        if order["status"] not in ("CANCELLED", "DELIVERED", "COMPLETED"):
+            actions.append(button(f"{base}/cancel", "Cancel", initiator="BUYER", reason="Changed my mind"))
+        items = ", ".join(f"{line.get('quantity', 1)} × {html.escape(line['seller_sku'])}" for line in order["lines"])
+        rows.append(
+            f"<tr><td>{order['id']}</td><td>{order['status']}</td><td>{items}</td><td>{' '.join(actions)}</td></tr>"
+        )
+    page = (
+        "<!DOCTYPE html><html><head><title>TikTok Shop emulator</title></head><body>"
+        f"<h1>TikTok Shop emulator</h1><p>Webhooks go to {html.escape(world.config.webhook_url or 'nowhere')}.</p>"
+        f"<h2>Shops</h2><ul>{shops or '<li>None yet</li>'}</ul><h2>Latest orders</h2>"
+        f"<table><tr><th>Order</th><th>Status</th><th>Items</th><th></th></tr>{''.join(rows)}</table></body></html>"
+    )
+    return 200, "text/html", page
 
 
 def control_config(world: World, request: Request):
@@ -420,6 +462,7 @@ ROUTES: list[tuple[str, re.Pattern, str, Handler]] = [
             "api",
             _reverse_search(lambda w: w.returns.values(), "return_orders", "return_id", 10),
         ),
+        ("GET", "/_emulator/", "page", control_page),
         ("POST", "/_emulator/config", "control", control_config),
         ("POST", "/_emulator/reset", "control", control_reset),
         ("POST", "/_emulator/shops", "control", control_shop_create),
@@ -490,6 +533,9 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             return
         except (KeyError, ValueError, TypeError) as exc:
             self._envelope(400, {"code": 36009004, "message": f"invalid request: {exc}", "data": None})
+            return
+        if kind == "control" and request.from_form:
+            self._send(303, b"", "text/html", location="/_emulator/")
             return
         if kind == "page":
             status, second, text = result
