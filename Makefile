@@ -17,20 +17,22 @@ PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 STRIPE_PORT ?= 8420
+TIKTOK_PORT ?= 8430
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate demo run test check bench-ingest bench-timers clean
+.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok clean
 
 # Local development and the test suite run with DEBUG on (settings refuse the
 # development SECRET_KEY otherwise). Production never runs through this file.
 run test migrate demo check: export DEBUG := true
 
 help:
-	@echo "make run           install, migrate, load demo data once, then run web + tasks + Stripe emulator"
+	@echo "make run           install, migrate, load demo data once, then run web + tasks + Stripe and TikTok emulators"
 	@echo "make test          run the test suite (PYTEST_ARGS=... for pytest options)"
 	@echo "make check         lint (ruff, layer contracts), missing migrations and Django system checks"
 	@echo "make bench-ingest  API intake throughput benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-timers  timer scaling benchmark (needs PostgreSQL on 127.0.0.1)"
+	@echo "make bench-tiktok  TikTok webhook intake against the API (needs PostgreSQL on 127.0.0.1)"
 	@echo "make clean         remove the virtualenv and caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -48,7 +50,7 @@ demo: migrate
 	$(MANAGE) load_demo
 
 run: demo
-	$(BIN)/python scripts/devserver.py --host $(HOST) --port $(PORT) --stripe-port $(STRIPE_PORT)
+	$(BIN)/python scripts/devserver.py --host $(HOST) --port $(PORT) --stripe-port $(STRIPE_PORT) --tiktok-port $(TIKTOK_PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -65,6 +67,9 @@ bench-ingest: $(STAMP)
 
 bench-timers: $(STAMP)
 	$(BIN)/python bench/timers.py
+
+bench-tiktok: $(STAMP)
+	$(BIN)/python bench/tiktok_intake.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles

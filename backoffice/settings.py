@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "fulfillment",
     "payments",
     "returns",
+    "tiktok",
     "api",
     "portal",
     "console",
@@ -92,9 +93,15 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL plus a busy timeout lets the web server and the task cluster share the file.
+    # WAL plus a busy timeout lets the web server and the task cluster share the file. Transactions take the
+    # write lock when they begin, so two that read then write wait for each other instead of failing at once
+    # with "database is locked" (SQLite cannot upgrade a read lock while another connection writes).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -300,6 +307,31 @@ if (WEBHOOK_PASS_TIME_LIMIT + 2 * WEBHOOK_TIMEOUT).total_seconds() >= Q_CLUSTER[
     raise ImproperlyConfigured(
         "WEBHOOK_PASS_TIME_LIMIT + 2 × WEBHOOK_TIMEOUT must stay below Q_TIMEOUT, or the timer task is killed mid-pass."
     )
+
+# --- TikTok Shop (tiktok app) ----------------------------------------------------
+# The app's credentials from TikTok's Partner Center, and its two hosts: TikTok's by
+# default; ``make run`` and the tests point them at the local emulator.
+TIKTOK_APP_KEY = env.str("TIKTOK_APP_KEY", default="")
+TIKTOK_APP_SECRET = env.str("TIKTOK_APP_SECRET", default="")
+TIKTOK_API_BASE = env.str("TIKTOK_API_BASE", default="https://open-api.tiktokglobalshop.com").rstrip("/")
+TIKTOK_AUTH_BASE = env.str("TIKTOK_AUTH_BASE", default="https://auth.tiktok-shops.com").rstrip("/")
+# Keys that encrypt the shops' tokens at rest: the first encrypts, all decrypt (rotation). Default: SECRET_KEY.
+TIKTOK_TOKEN_KEYS = env.list("TIKTOK_TOKEN_KEY", default=[]) or [SECRET_KEY]
+# Connect and read timeout of one call, and the waits before retrying a rate-limited or failed one.
+TIKTOK_TIMEOUT = parse_duration(env.str("TIKTOK_TIMEOUT", default="10s"))
+TIKTOK_RETRY_BACKOFF = parse_duration_list(env.str("TIKTOK_RETRY_BACKOFF", default="1s,2s,4s"))
+# Tokens are refreshed this long before the access token expires.
+TIKTOK_TOKEN_REFRESH_LEAD = parse_duration(env.str("TIKTOK_TOKEN_REFRESH_LEAD", default="24h"))
+# Webhooks can be missed: each connected shop's orders updated since the last poll are searched this often,
+# reaching back this much further than the last update seen (updates committed late on TikTok's side).
+TIKTOK_POLL_INTERVAL = parse_duration(env.str("TIKTOK_POLL_INTERVAL", default="2m"))
+TIKTOK_POLL_OVERLAP = parse_duration(env.str("TIKTOK_POLL_OVERLAP", default="2m"))
+# A webhook whose processing failed is tried again after each of these waits, then left failed for staff.
+TIKTOK_EVENT_RETRY_BACKOFF = parse_duration_list(env.str("TIKTOK_EVENT_RETRY_BACKOFF", default="1m,5m,30m,2h"))
+# A received webhook whose task never ran (a lost task) is picked up by the timer after this.
+TIKTOK_EVENT_STALE_AFTER = parse_duration(env.str("TIKTOK_EVENT_STALE_AFTER", default="2m"))
+if (TIKTOK_APP_KEY and not TIKTOK_APP_SECRET) or (TIKTOK_APP_SECRET and not TIKTOK_APP_KEY):
+    raise ImproperlyConfigured("TIKTOK_APP_KEY and TIKTOK_APP_SECRET are set together, or not at all.")
 
 LOGGING = {
     "version": 1,

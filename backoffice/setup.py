@@ -73,6 +73,12 @@ GROUP_PERMISSIONS = {
         "returns.view_returnline",
         "returns.view_returnevent",
         "returns.decide_returnrequest",
+        # Connected TikTok shops and the events they sent: see why something did not arrive, process it again.
+        "tiktok.view_shop",
+        "tiktok.view_shopevent",
+        "tiktok.view_tiktokevent",
+        "tiktok.view_tiktokorder",
+        "tiktok.reprocess_tiktokevent",
     ],
     "Finance": [
         "orders.view_order",

@@ -19,6 +19,7 @@ from fulfillment.timers import process_due_fulfillment
 from orders.timers import process_due_orders
 from payments.timers import process_due_payments
 from returns.timers import process_due_reverse_flows
+from tiktok.timers import process_due_tiktok
 from webhooks.timers import process_due_webhooks
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     # After the order timers, so orders whose hold just ended are charged or remembered for a reminder.
     counts.update(process_due_payments(now=now))
     counts.update(process_due_reverse_flows(now=now))
+    # TikTok: token refreshes, polls and event retries are leased here and run by tasks (no call under a lock).
+    counts.update(process_due_tiktok(now=now))
     counts.update(process_due_accounts(now=now))
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.
     counts.update(process_due_webhooks(now=now))

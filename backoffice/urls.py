@@ -8,5 +8,7 @@ urlpatterns = [
     path("portal/", include("portal.urls")),
     # Stripe webhooks: dj-stripe's endpoint, /stripe/webhook/<uuid>/ (signatures verified).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    # TikTok Shop webhooks (signatures verified): /tiktok/webhook/.
+    path("tiktok/", include("tiktok.urls")),
     path("", RedirectView.as_view(pattern_name="portal:orders", permanent=False)),
 ]

@@ -41,6 +41,7 @@ from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_addr
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
 from orders.services import order_cancel, order_record_seller_payment
+from tiktok.models import TikTokEvent, TikTokOrder
 
 # Each order in a bulk action is its own locked transaction; past a few hundred
 # the request would outlive the web server's timeout.
@@ -342,6 +343,8 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
         if obj is not None and obj.status == OrderStatus.CANCELLED:
             fieldsets.append(("Cancellation", {"fields": self.CANCEL_FIELDS}))
+        if obj is not None and TikTokOrder.objects.filter(order=obj).exists():
+            fieldsets.append(("TikTok Shop", {"fields": ("tiktok_status", "tiktok_events", "collect_by")}))
         fieldsets.append(("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}))
         return fieldsets
 
@@ -395,6 +398,28 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 )
             )
         return format_html('<table class="sla-clocks">{}</table>', mark_safe("".join(rows)))  # rows are escaped
+
+    @admin.display(description="status on TikTok")
+    def tiktok_status(self, order: Order):
+        link = TikTokOrder.objects.select_related("shop").get(order=order)
+        synced = f"{timezone.localtime(link.synced_at):%Y-%m-%d %H:%M}"
+        shop_url = reverse("admin:tiktok_shop_change", args=[link.shop_id])
+        return format_html(
+            '{} (last reconciled {}, shop <a href="{}">{}</a>)', link.status, synced, shop_url, link.shop
+        )
+
+    @admin.display(description="TikTok events")
+    def tiktok_events(self, order: Order):
+        link = TikTokOrder.objects.get(order=order)
+        url = reverse("admin:tiktok_tiktokevent_changelist")
+        count = TikTokEvent.objects.filter(shop_id=link.shop_id, tiktok_order_id=link.tiktok_order_id).count()
+        return format_html(
+            '<a href="{}?shop__id__exact={}&amp;q={}">{} event(s) TikTok sent about this order</a>',
+            url,
+            link.shop_id,
+            link.tiktok_order_id,
+            count,
+        )
 
     @admin.display(description="marketplace status")
     def marketplace_status(self, order: Order):

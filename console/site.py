@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from fulfillment.selectors import fulfillment_counts
 from orders.models import NOT_SHIPPED, Order, OrderStatus
+from tiktok.selectors import tiktok_counts
 from webhooks.services import webhook_counts
 
 
@@ -37,7 +38,24 @@ class ConsoleSite(admin.AdminSite):
                 extra_context["fulfillment_queues"] = fulfillment_queues()
         if request.user.has_perm("webhooks.view_webhookevent"):
             extra_context["webhook_queues"] = webhook_queues()
+        if request.user.has_perm("tiktok.view_shop"):
+            extra_context["tiktok_queues"] = tiktok_queues()
         return super().index(request, extra_context)
+
+
+def tiktok_queues() -> list[Queue]:
+    """TikTok shops whose seller must connect them again, and TikTok events that failed."""
+    counts = tiktok_counts()
+    shops = reverse("admin:tiktok_shop_changelist")
+    events = reverse("admin:tiktok_tiktokevent_changelist")
+    return [
+        Queue(
+            "TikTok shops to connect again",
+            counts["needs_reconnect"],
+            f"{shops}?{urlencode({'status__exact': 'token_expired'})}",
+        ),
+        Queue("TikTok events failed", counts["failed_events"], f"{events}?{urlencode({'status__exact': 'failed'})}"),
+    ]
 
 
 def webhook_queues() -> list[Queue]:

@@ -26,8 +26,8 @@ from orders.models import Order, OrderLine, OrderStatus
 class WarehouseFulfilment:
     """``orders.hooks.Fulfilment``, answered by this app's services."""
 
-    def deadlines(self, *, placed_at: datetime) -> dict[str, datetime]:
-        return sla.order_deadlines(placed_at=placed_at)
+    def deadlines(self, *, placed_at: datetime, given: dict[str, datetime]) -> dict[str, datetime]:
+        return sla.order_deadlines(placed_at=placed_at, given=given)
 
     def skus_by_code(self, *, seller_id: int, codes: Iterable[str]) -> dict[str, int]:
         return sku_ids_by_code(seller_id=seller_id, codes=codes)

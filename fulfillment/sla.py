@@ -66,17 +66,31 @@ class SlaClock:
 # --- deadlines -------------------------------------------------------------------------------
 
 
-def order_deadlines(*, placed_at: datetime) -> dict[str, datetime]:
-    """The deadlines that follow from the placement time alone, by ``Order`` field (set at creation)."""
-    return {
+# The SLA deadlines a marketplace may set on an order instead of our windows (R16).
+MARKETPLACE_SLA_FIELDS = ("ship_by", "tracking_due", "collect_by", "deliver_by")
+
+
+def order_deadlines(*, placed_at: datetime, given: dict[str, datetime] | None = None) -> dict[str, datetime]:
+    """A new order's deadlines, by ``Order`` field (set at creation).
+
+    Our windows count from the placement time; a deadline the marketplace gave
+    (``given``) replaces its window (R16). ``collect_by`` has no window here: without
+    one from the marketplace, the parcel's collection clock starts at labelling.
+    """
+    deadlines = {
         "ship_by": placed_at + settings.SHIP_BY_WINDOW,
         "tracking_due": placed_at + settings.TRACKING_WINDOW,
         "deliver_by": placed_at + settings.DELIVERY_WINDOW,
     }
+    deadlines.update({name: value for name, value in (given or {}).items() if name in MARKETPLACE_SLA_FIELDS and value})
+    return deadlines
 
 
-def collection_deadline(*, handover_method: str, labelled_at: datetime) -> datetime:
-    """When the carrier must have a parcel labelled at ``labelled_at``: it depends on who moves it."""
+def collection_deadline(*, handover_method: str, labelled_at: datetime, given: datetime | None = None) -> datetime:
+    """When the carrier must have a parcel labelled at ``labelled_at``: it depends on who moves it,
+    unless the marketplace set the order's own deadline (``given``, R16)."""
+    if given is not None:
+        return given
     window = (
         settings.COLLECTION_WINDOW_PICKUP if handover_method == Handover.PICKUP else settings.COLLECTION_WINDOW_DROPOFF
     )

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 
 
 class Fulfilment(Protocol):
-    def deadlines(self, *, placed_at: datetime) -> dict[str, datetime]:
-        """The R8 deadlines of an order placed at ``placed_at``, by ``Order`` field name."""
+    def deadlines(self, *, placed_at: datetime, given: dict[str, datetime]) -> dict[str, datetime]:
+        """The R8 deadlines of an order placed at ``placed_at``, by ``Order`` field name.
+
+        ``given`` holds the deadlines a marketplace set for this order (R16); each replaces our window.
+        """
 
     def skus_by_code(self, *, seller_id: int, codes: Iterable[str]) -> dict[str, int]:
         """The seller's SKU ids for those of ``codes`` it stocks; unknown codes are absent."""

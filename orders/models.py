@@ -78,6 +78,7 @@ class OrderAction(models.TextChoices):
     MARK_BUYER_PAID = "mark_buyer_paid", "Buyer paid"
     BUYER_PAYMENT_FAILED = "buyer_payment_failed", "Buyer's payment failed"
     END_HOLD = "end_hold", "Hold ended"
+    END_HOLD_EARLY = "end_hold_early", "Hold ended by the marketplace"
     CONFIRM_SELLER_PAYMENT = "confirm_seller_payment", "Wholesale payment confirmed"
     SELLER_PAYMENT_RECORDED = "seller_payment_recorded", "Wholesale payment recorded"
     CANCEL_UNPAID = "cancel_unpaid", "Cancelled: buyer did not pay in time"
@@ -85,6 +86,9 @@ class OrderAction(models.TextChoices):
     CANCEL_BY_PLATFORM = "cancel_by_platform", "Cancelled by the platform"
     CANCEL_BY_SELLER = "cancel_by_seller", "Cancelled"
     CANCEL_ON_BUYER_REQUEST = "cancel_on_buyer_request", "Cancelled at the buyer's request"
+    CANCEL_BY_MARKETPLACE = "cancel_by_marketplace", "Cancelled on the marketplace"
+    CONTACT_UPDATED = "contact_updated", "Buyer and address received"
+    DEADLINES_UPDATED = "deadlines_updated", "Deadlines set by the marketplace"
     START_FULFILLMENT = "start_fulfillment", "Picking started"
     SHIPMENT_PACKED = "shipment_packed", "Packed"
     MARK_SHIPPED = "mark_shipped", "Labelled and waiting for the carrier"
@@ -186,9 +190,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
     cancelled_by = models.CharField(max_length=16, choices=CancelledBy.choices, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
 
-    # SLA clocks (R8), fixed at intake from ``placed_at``; the collection clock lives on the shipment.
+    # SLA clocks (R8), fixed at intake from ``placed_at`` unless the marketplace gives its own (R16);
+    # the collection clock runs on the shipment, from ``collect_by`` when the marketplace set one.
     ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time (R8).")
     tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time (R8).")
+    collect_by = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="With the carrier by this time, when the marketplace sets it (R16); else counted from labelling.",
+    )
     deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time (R8).")
     # When the one ``order.at_risk`` alert for each clock went out; null until then.
     ship_by_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -285,6 +295,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=status,
+        source=OrderStatus.ON_HOLD,
+        target=RETURN_VALUE(OrderStatus.AWAITING_CHECKOUT, OrderStatus.READY_TO_FULFILL),
+    )
+    def end_hold_early(self):
+        """The marketplace released the order before our hold would end (R16): as ``end_hold``, at once."""
+        return OrderStatus.READY_TO_FULFILL if self.seller_paid_at else OrderStatus.AWAITING_CHECKOUT
+
+    @transition(
+        field=status,
         source=OrderStatus.AWAITING_CHECKOUT,
         target=OrderStatus.READY_TO_FULFILL,
         conditions=[_seller_paid],
@@ -336,6 +355,27 @@ class Order(ConcurrentTransitionMixin, models.Model):
         """After the hold, the buyer's cancellation request was approved, by the seller or
         automatically when they did not answer in time (R5). Only before labelling."""
         self._set_cancelled(CancelledBy.BUYER, reason)
+
+    @transition(
+        field=status,
+        source=[
+            OrderStatus.PENDING_PAYMENT,
+            OrderStatus.ON_HOLD,
+            OrderStatus.AWAITING_CHECKOUT,
+            OrderStatus.READY_TO_FULFILL,
+            OrderStatus.IN_FULFILLMENT,
+        ],
+        target=OrderStatus.CANCELLED,
+    )
+    def cancel_by_marketplace(self, *, by: str, reason: str):
+        """The marketplace cancelled the order, which is its own to cancel (R16): in any state before
+        shipping, whoever started it there (``by``: buyer, seller or platform)."""
+        self._set_cancelled(by, reason)
+
+    @property
+    def has_shipping_address(self) -> bool:
+        """Enough to print a label: the marketplace may send the address after the order (R16)."""
+        return bool(self.ship_line1 and self.ship_country)
 
     # --- fulfilment (the shipment's services move the order along with the parcel) ---
 

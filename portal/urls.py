@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import auth, orders, payments, performance, requests, returns
+from portal import auth, orders, payments, performance, requests, returns, tiktok
 
 app_name = "portal"
 
@@ -34,4 +34,9 @@ urlpatterns = [
     path("payment/cards/add/", payments.card_add, name="card_add"),
     path("payment/cards/<str:card_id>/default/", payments.card_default, name="card_default"),
     path("payment/cards/<str:card_id>/remove/", payments.card_remove_view, name="card_remove"),
+    # TikTok shops: connect (TikTok's OAuth; the callback is the app's redirect URL at TikTok), state, disconnect.
+    path("tiktok/", tiktok.tiktok_page, name="tiktok"),
+    path("tiktok/connect/", tiktok.tiktok_connect, name="tiktok_connect"),
+    path("tiktok/callback/", tiktok.tiktok_callback, name="tiktok_callback"),
+    path("tiktok/<int:pk>/disconnect/", tiktok.tiktok_disconnect, name="tiktok_disconnect"),
 ]

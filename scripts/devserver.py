@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the development web server, the django-q2 cluster and the local Stripe emulator together.
+"""Run the development web server, the django-q2 cluster and the local Stripe and TikTok Shop emulators together.
 
 ``make run`` calls this after migrating and loading the demo data. Why a
 supervisor and not three ``&`` jobs in the Makefile:
@@ -15,9 +15,10 @@ supervisor and not three ``&`` jobs in the Makefile:
   stopped too, instead of leaving a half-working stack behind;
 * every output line is prefixed with the child's name, so the three logs can be
   told apart in one terminal;
-* once the web server and the emulator answer, it registers our Stripe webhook
-  URL with the emulator, which forgets it on every restart, and prints the URLs
-  and demo logins.
+* once the web server and the emulators answer, it registers our Stripe webhook
+  URL with the Stripe emulator, which forgets it on every restart, connects the
+  demo seller to a shop on the TikTok emulator (``manage.py tiktok_demo``), and
+  prints the URLs and demo logins.
 
 Only the standard library is used; it needs nothing from Django.
 """
@@ -37,7 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-COLOURS = {"web": "32", "tasks": "35", "stripe": "36", "dev": "33"}
+COLOURS = {"web": "32", "tasks": "35", "stripe": "36", "tiktok": "34", "dev": "33"}
+# The app credentials the TikTok emulator and our settings share in development.
+TIKTOK_DEV_APP_KEY = "dev-app-key"
+TIKTOK_DEV_APP_SECRET = "dev-app-secret"
 
 
 @dataclass
@@ -91,6 +95,26 @@ def build_children(args) -> list[Child]:
         Child("web", [py, "manage.py", "runserver", f"{args.host}:{args.port}"]),
         Child("tasks", [py, "manage.py", "qcluster"]),
         Child("stripe", [localstripe_bin(), "--port", str(args.stripe_port)]),
+        Child(
+            "tiktok",
+            [
+                py,
+                "-m",
+                "devtools.tiktok_emulator",
+                "--host",
+                args.host,
+                "--port",
+                str(args.tiktok_port),
+                "--app-key",
+                os.environ.get("TIKTOK_APP_KEY", TIKTOK_DEV_APP_KEY),
+                "--app-secret",
+                os.environ.get("TIKTOK_APP_SECRET", TIKTOK_DEV_APP_SECRET),
+                "--webhook-url",
+                f"http://{args.host}:{args.port}/tiktok/webhook/",
+                "--redirect-url",
+                f"http://{args.host}:{args.port}/portal/tiktok/callback/",
+            ],
+        ),
     ]
 
 
@@ -204,6 +228,10 @@ def banner(args) -> str:
         f"  Admin console    {base}/admin/",
         f"  API docs         {base}/api/v1/docs/   (schema: {base}/api/v1/schema/)",
         f"  Stripe emulator  http://{args.host}:{args.stripe_port}/v1/   (localstripe; any sk_test_... key)",
+        f"  TikTok emulator  http://{args.host}:{args.tiktok_port}/_emulator/   (TikTok Shop; the demo shop of ACME)",
+        "",
+        "  A new TikTok order for the demo shop (it appears in ACME's portal within seconds):",
+        f"    curl -X POST http://{args.host}:{args.tiktok_port}/_emulator/orders/demo",
         "",
     ]
     logins = VAR / "demo_logins.txt"
@@ -244,12 +272,24 @@ def connect_emulator(args, out: Output, env: dict[str, str]) -> None:
         out.line("dev", "could not register the webhook with the Stripe emulator; card events will not arrive")
 
 
+def connect_tiktok(args, out: Output, env: dict[str, str]) -> None:
+    """Make the demo seller's shop on the TikTok emulator (in memory only, so on every start) and connect it."""
+    argv = [python_bin(), "manage.py", "tiktok_demo", "--emulator", f"http://{args.host}:{args.tiktok_port}"]
+    result = subprocess.run(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    out.block("dev", result.stdout)
+    if result.returncode != 0:
+        out.block("dev", result.stderr)
+        out.line("dev", "could not connect the demo shop to the TikTok emulator; TikTok orders will not arrive")
+
+
 def when_ready(args, out: Output, env: dict[str, str], stopping: threading.Event) -> None:
-    """Once the web server and the emulator accept connections: connect them, then print URLs and logins."""
+    """Once the web server and the emulators accept connections: connect them, then print URLs and logins."""
     deadline = time.monotonic() + 120
     while not stopping.is_set() and time.monotonic() < deadline:
-        if port_open(args.host, args.port) and port_open(args.host, args.stripe_port):
+        ports = (args.port, args.stripe_port, args.tiktok_port)
+        if all(port_open(args.host, port) for port in ports):
             connect_emulator(args, out, env)
+            connect_tiktok(args, out, env)
             out.block("dev", banner(args))
             return
         stopping.wait(0.3)
@@ -260,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stripe-port", type=int, default=8420)
+    parser.add_argument("--tiktok-port", type=int, default=8430)
     parser.add_argument("--grace", type=float, default=5.0, help="seconds to wait before SIGKILL (default 5)")
     args = parser.parse_args(argv)
 
@@ -280,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     # (emails, webhook URLs) to the web server started here, whatever the ports.
     env.setdefault("STRIPE_API_HOST", f"http://{args.host}:{args.stripe_port}")
     env.setdefault("SITE_URL", f"http://{args.host}:{args.port}")
+    # TikTok: our settings and the emulator started here share the app's credentials and hosts.
+    env.setdefault("TIKTOK_APP_KEY", TIKTOK_DEV_APP_KEY)
+    env.setdefault("TIKTOK_APP_SECRET", TIKTOK_DEV_APP_SECRET)
+    env.setdefault("TIKTOK_API_BASE", f"http://{args.host}:{args.tiktok_port}")
+    env.setdefault("TIKTOK_AUTH_BASE", f"http://{args.host}:{args.tiktok_port}")
+    # Polls often, so a webhook the emulator could not deliver (the web server still starting) is not missed long.
+    env.setdefault("TIKTOK_POLL_INTERVAL", "1m")
     children = build_children(args)
     exit_code = 0
     try:

@@ -134,7 +134,8 @@ def shipment_label(
     """Label a packed parcel: carrier, tracking number and handover method. The order is ``shipped``
     (TikTok AWAITING_COLLECTION) and its units leave ``on_hand`` and ``reserved`` together.
 
-    Refused: a tracking number that does not match the carrier's pattern
+    Refused: an order without a shipping address yet (``no_shipping_address``, R16),
+    a tracking number that does not match the carrier's pattern
     (``tracking_number_invalid``) or is on another parcel (``tracking_number_in_use``),
     a handover the carrier does not offer (``handover_not_offered``), and an
     order not fully reserved even after topping up from stock (``stock_exception``).
@@ -159,6 +160,12 @@ def shipment_label(
             )
         if shipment.status != ShipmentStatus.PACKED:
             raise TransitionRefused(f"Order {order.pk} must be packed before it is labelled.", code="not_packed")
+        if not order.has_shipping_address:
+            raise TransitionRefused(
+                f"Order {order.pk} has no shipping address yet: the marketplace sends it once the buyer has paid "
+                "and the hold is over. Label it when the address has arrived.",
+                code="no_shipping_address",
+            )
         if not stock_top_up_for_order(order=order):
             raise TransitionRefused(
                 f"Order {order.pk} has a stock exception: some line is not fully reserved (unknown SKU or not "
@@ -174,7 +181,7 @@ def shipment_label(
             tracking_number=number,
             handover_method=method,
             at=now,
-            collect_by=collection_deadline(handover_method=method, labelled_at=now),
+            collect_by=collection_deadline(handover_method=method, labelled_at=now, given=order.collect_by),
         )
         _save_tracking(
             shipment,

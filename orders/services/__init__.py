@@ -4,7 +4,8 @@
   record an action, run the reactions of the layers above);
 * ``intake``: a partner's order (R1) and a return's free replacement (R11);
 * ``lifecycle``: buyer payment, hold, cancellation, the seller's payment by
-  hand, completion (R2-R7, R15).
+  hand, completion (R2-R7, R15);
+* ``marketplace``: what a marketplace that owns its orders changes on ours (R16).
 """
 
 from orders.services.intake import UNKNOWN_SELLER, IntakeData, IntakeLine, order_intake, order_replacement_create
@@ -18,9 +19,21 @@ from orders.services.lifecycle import (
     order_record_seller_payment,
     order_seller_paid_locked,
 )
+from orders.services.marketplace import (
+    MARKETPLACE_DEADLINES,
+    order_cancel_by_marketplace_locked,
+    order_contact_update_locked,
+    order_deadlines_update_locked,
+    order_end_hold_early_locked,
+)
 from orders.services.transitions import order_event_record, order_status_changed, order_touch, order_transition_apply
 
 __all__ = [
+    "MARKETPLACE_DEADLINES",
+    "order_cancel_by_marketplace_locked",
+    "order_contact_update_locked",
+    "order_deadlines_update_locked",
+    "order_end_hold_early_locked",
     "UNKNOWN_SELLER",
     "IntakeData",
     "IntakeLine",

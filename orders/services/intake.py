@@ -35,6 +35,11 @@ class IntakeLine:
 
 @dataclass
 class IntakeData:
+    """A new order. ``shipping_address`` may be empty: a marketplace may send it later (R16), and an
+    order without one cannot be labelled. ``deadlines`` are the marketplace's own, by ``Order`` field
+    (``payment_due_at``, ``ship_by``, ``tracking_due``, ``collect_by``, ``deliver_by``); each one given
+    replaces our fixed window (R2, R8)."""
+
     external_id: str
     seller_code: str
     placed_at: datetime
@@ -42,9 +47,10 @@ class IntakeData:
     lines: list[IntakeLine]
     buyer: dict = field(default_factory=dict)
     shipping_address: dict = field(default_factory=dict)
+    deadlines: dict[str, datetime] = field(default_factory=dict)
 
 
-def _contact_fields(buyer: dict, address: dict) -> dict:
+def contact_fields(buyer: dict, address: dict) -> dict:
     return {
         "buyer_name": buyer.get("name", ""),
         "buyer_phone": buyer.get("phone", ""),
@@ -58,15 +64,25 @@ def _contact_fields(buyer: dict, address: dict) -> dict:
     }
 
 
-def _order_create(*, order: Order, lines: list[IntakeLine], actor: Actor, action: OrderAction, note: str = "") -> Order:
+def _order_create(
+    *,
+    order: Order,
+    lines: list[IntakeLine],
+    actor: Actor,
+    action: OrderAction,
+    note: str = "",
+    deadlines: dict[str, datetime] | None = None,
+) -> Order:
     """Insert ``order`` (new, unsaved), its lines and their reservations, and the audit row.
+
+    ``deadlines`` given by a marketplace replace the warehouse's fixed SLA windows (R16).
 
     Precondition: inside ``transaction.atomic()``. The order row is written
     first, so it is the first lock this transaction holds; stock rows are
     locked after it, in pk order (the warehouse's ``reserve``).
     """
     fulfilment = hooks.fulfilment()
-    for name, deadline in fulfilment.deadlines(placed_at=order.placed_at).items():
+    for name, deadline in fulfilment.deadlines(placed_at=order.placed_at, given=deadlines or {}).items():
         setattr(order, name, deadline)
     order.save(force_insert=True)
     skus = fulfilment.skus_by_code(seller_id=order.seller_id, codes={line.sku for line in lines})
@@ -109,14 +125,16 @@ def order_intake(*, partner: Partner, data: IntakeData, actor: Actor) -> tuple[O
         seller=seller,
         external_id=data.external_id,
         placed_at=data.placed_at,
-        payment_due_at=data.placed_at + settings.PAYMENT_WINDOW,
-        **_contact_fields(data.buyer, data.shipping_address),
+        payment_due_at=data.deadlines.get("payment_due_at") or data.placed_at + settings.PAYMENT_WINDOW,
+        **contact_fields(data.buyer, data.shipping_address),
     )
     # The insert comes first and the unique (partner, external_id) constraint
     # tells a repeat apart: a new order, the common case, costs no lookup.
     try:
         with transaction.atomic():
-            _order_create(order=order, lines=data.lines, actor=actor, action=OrderAction.INTAKE)
+            _order_create(
+                order=order, lines=data.lines, actor=actor, action=OrderAction.INTAKE, deadlines=data.deadlines
+            )
             if data.buyer_paid_at is not None:
                 order_transition_apply(
                     order,
@@ -159,7 +177,7 @@ def order_replacement_create(
         buyer_paid_at=now,
         seller_paid_at=now,
         seller_payment_reference=f"covered: {note}"[:200],
-        **{name: getattr(original, name) for name in _contact_fields({}, {})},
+        **{name: getattr(original, name) for name in contact_fields({}, {})},
     )
     # The buyer pays nothing for the replacement: its lines carry no price.
     wanted = [IntakeLine(sku=code, quantity=quantity, unit_price=0) for code, quantity in lines]

@@ -181,8 +181,12 @@ def cancellation_request_create(
     reason: str = "",
     external_id: str = "",
     requested_by: str = RequestedBy.BUYER,
+    respond_by: datetime | None = None,
 ) -> tuple[CancellationRequest, bool]:
     """Ask the seller to approve cancelling ``order_id`` (R5); return ``(request, created)``.
+
+    ``respond_by`` is the marketplace's own deadline for the seller's answer,
+    when it sets one (R16); else ``CANCELLATION_RESPONSE_WINDOW`` from now.
 
     Idempotent: a repeat with an ``external_id`` already seen for this order
     returns that request, and while a request is pending any new one returns the
@@ -230,7 +234,7 @@ def cancellation_request_create(
             requested_by=requested_by,
             reason=reason,
             requested_at=now,
-            respond_by=now + settings.CANCELLATION_RESPONSE_WINDOW,
+            respond_by=respond_by or now + settings.CANCELLATION_RESPONSE_WINDOW,
         )
         _record(request, action="requested", from_status="", actor=actor, note=reason)
         # R13: the seller hears about it at once, by email, after commit.

@@ -183,8 +183,12 @@ def return_create(
     external_id: str = "",
     buyer_note: str = "",
     requested_by: str = RequestedBy.BUYER,
+    respond_by: datetime | None = None,
 ) -> tuple[ReturnRequest, bool]:
     """Record a buyer's return request for a delivered order; return ``(return, created)``.
+
+    ``respond_by`` is the marketplace's own deadline for the seller's answer,
+    when it sets one (R16); else ``RETURN_RESPONSE_WINDOW`` from now.
 
     Refused: an order not delivered (``not_delivered``, 409) or past its return
     window (``return_window_closed``, 409); a line that is not the order's
@@ -228,7 +232,7 @@ def return_create(
             reason=reason,
             buyer_note=buyer_note,
             requested_at=now,
-            respond_by=now + settings.RETURN_RESPONSE_WINDOW,
+            respond_by=respond_by or now + settings.RETURN_RESPONSE_WINDOW,
         )
         ReturnLine.objects.bulk_create(
             [ReturnLine(return_request=ret, order_line=line, quantity=given.quantity) for given, line in resolved]

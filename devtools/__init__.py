@@ -1,0 +1,1 @@
+"""Development tools: never imported by the application, never in requirements.txt."""
