@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "djstripe",
+    "import_export",
     # Ours, bottom layer first (see the README's architecture section).
     "core",
     "accounts",
@@ -214,6 +215,12 @@ SPECTACULAR_SETTINGS = {
         "ReturnTypeEnum": "returns.models.ReturnType",
     },
 }
+
+# --- Exports (django-import-export) -------------------------------------------
+# A character XLSX cannot hold (a control character in a name) becomes "�" instead of failing the export.
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+# Whoever may view a list may export it (with its filters); imports go through our own pages and services.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # --- Business time windows (DOMAIN.md); seed defaults in brackets ---------------
 CURRENCY = env.str("CURRENCY", default="USD")

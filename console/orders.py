@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
@@ -40,13 +41,14 @@ from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
-from orders.services import order_cancel, order_record_seller_payment
+from orders.services import order_cancel
+from payments.services import bank_transfer_record
 
 # Each order in a bulk action is its own locked transaction; past a few hundred
 # the request would outlive the web server's timeout.
 BULK_ACTION_LIMIT = 200
 
-# Where a seller payment can be recorded (see ``order_record_seller_payment``).
+# Where a seller payment can be recorded (see ``payments.services.bank_transfer_record``).
 SELLER_PAYMENT_STATUSES = {OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT}
 
 # The deadline an order waits on in its current state; sorts the list's "deadline" column.
@@ -79,10 +81,31 @@ class CancelForm(forms.Form):
 
 
 class SellerPaymentForm(forms.Form):
+    """A bank transfer from the seller: it becomes an entry of the seller's ledger (``bank_transfer_record``)."""
+
     reference = forms.CharField(
         max_length=200,
-        help_text="The bank transfer id or other proof that the seller paid the wholesale cost.",
+        help_text="The bank transfer's reference, as the bank statement shows it.",
     )
+    received_on = forms.DateField(
+        label="received on",
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the money arrived.",
+    )
+    amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=9,
+        decimal_places=2,
+        help_text="The amount received for each order. Leave it empty for the order's wholesale cost.",
+    )
+
+    def clean_received_on(self):
+        day = self.cleaned_data["received_on"]
+        if day > timezone.localdate():
+            raise forms.ValidationError("The money cannot arrive in the future.")
+        return day
 
 
 @dataclass(frozen=True)
@@ -104,12 +127,17 @@ def _cancel(order: Order, data: dict, actor: Actor) -> str:
     """``order`` is as the page read it; the service re-reads it under lock (and does nothing if it is cancelled)."""
     order = order_cancel(order_id=order.pk, by=CancelledBy.STAFF, reason=data["reason"], actor=actor)
     if order.cancelled_by != CancelledBy.STAFF or order.cancel_reason != data["reason"][:500]:
-        return f"Order {order} was already cancelled ({order.cancelled_by}: {order.cancel_reason})."
+        return (
+            f"Order {order} was already cancelled ({order.get_cancelled_by_display().lower()}: {order.cancel_reason})."
+        )
     return f"Order {order} cancelled; its reserved stock is released."
 
 
 def _record_seller_payment(order: Order, data: dict, actor: Actor) -> str:
-    order = order_record_seller_payment(order_id=order.pk, reference=data["reference"], actor=actor)
+    amount = int(data["amount"].scaleb(2)) if data.get("amount") is not None else None
+    order = bank_transfer_record(
+        order_id=order.pk, reference=data["reference"], amount=amount, received_on=data["received_on"], actor=actor
+    )
     if order.seller_payment_reference != data["reference"].strip()[:200]:
         return f"Order {order} already had a seller payment recorded (reference {order.seller_payment_reference})."
     if order.status == OrderStatus.ON_HOLD:

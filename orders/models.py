@@ -116,6 +116,8 @@ class OrderAction(models.TextChoices):
     RETURN_REJECTED_AFTER_INSPECTION = "return_rejected_after_inspection", "Return rejected after inspection"
     RETURN_CLOSED = "return_closed", "Return closed"
     REPLACEMENT_CREATED = "replacement_created", "Replacement order (no charge)"
+    LINE_REMAPPED = "line_remapped", "Item matched to a catalogue SKU"
+    STOCK_ALLOCATED = "stock_allocated", "Stock arrived: every item is reserved"
 
 
 # Conditions: each takes the order and reads the clock, so tests can move time.
@@ -388,7 +390,10 @@ class OrderLine(models.Model):
         related_name="order_lines",
         help_text="Empty when the partner sent a SKU we do not know (a stock exception).",
     )
-    sku_code = models.CharField(max_length=64, help_text="The SKU exactly as the partner sent it.")
+    sku_code = models.CharField(
+        max_length=64,
+        help_text="The SKU as the partner sent it, or the one staff matched it to (the history keeps the original).",
+    )
     quantity = models.PositiveIntegerField()
     unit_price = models.PositiveIntegerField(help_text="The buyer's unit price in minor units.")
 

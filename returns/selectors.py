@@ -54,6 +54,15 @@ def seller_pending_cancellation_requests(*, seller: Seller) -> QuerySet[Cancella
     )
 
 
+def orders_with_pending_cancellation(order_ids) -> set[int]:
+    """Which of ``order_ids`` have a cancellation request waiting for the seller (for ``payments.hooks``)."""
+    return set(
+        CancellationRequest.objects.filter(order_id__in=list(order_ids), status=CancellationStatus.PENDING)
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
+
+
 def order_pending_cancellation_request(order: Order) -> CancellationRequest | None:
     """The order's pending request, if any (a constraint allows one)."""
     return CancellationRequest.objects.filter(order=order, status=CancellationStatus.PENDING).first()
@@ -139,6 +148,7 @@ class RefundShare:
     suggested: int
     problem: str = ""
     detail: str = ""
+    method: str = "card"  # how the seller paid, so how the refund goes back (``payments.models.LedgerMethod``)
 
 
 def return_refund_share(ret: ReturnRequest) -> RefundShare:
@@ -162,10 +172,9 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
             problem, detail = (
                 "paid_outside_stripe",
                 (
-                    f"The seller paid order {order.pk} by bank transfer (reference "
-                    f"{order.seller_payment_reference or 'none'}), "
-                    "not by card, so it cannot be refunded through Stripe. Refund it by bank transfer and record the "
-                    "decision here with amount 0 and the transfer reference in the note."
+                    f"The seller's payment for order {order.pk} (reference {order.seller_payment_reference or 'none'}) "
+                    "is not in the payments ledger, so no refund can be recorded against it. Refund it by bank "
+                    "transfer and record the decision here with amount 0 and the transfer reference in the note."
                 ),
             )
         else:
@@ -193,4 +202,6 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
             problem="nothing_to_refund",
             detail=f"Order {order.pk}'s share of payment {payment.pk} has already been refunded in full.",
         )
-    return RefundShare(payment_id=payment.pk, refundable=refundable, suggested=min(cost, refundable))
+    return RefundShare(
+        payment_id=payment.pk, refundable=refundable, suggested=min(cost, refundable), method=payment.method
+    )

@@ -15,8 +15,9 @@ from console.site import order_queues
 from core.actors import Actor
 from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_cancel, order_record_buyer_payment, order_record_seller_payment
+from orders.services import order_cancel, order_record_buyer_payment
 from orders.tests.factories import make_order
+from payments.services import bank_transfer_record
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/orders/order/"
@@ -45,7 +46,7 @@ def awaiting_checkout_order(partner, seller, lines=(("TSHIRT-M", 1),), **kwargs)
 def ready_order(partner, seller, lines=(("TSHIRT-M", 1),), **kwargs):
     order = awaiting_checkout_order(partner, seller, lines, **kwargs)
     finance = make_staff_user("Finance")
-    return order_record_seller_payment(order_id=order.pk, reference="BANK-1", actor=Actor.for_user(finance))
+    return bank_transfer_record(order_id=order.pk, reference="BANK-1", actor=Actor.for_user(finance))
 
 
 def messages_of(response) -> list[str]:

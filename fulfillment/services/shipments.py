@@ -89,8 +89,10 @@ def shipment_start_picking(*, order_id: int, actor: Actor) -> Shipment:
     """Start picking a ``ready_to_fulfill`` order: its parcel is opened and the order is ``in_fulfillment``.
 
     Stock that came in since intake is reserved for it now, where it lacked
-    some. Already picking (or further) is a no-op. Admin bulk actions call
-    this once per selected order.
+    some; an order still not fully reserved (an unknown SKU, or too little
+    stock) is refused with ``stock_exception``: nothing is picked around a
+    missing item. Already picking (or further) is a no-op. Admin bulk actions
+    call this once per selected order.
     """
     require(actor, WORK_PERMISSION, "You do not have permission to work shipments.")
     with transaction.atomic():
@@ -104,7 +106,12 @@ def shipment_start_picking(*, order_id: int, actor: Actor) -> Shipment:
                 f"Order {order.pk} is {order.get_status_display().lower()}; only orders ready to fulfil can be picked.",
                 code="not_ready_to_fulfill",
             )
-        stock_top_up_for_order(order=order)
+        if not stock_top_up_for_order(order=order):
+            raise TransitionRefused(
+                f"Order {order.pk} cannot be picked: not every item is reserved (an item not in the seller's "
+                "catalogue, or not enough stock). Fix it under “Needs stock”, or cancel the order.",
+                code="stock_exception",
+            )
         shipment = Shipment.objects.create(order=order)
         _shipment_event(shipment, type=ShipmentEventType.PICKING_STARTED, from_status="", actor=actor)
         order_transition_apply(order, OrderAction.START_FULFILLMENT, actor=actor, fields=[])

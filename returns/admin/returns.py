@@ -101,10 +101,16 @@ def _share_intro(ret: ReturnRequest) -> str:
     share = return_refund_share(ret)
     if share.problem:
         return share.detail
+    how = (
+        " The seller paid by bank transfer, so the refund is owed by bank transfer: record the transfer you send "
+        "on the refund's page (Payments → Refunds), with the amount actually sent."
+        if share.method == "bank_transfer"
+        else " It goes back to the seller's card through Stripe."
+    )
     return (
         f"Suggested: {money(share.suggested)}, the wholesale cost of the units "
         f"{'claimed' if not ret.ships_back else 'received'}. "
-        f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id})."
+        f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id}).{how}"
     )
 
 

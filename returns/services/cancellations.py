@@ -39,6 +39,7 @@ from core.timers import process_due
 from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, Order, OrderAction, OrderStatus
 from orders.services import order_cancel_on_request_locked, order_touch
+from payments.services import auto_checkout_resume_locked
 from returns.locks import lock_cancellation_request, lock_pending_cancellation_requests
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.notify import webhook_cancellation_status_changed
@@ -169,6 +170,8 @@ def _reject_locked(request: CancellationRequest, *, actor: Actor, note: str) -> 
     request.reject(by=str(actor), note=note)
     _save_decision(request)
     _record(request, action="rejected", from_status=from_status, actor=actor, note=note)
+    # The order goes ahead: Auto Checkout, which waited for the answer, charges it now.
+    auto_checkout_resume_locked(order=request.order, actor=actor)
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -311,6 +314,7 @@ def cancellation_request_withdraw(*, request_id: int, actor: Actor, note: str = 
         request.withdraw(by=str(actor), note=note or "The buyer withdrew the request.")
         _save_decision(request)
         _record(request, action="withdrawn", from_status=from_status, actor=actor, note=request.decision_note)
+        auto_checkout_resume_locked(order=order, actor=actor)
     return request
 
 

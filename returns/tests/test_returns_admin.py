@@ -111,20 +111,15 @@ def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_can
     finance = login(client, "Finance")
     page = finance.get(url(ret, "refund"))
     assert page.status_code == 200
-    # Paid by bank transfer: the page says so; the suggested share is still shown in the field.
-    assert "bank transfer" in page.content.decode()
-    assert page.context["form"]["amount"].value() == "0.00"
-    refused = finance.post(url(ret, "refund"), {"amount": "8.00"})
-    assert refused.status_code == 200 and "cannot be refunded through Stripe" in refused.content.decode()
-    answer = finance.post(url(ret, "refund"), {"amount": "0", "note": "refunded by transfer BT-1"})
+    # Paid by bank transfer: the page says the refund is owed by bank transfer; the share is suggested.
+    assert "paid by bank transfer" in page.content.decode()
+    assert page.context["form"]["amount"].value() == "8.00"
+    answer = finance.post(url(ret, "refund"), {"amount": "8.00", "note": "two caps back"})
 
     assert answer.status_code == 302
     ret.refresh_from_db()
-    assert (ret.status, ret.refund_amount, ret.resolution_note) == (
-        ReturnStatus.REFUNDED,
-        0,
-        "refunded by transfer BT-1",
-    )
+    assert (ret.status, ret.refund_amount, ret.resolution_note) == (ReturnStatus.REFUNDED, 800, "two caps back")
+    assert (ret.refund.method, ret.refund.status, ret.refund.amount) == ("bank_transfer", "pending", 800)
 
 
 def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carrier):

@@ -49,8 +49,8 @@ from orders.services import (
     order_cancel,
     order_intake,
     order_record_buyer_payment,
-    order_record_seller_payment,
 )
+from payments.services import bank_transfer_record
 from returns.services.cancellations import cancellation_request_create
 from returns.services.returns import ReturnLineInput, return_approve, return_create
 
@@ -283,9 +283,9 @@ class Command(BaseCommand):
     def _after_timers(self, accounts: Accounts, *, scenario: str, order_id: int, rng: random.Random) -> None:
         reference = f"BANK-{order_id:06d}"
         if scenario in ("ready", "hold_prepaid"):
-            order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+            bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
         elif scenario in FULFILMENT_STEPS:
-            order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+            bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
             self._fulfil(accounts, scenario=scenario, order_id=order_id, rng=rng)
         elif scenario == "cancel_buyer":
             order_cancel(order_id=order_id, by="buyer", reason="Buyer changed their mind", actor=accounts.partner_actor)
@@ -297,7 +297,7 @@ class Command(BaseCommand):
         elif scenario == "cancel_seller":
             if rng.random() < 0.5:
                 # Some were already paid for: cancelling from ready_to_fulfill (R6).
-                order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+                bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
             order = Order.objects.select_related("seller").get(pk=order_id)
             reason = rng.choice(["Out of stock", "Damaged in the warehouse"])
             order_cancel(order_id=order_id, by="seller", reason=reason, actor=accounts.seller_actors[order.seller.code])
