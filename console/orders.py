@@ -25,9 +25,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin
 
+from console.exports import OrderResource
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -37,6 +40,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.exports import EXPORT_FORMATS
 from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
@@ -89,9 +93,10 @@ class SellerPaymentForm(forms.Form):
     )
     received_on = forms.DateField(
         label="received on",
+        required=False,
         initial=timezone.localdate,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The day the money arrived.",
+        help_text="The day the money arrived (today if left empty).",
     )
     amount = forms.DecimalField(
         required=False,
@@ -102,7 +107,7 @@ class SellerPaymentForm(forms.Form):
     )
 
     def clean_received_on(self):
-        day = self.cleaned_data["received_on"]
+        day = self.cleaned_data["received_on"] or timezone.localdate()
         if day > timezone.localdate():
             raise forms.ValidationError("The money cannot arrive in the future.")
         return day
@@ -210,12 +215,9 @@ class OrderLineInline(ReadOnlyInline):
         return f"{reservation.quantity} of {line.quantity} reserved"
 
 
-class OrderEventInline(ReadOnlyInline):
+class OrderEventInline(AuditInline):
     model = OrderEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
+    status_labels = dict(OrderStatus.choices)
 
 
 # --- shipment and SLA clocks (R8) ----------------------------------------------------------
@@ -252,7 +254,9 @@ def _sla_badge(state: SlaState):
 
 
 @admin.register(Order)
-class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    resource_classes = [OrderResource]
+    formats = EXPORT_FORMATS
     list_display = (
         "id",
         "external_id",

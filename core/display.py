@@ -5,6 +5,7 @@ Used by the seller portal and the admin alike, so both count down the same way.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,3 +42,17 @@ def countdown(at: datetime, *, now: datetime) -> Countdown:
     if at > now:
         return Countdown(at=at, overdue=False, phrase=f"in {span(at - now)}")
     return Countdown(at=at, overdue=True, phrase=f"overdue by {span(now - at)}")
+
+
+_CODE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def words_for(value: str, labels: dict[str, str] | None = None) -> str:
+    """A value people may read, never a raw code: its label when ``labels`` knows it, a code such as
+    ``wrong_item`` written as words ("Wrong item"), and anything else (free text) as it is."""
+    value = (value or "").strip()
+    if labels and value in labels:
+        return labels[value]
+    if _CODE.match(value):
+        return value.replace("_", " ").capitalize()
+    return value

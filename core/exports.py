@@ -7,6 +7,7 @@ a download with ``download_response``.
 
 from __future__ import annotations
 
+import tablib
 from django.http import HttpResponse
 from django.utils import timezone
 from import_export import resources
@@ -32,3 +33,8 @@ def download_response(dataset, *, name: str, file_format=CSV) -> HttpResponse:
     stamp = f"{timezone.localtime():%Y%m%d-%H%M}"
     response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{fmt.get_extension()}"'
     return response
+
+
+def safe_dataset(headers: list[str], rows) -> tablib.Dataset:
+    """A dataset of ``rows`` (sequences) whose text cells are formula-safe, for exports built by hand."""
+    return tablib.Dataset(*[[safe_cell(value) for value in row] for row in rows], headers=headers)

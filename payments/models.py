@@ -375,6 +375,34 @@ class AutoCheckout(models.Model):
         return f"Auto Checkout for {self.order}"
 
 
+# What the seller's money history records (``PaymentEvent.action``), in words.
+PAYMENT_ACTION_LABELS = {
+    "payment_start": "Charge sent to the card",
+    "payment_succeed": "Charge went through",
+    "payment_fail": "Charge did not go through",
+    "payment_require_action": "The bank asked the seller to confirm",
+    "payment_record_refund": "Money refunded",
+    "bank_transfer_recorded": "Bank transfer received",
+    "refund_requested": "Refund asked for",
+    "refund_owed": "Refund owed by bank transfer",
+    "refund_start": "Refund sent to Stripe",
+    "refund_retry_later": "Refund to be sent again",
+    "refund_succeed": "Refund went through",
+    "refund_fail": "Refund refused",
+    "refund_record_transfer": "Refund sent by bank transfer",
+    "refund_external": "Refunded at Stripe",
+    "stripe_customer_created": "Stripe customer created",
+    "card_added": "Card added",
+    "card_removed": "Card removed",
+    "card_default_set": "Default card changed",
+    "auto_checkout_on": "Auto Checkout turned on",
+    "auto_checkout_off": "Auto Checkout turned off",
+    "auto_checkout_gave_up": "Auto Checkout stopped",
+    "auto_checkout_waits": "Auto Checkout waits for an answer to a cancellation request",
+    "auto_checkout_resumed": "Auto Checkout charges again",
+}
+
+
 class PaymentEvent(AuditEvent):
     """The seller's money history: cards, Auto Checkout switches, charges and refunds."""
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import auth, orders, payments, performance, requests, returns
+from portal import auth, orders, payments, performance, requests, returns, statement
 
 app_name = "portal"
 
@@ -29,6 +29,9 @@ urlpatterns = [
     path("checkout/<int:payment_id>/refresh/", payments.checkout_refresh, name="checkout_refresh"),
     path("checkout/<int:payment_id>/cancel/", payments.checkout_cancel, name="checkout_cancel"),
     path("payment/", payments.payment_page, name="payment"),
+    # The seller's ledger: payments and refunds per month, by card and by bank transfer, and its CSV.
+    path("statement/", statement.statement, name="statement"),
+    path("statement/download/", statement.statement_download, name="statement_download"),
     path("payment/auto-checkout/", payments.auto_checkout, name="auto_checkout"),
     path("payment/cards/setup/", payments.card_setup, name="card_setup"),
     path("payment/cards/add/", payments.card_add, name="card_add"),

@@ -179,7 +179,7 @@ def test_order_page_shows_lines_reservations_deadlines_and_history(client, suppo
     assert "unknown SKU" in page
     assert f"{timezone.localtime(order.hold_until):%b}" in page  # the hold deadline is on the page
     assert "mark_buyer_paid" in page
-    assert f"partner:{partner.name}" in page
+    assert f"Marketplace connector: {partner.name}" in page
     assert 'name="_save"' not in page  # read-only: nothing to save
 
 

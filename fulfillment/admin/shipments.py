@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.actors import Actor
-from core.admin_tools import ReadOnlyAdminMixin, admin_page
+from core.admin_tools import AuditInline, ReadOnlyAdminMixin, admin_page
 from core.errors import DomainError
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
@@ -22,7 +22,7 @@ from fulfillment.admin.common import (
     WORK_PERMISSION,
 )
 from fulfillment.admin.console import WarehouseConsole
-from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent, ShipmentStatus
+from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent, ShipmentEventType, ShipmentStatus
 from fulfillment.selectors import (
     carrier_list,
 )
@@ -102,11 +102,10 @@ class CarrierAdmin(admin.ModelAdmin):
 # --- shipments: read-only, with carrier events and tracking corrections -------------------
 
 
-class ShipmentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ShipmentEventInline(AuditInline):
     model = ShipmentEvent
-    extra = 0
-    can_delete = False
-    fields = ("at", "action", "from_status", "to_status", "note", "data", "actor", "created_at")
+    status_labels = dict(ShipmentStatus.choices)
+    fields = ("at", "what", "change", "note", "by", "created_at")
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "events"
@@ -117,7 +116,7 @@ def _aware(value):
 
 
 class CarrierEventForm(forms.Form):
-    type = forms.ChoiceField(choices=[(t, t.replace("_", " ")) for t in CARRIER_EVENT_TYPES])
+    type = forms.ChoiceField(choices=[(t, ShipmentEventType(t).label) for t in CARRIER_EVENT_TYPES])
     at = forms.SplitDateTimeField(
         widget=AdminSplitDateTime,
         help_text="When the carrier reports it happened. Events must come in order and not be in the future.",

@@ -23,9 +23,9 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
-    ReadOnlyInline,
     action_object,
     admin_page,
     bulk_selection,
@@ -166,11 +166,10 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CancellationRequestEventInline(ReadOnlyInline):
+class CancellationRequestEventInline(AuditInline):
     model = CancellationRequestEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
+    status_labels = dict(CancellationStatus.choices)
+    action_labels = {"requested": "Buyer asked to cancel", **dict(CancellationStatus.choices)}
 
 
 # --- the admin -------------------------------------------------------------------------------------
@@ -205,13 +204,13 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
         "status_badge",
         "marketplace_status",
         "requested_by",
-        "reason",
+        "reason_words",
         "external_id",
         "requested_at",
         "respond_by",
         "auto_approval",
         "decided_at",
-        "decided_by",
+        "decided_by_words",
         "decision_note",
         "timer_error",
     )

@@ -27,9 +27,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
+from import_export.admin import ExportMixin
 
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -41,10 +43,12 @@ from core.admin_tools import (
 )
 from core.display import countdown
 from core.errors import DomainError
+from core.exports import EXPORT_FORMATS
 from core.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
+from returns.resources import ReturnResource
 from returns.selectors import return_refund_share
 from returns.services.returns import (
     return_approve,
@@ -306,20 +310,33 @@ class ReturnLineInline(ReadOnlyInline):
         return line.order_line.sku_code
 
 
-class ReturnEventInline(ReadOnlyInline):
+class ReturnEventInline(AuditInline):
     model = ReturnEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
+    status_labels = dict(ReturnStatus.choices)
+    action_labels = {
+        "requested": "Buyer asked for a return",
+        "approve": "Approved",
+        "auto_approve": "Approved automatically",
+        "reject": "Rejected",
+        "await_shipment": "Waiting for the buyer to send it back",
+        "mark_in_transit": "On its way back",
+        "receive": "Parcel received",
+        "inspect": "Inspected",
+        "decide_refund": "Refund decided",
+        "replace": "Replacement order created",
+        "reject_after_inspection": "Rejected after inspection",
+        "close": "Closed",
+    }
 
 
 # --- the admin -------------------------------------------------------------------------------------------
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReturnRequestAdmin(ExportMixin, RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     status_colours = STATUS_COLOURS
+    resource_classes = [ReturnResource]
+    formats = EXPORT_FORMATS
     list_display = (
         "id",
         "order_link",
@@ -352,7 +369,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
                     "marketplace_status",
                     "external_id",
                     "requested_by",
-                    "reason",
+                    "reason_words",
                     "buyer_note",
                     "timer_error",
                 )
@@ -360,7 +377,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
         ),
         (
             "Answer",
-            {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by", "decision_note")},
+            {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by_words", "decision_note")},
         ),
         (
             "Parcel back",
