@@ -199,6 +199,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("console/", view(console.queue_view), name="fulfillment_console"),
             path("console/label/", view(console.label_view), name="fulfillment_console_label"),
+            path("console/remap/", view(console.remap_view), name="fulfillment_console_remap"),
             path(
                 "<path:object_id>/carrier-event/",
                 view(self.carrier_event_view),

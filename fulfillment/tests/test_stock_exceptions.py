@@ -157,3 +157,29 @@ def test_an_import_and_new_intakes_at_once_never_oversell(partner, seller):
     assert sum(o.lines.get().quantity for o in fully) <= 5
     # The oldest waiting order is served before any order placed after the import began.
     assert not Order.objects.get(pk=waiting[0].pk).stock_exception
+
+
+@pytest.mark.django_db
+def test_the_console_lists_flagged_orders_with_the_reason_per_line_and_staff_remap_one(client, partner, seller, sku):
+    from accounts.tests.factories import make_staff_user
+
+    order = make_ready_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1), ("TSHRIT-M", 1)])
+    client.force_login(make_staff_user("Warehouse"))
+
+    page = client.get("/admin/fulfillment/shipment/console/", {"stage": "needs_stock"})
+
+    assert page.status_code == 200
+    [row] = page.context["rows"]
+    assert row["order"].pk == order.pk
+    [missing] = row["shortfalls"]
+    assert missing["reason"] == "TSHRIT-M is not in the seller's catalogue: match it to one of their SKUs."
+    assert "Needs stock (1)" in page.content.decode()
+    form = client.get(missing["remap_url"])
+    assert form.status_code == 200
+    done = client.post(
+        "/admin/fulfillment/shipment/console/remap/",
+        {"line": missing["line"].pk, "sku": "TSHIRT-M", "note": "typo", "next": "/admin/fulfillment/shipment/console/"},
+    )
+    assert done.status_code == 302
+    assert not Order.objects.get(pk=order.pk).stock_exception
+    assert client.get("/admin/fulfillment/shipment/console/", {"stage": "needs_stock"}).context["rows"] == []
