@@ -123,7 +123,15 @@ class Carrier(models.Model):
     tracking_pattern = models.CharField(
         max_length=500,
         validators=[validate_regex],
-        help_text="Regular expression a whole tracking number must match (after removing spaces, upper-cased).",
+        help_text="The rule a whole tracking number is checked against (spaces removed, upper case). "
+        "People are shown the description below instead.",
+    )
+    tracking_example = models.CharField(
+        "tracking number format",
+        max_length=200,
+        blank=True,
+        help_text="What a tracking number looks like, in words with an example, e.g. “1Z followed by 16 letters "
+        "or digits, such as 1Z999AA10123456784”. Shown to staff and partners when a number is refused.",
     )
     tracking_url = models.CharField(
         max_length=300,

@@ -39,9 +39,10 @@ from fulfillment.services import (
 class CarrierForm(forms.ModelForm):
     class Meta:
         model = Carrier
-        fields = ("code", "name", "tracking_pattern", "tracking_url", "handover", "active")
+        fields = ("code", "name", "tracking_example", "tracking_pattern", "tracking_url", "handover", "active")
         help_texts = {
-            "tracking_pattern": r"A regular expression every tracking number must match, e.g. ^1Z[0-9A-Z]{16}$.",
+            "tracking_pattern": "The exact rule a tracking number is checked against (for whoever maintains the "
+            "carrier list). Staff and partners are shown the format in words instead.",
             "tracking_url": "Optional. {tracking_number} is replaced by the parcel's number, e.g. "
             "https://carrier.example/track/{tracking_number}.",
             "active": "Only active carriers can label parcels. Retire a carrier by unticking this; "
@@ -54,7 +55,7 @@ class CarrierAdmin(admin.ModelAdmin):
     """Staff keep the carrier list (R10); saving calls ``carrier_create`` / ``carrier_update``."""
 
     form = CarrierForm
-    list_display = ("name", "code", "tracking_pattern", "handover", "active")
+    list_display = ("name", "code", "tracking_example", "handover", "active")
     list_filter = ("active", "handover")
     search_fields = ("code", "name")
     ordering = ("name",)
@@ -71,13 +72,17 @@ class CarrierAdmin(admin.ModelAdmin):
         actor = Actor.for_user(request.user)
         data = form.cleaned_data
         if change:
-            changes = {name: data[name] for name in ("name", "tracking_pattern", "tracking_url", "handover", "active")}
+            changes = {
+                name: data[name]
+                for name in ("name", "tracking_pattern", "tracking_example", "tracking_url", "handover", "active")
+            }
             saved = carrier_update(carrier_id=obj.pk, actor=actor, **changes)
         else:
             saved = carrier_create(
                 code=data["code"],
                 name=data["name"],
                 tracking_pattern=data["tracking_pattern"],
+                tracking_example=data["tracking_example"],
                 handover=data["handover"],
                 tracking_url=data["tracking_url"],
                 active=data["active"],

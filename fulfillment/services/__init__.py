@@ -9,7 +9,7 @@ SLA deadlines and alerts (R8) are ``fulfillment.sla``'s. Everything here is
 importable from ``fulfillment.services`` directly.
 """
 
-from fulfillment.services.carriers import carrier_create, carrier_resolve, carrier_update
+from fulfillment.services.carriers import carrier_create, carrier_resolve, carrier_update, tracking_number_refusal
 from fulfillment.services.exceptions import (
     LineShortfall,
     line_shortfalls,
@@ -62,6 +62,7 @@ __all__ = [
     "carrier_create",
     "carrier_resolve",
     "carrier_update",
+    "tracking_number_refusal",
     "shipment_cancel_for_order",
     "shipment_hand_over",
     "shipment_label",

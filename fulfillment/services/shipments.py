@@ -342,7 +342,7 @@ def shipment_record_carrier_event(*, order_id: int, type: str, at: datetime, not
             and shipment.last_event_at is not None
         ):
             raise _out_of_order(
-                f"A {type.replace('_', ' ')} event cannot follow a parcel that is "
+                f"The carrier's “{ShipmentEventType(type).label}” event cannot come now: the parcel is "
                 f"{shipment.get_status_display().lower()}."
             )
         if at < shipment.labelled_at - CARRIER_CLOCK_SKEW:

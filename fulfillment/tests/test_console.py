@@ -233,7 +233,7 @@ def test_label_form_labels_each_order_and_keeps_refused_numbers_on_the_form(
     )
     assert _status(bad) == OrderStatus.IN_FULFILLMENT
     assert [o.pk for o in response.context["orders"]] == [bad.pk]
-    assert "is not a AcmeShip tracking number" in str(response.context["form"].errors[f"tracking_{bad.pk}"])
+    assert "is not a valid AcmeShip tracking number" in str(response.context["form"].errors[f"tracking_{bad.pk}"])
     assert any("labelled AcmeShip" in n for n in _messages(response))
 
     response = client.post(
@@ -338,7 +338,7 @@ def test_carrier_event_form_records_the_event_and_shows_refusals(
     clock.shift(timedelta(hours=3))
     response = client.post(url, {"type": "delivered", "at_0": "2026-03-02", "at_1": "11:00", "note": ""})
     assert response.status_code == 200  # delivered cannot follow a parcel still awaiting collection
-    assert "cannot follow" in str(response.context["form"].non_field_errors())
+    assert "cannot come now" in str(response.context["form"].non_field_errors())
 
     response = client.post(url, {"type": "picked_up", "at_0": "2026-03-02", "at_1": "11:00", "note": "van 7"})
     assert response.status_code == 302

@@ -75,7 +75,7 @@ def test_staff_works_an_order_from_the_queue_to_labelled(page: Page, live_server
     page.get_by_label("Carrier:").select_option(label="AcmeShip")
     page.get_by_label(f"Tracking number for order {order.pk}").fill("WRONG-1")
     page.get_by_role("button", name="Label 1 parcel").click()
-    expect(page.get_by_text("is not a AcmeShip tracking number")).to_be_visible()
+    expect(page.get_by_text("is not a valid AcmeShip tracking number")).to_be_visible()
     page.get_by_label(f"Tracking number for order {order.pk}").fill(tracking_number(123))
     page.get_by_role("button", name="Label 1 parcel").click()
 
