@@ -129,7 +129,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The one display time zone: every timestamp in the admin, the portal and emails is shown in it, with its name.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -40,6 +40,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.display import local_time
 from core.exports import EXPORT_FORMATS
 from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
@@ -205,9 +206,9 @@ class OrderLineInline(ReadOnlyInline):
         if reservation is None:
             return "none"
         if reservation.released_at:
-            return f"{reservation.quantity} released {timezone.localtime(reservation.released_at):%Y-%m-%d %H:%M}"
+            return f"{reservation.quantity} released {local_time(reservation.released_at)}"
         if reservation.consumed_at:
-            return f"{reservation.quantity} shipped {timezone.localtime(reservation.consumed_at):%Y-%m-%d %H:%M}"
+            return f"{reservation.quantity} shipped {local_time(reservation.consumed_at)}"
         if reservation.quantity < line.quantity:
             return format_html(
                 '<strong style="color:#b3261e">{} of {} reserved (short)</strong>', reservation.quantity, line.quantity
@@ -333,7 +334,7 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         }.get(order.status, ("", None))
         if when is None:
             return None
-        text = f"{label} {timezone.localtime(when):%Y-%m-%d %H:%M}"
+        text = f"{label} {local_time(when)}"
         if when <= timezone.now():
             return format_html('<strong style="color:#b3261e;white-space:nowrap">{} (overdue)</strong>', text)
         return format_html('<span style="white-space:nowrap">{}</span>', text)
@@ -415,8 +416,8 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     def sla_clocks(self, order: Order):
         rows = []
         for name, clock in order_sla_clocks(order).items():
-            when = f"{timezone.localtime(clock.deadline):%Y-%m-%d %H:%M}" if clock.deadline else "not started"
-            done = f", done {timezone.localtime(clock.done_at):%Y-%m-%d %H:%M}" if clock.done_at else ""
+            when = f"{local_time(clock.deadline)}" if clock.deadline else "not started"
+            done = f", done {local_time(clock.done_at)}" if clock.done_at else ""
             rows.append(
                 format_html(
                     "<tr><th>{}</th><td>{}{}</td><td>{}</td></tr>",

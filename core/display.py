@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.utils import timezone
+
 
 def _plural(count: int, unit: str) -> str:
     return f"{count} {unit}{'' if count == 1 else 's'}"
@@ -56,3 +58,11 @@ def words_for(value: str, labels: dict[str, str] | None = None) -> str:
     if _CODE.match(value):
         return value.replace("_", " ").capitalize()
     return value
+
+
+def local_time(moment: datetime | None) -> str:
+    """A moment as people read it everywhere: in the one display time zone (``TIME_ZONE``), with its name,
+    e.g. "2026-03-03 14:05 UTC"."""
+    if moment is None:
+        return ""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Seller
+from core.display import local_time
 from core.models import AuditEvent
 
 
@@ -364,4 +365,4 @@ class ShipmentEvent(AuditEvent):
         ]
 
     def __str__(self):
-        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} at {local_time(self.at)}"

@@ -30,15 +30,16 @@ from fulfillment.admin.common import (
     TRACKING_ERROR_CODES,
     WORK_PERMISSION,
 )
-from fulfillment.admin.needs_stock import (
-    STAGE_NEEDS_STOCK,
+from fulfillment.admin.needs_stock import STAGE_NEEDS_STOCK, remap_view, shortfall_rows
+from fulfillment.models import Carrier, Handover, Shipment, ShipmentStatus
+from fulfillment.selectors import (
+    carrier_list,
     needs_stock_count,
     needs_stock_queryset,
-    remap_view,
-    shortfall_rows,
+    packing_slips,
+    pick_list,
+    to_ship_queue,
 )
-from fulfillment.models import Carrier, Handover, Shipment, ShipmentStatus
-from fulfillment.selectors import carrier_list, packing_slips, pick_list, to_ship_queue
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,

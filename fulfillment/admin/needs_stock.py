@@ -11,7 +11,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,31 +21,9 @@ from core.errors import DomainError
 from fulfillment.admin.common import WORK_PERMISSION
 from fulfillment.models import SKU
 from fulfillment.services import line_shortfalls, order_line_remap
-from fulfillment.services.exceptions import OPEN_STATUSES
 from orders.models import Order, OrderLine
 
 STAGE_NEEDS_STOCK = "needs_stock"
-
-
-def needs_stock_queryset(*, seller_code: str = "", sku_code: str = ""):
-    """Open orders with a stock exception, the oldest first (the order arriving stock serves them in)."""
-    orders = (
-        Order.objects.filter(stock_exception=True, status__in=OPEN_STATUSES)
-        .select_related("seller", "shipment__carrier")
-        .prefetch_related(
-            Prefetch("lines", queryset=OrderLine.objects.select_related("reservation", "sku").order_by("pk"))
-        )
-        .order_by("placed_at", "id")
-    )
-    if seller_code:
-        orders = orders.filter(seller__code=seller_code)
-    if sku_code:
-        orders = orders.filter(pk__in=OrderLine.objects.filter(sku_code=sku_code).values("order_id"))
-    return orders
-
-
-def needs_stock_count() -> int:
-    return Order.objects.filter(stock_exception=True, status__in=OPEN_STATUSES).count()
 
 
 def shortfall_rows(order: Order, *, back: str) -> list[dict]:

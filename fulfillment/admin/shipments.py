@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin_tools import AuditInline, ReadOnlyAdminMixin, admin_page
+from core.display import local_time
 from core.errors import DomainError
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
@@ -323,8 +324,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
         closes = shipment.labelled_at + settings.TRACKING_EDIT_WINDOW if shipment.labelled_at else None
         intro = (
-            f"Corrections are allowed until {timezone.localtime(closes):%Y-%m-%d %H:%M} and are kept in the order "
-            "history."
+            f"Corrections are allowed until {local_time(closes)} and are kept in the order history."
             if closes
             else "This parcel has no label yet."
         )

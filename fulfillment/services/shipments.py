@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
-from core.display import span
+from core.display import local_time, span
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment import notify
 from fulfillment.locks import lock_shipment
@@ -228,7 +228,7 @@ def shipment_update_tracking(
         closes = shipment.labelled_at + settings.TRACKING_EDIT_WINDOW
         if timezone.now() > closes:
             raise TransitionRefused(
-                f"Tracking can only be corrected until {closes:%Y-%m-%d %H:%M} UTC "
+                f"Tracking can only be corrected until {local_time(closes)} "
                 f"({span(settings.TRACKING_EDIT_WINDOW)} after labelling).",
                 code="tracking_edit_window_over",
             )
@@ -346,11 +346,11 @@ def shipment_record_carrier_event(*, order_id: int, type: str, at: datetime, not
                 f"{shipment.get_status_display().lower()}."
             )
         if at < shipment.labelled_at - CARRIER_CLOCK_SKEW:
-            raise _out_of_order(f"The event at {at:%Y-%m-%d %H:%M} is before the parcel was labelled.")
+            raise _out_of_order(f"The event at {local_time(at)} is before the parcel was labelled.")
         if shipment.last_event_at is not None and at < shipment.last_event_at:
             raise _out_of_order(
-                f"The event at {at:%Y-%m-%d %H:%M} is earlier than the last carrier event "
-                f"({shipment.last_event_at:%Y-%m-%d %H:%M})."
+                f"The event at {local_time(at)} is earlier than the last carrier event "
+                f"({local_time(shipment.last_event_at)})."
             )
         if status == ShipmentStatus.LABELLED:
             _move_to_transit(order, shipment, type=type, at=at, note=note, actor=actor)

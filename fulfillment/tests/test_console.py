@@ -458,7 +458,8 @@ def test_admin_index_shows_the_warehouse_counts(client, clock, warehouse, partne
     shipment_hand_over(order_id=moving.pk, actor=warehouse_actor())
 
     response = client.get(reverse("admin:index"))
-    counts = {queue.label: queue.count for queue in response.context["fulfillment_queues"]}
+    [warehouse] = [queues for team, _, queues in response.context["team_tiles"] if team == "Warehouse"]
+    counts = {queue.label: queue.count for queue in warehouse}
     assert {k: counts[k] for k in ("To pick", "Packed", "At risk", "Late", "In transit", "Lost")} == {
         "To pick": 1,
         "Packed": 1,

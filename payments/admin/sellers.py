@@ -16,12 +16,12 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Seller
 from core.actors import Actor
 from core.admin_tools import object_action_urls
+from core.display import local_time
 from core.errors import DomainError
 from core.money import money
 from orders.models import OrderStatus
@@ -120,7 +120,7 @@ class SellerPaymentsAdminMixin:
                 (
                     reverse("admin:payments_payment_change", args=[p.pk]),
                     p.pk,
-                    f"{timezone.localtime(p.created_at):%Y-%m-%d %H:%M}",
+                    f"{local_time(p.created_at)}",
                     money(p.amount, p.currency),
                     badge(p.status, p.get_status_display()),
                     f"{p.get_method_display()}: {p.get_trigger_display()}",

@@ -32,7 +32,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
-from core.display import countdown
+from core.display import countdown, local_time
 from core.errors import DomainError
 from orders.models import Order
 from returns.admin.common import RequestColumnsMixin
@@ -234,7 +234,7 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
         if obj.status != CancellationStatus.PENDING:
             return "—"
         left = countdown(obj.respond_by, now=timezone.now())
-        when = f"{timezone.localtime(obj.respond_by):%Y-%m-%d %H:%M}"
+        when = f"{local_time(obj.respond_by)}"
         if left.overdue:
             return format_html('<strong style="color:#b3261e;white-space:nowrap">{} ({})</strong>', left.phrase, when)
         return format_html('<span style="white-space:nowrap" title="{}">{}</span>', when, left.phrase)

@@ -41,7 +41,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
-from core.display import countdown
+from core.display import countdown, local_time
 from core.errors import DomainError
 from core.exports import EXPORT_FORMATS
 from core.money import money
@@ -419,7 +419,7 @@ class ReturnRequestAdmin(ExportMixin, RequestColumnsMixin, IdSearchMixin, ReadOn
                 ReturnStatus.INSPECTED: "refund, replace or reject",
             }.get(ret.status, "—")
         left = countdown(ret.respond_by, now=timezone.now())
-        when = f"{timezone.localtime(ret.respond_by):%Y-%m-%d %H:%M}"
+        when = f"{local_time(ret.respond_by)}"
         if left.overdue:
             return format_html(
                 '<strong style="color:#b3261e;white-space:nowrap">approval {} ({})</strong>', left.phrase, when

@@ -33,6 +33,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
+from core.display import local_time
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
@@ -289,7 +290,7 @@ def cancellation_request_reject(*, request_id: int, actor: Actor, reason: str) -
             raise TransitionRefused(f"Order {order.pk} is already cancelled.", code="already_cancelled")
         if request.respond_by <= timezone.now():
             raise TransitionRefused(
-                f"Cancellation request {request.pk} was not answered by {request.respond_by:%Y-%m-%d %H:%M} UTC, "
+                f"Cancellation request {request.pk} was not answered by {local_time(request.respond_by)}, "
                 "so it is approved automatically.",
                 code="response_window_over",
             )
@@ -361,9 +362,7 @@ def _auto_approve_due(request: CancellationRequest) -> None:
     elif can_proceed(request.auto_approve):
         _approve_locked(order, request, actor=TIMER, auto=True)
     else:
-        raise TransitionRefused(
-            f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}."
-        )
+        raise TransitionRefused(f"Cancellation request {request.pk} is not due until {local_time(request.respond_by)}.")
     if request.timer_error:
         request.timer_error = ""
         request.save(update_fields=["timer_error", "updated_at"])
