@@ -108,6 +108,11 @@ def seller_cards(*, seller: Seller) -> list[Card]:
     customer = seller_customer(seller=seller)
     if customer is None:
         return []
+    return seller_cards_of(customer)
+
+
+def seller_cards_of(customer: Customer) -> list[Card]:
+    """The cards saved on a Stripe customer, the default first, then newest first."""
     default_id = customer.default_payment_method_id
     methods = PaymentMethod.objects.filter(customer=customer).order_by("-created", "-djstripe_id")
     cards = [_card(pm, default_id) for pm in methods if pm.type == "card"]

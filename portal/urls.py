@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", orders.order_list, name="orders"),
     path("orders/<int:pk>/", orders.order_detail, name="order_detail"),
+    path("orders/export/", orders.order_export, name="order_export"),
     path("performance/", performance.performance, name="performance"),
     # Buyers' cancellation and return requests waiting for the seller's answer.
     path("requests/", requests.requests_list, name="requests"),

@@ -45,6 +45,15 @@ def partner_order_id(*, partner: Partner, order_id: int | None = None, external_
     return orders.values_list("pk", flat=True).first()
 
 
+def seller_requests_waiting(*, seller: Seller) -> int:
+    """How many buyers' requests (cancellations and returns) wait for the seller's answer, in one query."""
+    cancellations = (
+        CancellationRequest.objects.filter(seller=seller, status=CancellationStatus.PENDING).order_by().values("pk")
+    )
+    returns = ReturnRequest.objects.filter(seller=seller, status=ReturnStatus.REQUESTED).order_by().values("pk")
+    return cancellations.union(returns, all=True).count()
+
+
 def seller_pending_cancellation_requests(*, seller: Seller) -> QuerySet[CancellationRequest]:
     """The seller's requests waiting for an answer, the most urgent (earliest auto-approval) first."""
     return (
