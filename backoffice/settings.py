@@ -6,6 +6,7 @@ business time window from DOMAIN.md is an environment setting (see README).
 """
 
 import datetime
+import os
 from pathlib import Path
 
 import environ
@@ -16,15 +17,23 @@ from core.durations import parse_duration, parse_duration_list
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env")
+# Development reads a git-ignored .env (``make run`` writes one with DEBUG=true), so `python manage.py ...`
+# works as the README writes it. Variables already in the environment win; ENV_FILE names another file, or
+# none when empty.
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).exists():
+    environ.Env.read_env(_env_file)
 
 DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off. "
+        "For development, run `make run` once (it writes a .env with DEBUG=true) or `export DEBUG=true`; "
+        "in production, set SECRET_KEY in the environment (see the README's configuration table)."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -151,7 +160,8 @@ LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:orders"
 LOGOUT_REDIRECT_URL = "portal:login"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Development prints one line per email (to, subject); set EMAIL_URL or the SMTP variables to send them.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="core.mail.SummaryConsoleBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")

@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from backoffice.views import favicon
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
     path("portal/", include("portal.urls")),
     # Stripe webhooks: dj-stripe's endpoint, /stripe/webhook/<uuid>/ (signatures verified).
     path("stripe/", include("djstripe.urls", namespace="djstripe")),
+    path("favicon.ico", favicon, name="favicon"),
     path("", RedirectView.as_view(pattern_name="portal:orders", permanent=False)),
 ]

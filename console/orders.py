@@ -23,7 +23,7 @@ from django.db.models import Case, F, When
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
 
@@ -40,7 +40,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
-from core.display import local_time
+from core.display import local_time, order_address_lines
 from core.exports import EXPORT_FORMATS
 from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
@@ -354,7 +354,8 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         if not order.stock_exception:
             return "no"
         return format_html(
-            "{} some line has an unknown SKU or less stock reserved than ordered (R1).",
+            "{} an item is not in the seller's catalogue or not fully reserved: it waits in the warehouse "
+            "console's “Needs stock” tab.",
             self.stock_exception_badge(order),
         )
 
@@ -435,14 +436,7 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
     @admin.display(description="shipping address")
     def shipping_address(self, order: Order):
-        parts = [
-            order.ship_line1,
-            order.ship_line2,
-            " ".join(p for p in (order.ship_postal_code, order.ship_city) if p),
-            order.ship_region,
-            order.ship_country,
-        ]
-        return ", ".join(p for p in parts if p)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in order_address_lines(order)))
 
     @admin.display(description="buyer name")
     def buyer_name_masked(self, order: Order):

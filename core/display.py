@@ -66,3 +66,22 @@ def local_time(moment: datetime | None) -> str:
     if moment is None:
         return ""
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
+def address_lines(*, line1: str, line2: str, city: str, region: str, postal_code: str, country: str) -> list[str]:
+    """A postal address as it is written on a parcel: the street lines, then "Austin, TX 73301", then the
+    country; empty parts are left out."""
+    town = ", ".join(part for part in (city, " ".join(p for p in (region, postal_code) if p)) if part)
+    return [part for part in (line1, line2, town, country) if part]
+
+
+def order_address_lines(order) -> list[str]:
+    """``address_lines`` of an order's ``ship_*`` fields."""
+    return address_lines(
+        line1=order.ship_line1,
+        line2=order.ship_line2,
+        city=order.ship_city,
+        region=order.ship_region,
+        postal_code=order.ship_postal_code,
+        country=order.ship_country,
+    )

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import Seller
 from core.actors import Actor
+from core.display import order_address_lines
 from core.errors import DomainError
 from core.privacy import mask_name, mask_phone, masked_shipping_address
 from fulfillment.admin.common import (
@@ -150,12 +151,10 @@ CONSOLE_ACTIONS = {
 def _buyer_for_slip(order: Order, *, full: bool) -> dict:
     """Full name, phone and address for staff who print labels; masked (R12) for everyone else."""
     if full:
-        city_line = " ".join(p for p in (order.ship_postal_code, order.ship_city) if p)
-        lines = [order.ship_line1, order.ship_line2, city_line, order.ship_region, order.ship_country]
         return {
             "name": order.buyer_name,
             "phone": order.buyer_phone,
-            "address": [p for p in lines if p],
+            "address": order_address_lines(order),
             "masked": False,
         }
     area = [v for v in masked_shipping_address(order).values() if v]

@@ -535,6 +535,8 @@ class ReturnRequestAdmin(ExportMixin, RequestColumnsMixin, IdSearchMixin, ReadOn
             form=form,
             line_rows=form.rows() if isinstance(form, rf.LineForm) else None,
             line_headers=getattr(form, "line_headers", ()),
+            # What was received is a column of its own, except on the form that asks for it.
+            show_received="received" not in getattr(form, "line_fields", ("received",)),
             other_fields=form.other_fields() if isinstance(form, rf.LineForm) else list(form),
             intro=intro,
             submit_label=submit,

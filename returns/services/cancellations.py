@@ -56,7 +56,7 @@ REASON_MAX = CancellationRequest._meta.get_field("reason").max_length
 NOTE_MAX = CancellationRequest._meta.get_field("decision_note").max_length
 EXTERNAL_ID_MAX = CancellationRequest._meta.get_field("external_id").max_length
 
-SHIPPED_NOTE = "The parcel was labelled before the request was answered; it can no longer be cancelled (R5)."
+SHIPPED_NOTE = "The parcel was labelled before the request was answered, so the order can no longer be cancelled."
 
 
 # --- who may do what ----------------------------------------------------------------------

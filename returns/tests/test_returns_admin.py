@@ -3,11 +3,14 @@ with the full share suggested, bulk answers, and the queues — every write thro
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
 from accounts.tests.factories import make_staff_user
+from core.actors import Actor
 from fulfillment.models import Stock
 from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
@@ -172,3 +175,21 @@ def test_the_queue_filter_shows_who_each_return_waits_for(client, delivered, car
     assert ids("inspection") == {to_inspect.pk}
     assert ids("decision") == set()
     assert ids("overdue") == set()
+
+
+def test_the_receive_form_has_one_received_column(client, delivered, carrier):
+    """The form asking what arrived showed the (still empty) "Received" column next to its own "Received" field."""
+    from returns.services.returns import return_approve, return_shipment_update
+    from returns.tests.return_support import staff
+
+    ret = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"CAP": 2})
+    return_approve(return_id=ret.pk, actor=staff("Support"))
+    return_shipment_update(
+        return_id=ret.pk, carrier=carrier, tracking_number="TRK00000999", actor=Actor.for_partner(ret.order.partner)
+    )
+
+    form = login(client, "Warehouse").get(url(ret, "receive"))
+
+    assert form.status_code == 200
+    table = form.content.decode().split('id="return-lines"')[1].split("</thead>")[0]
+    assert re.findall(r'<th scope="col">([^<]*)</th>', table) == ["SKU", "Returned", "Received"]
