@@ -203,13 +203,13 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
     picking_started_at = models.DateTimeField(default=timezone.now)
     packed_at = models.DateTimeField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
-    collect_by = models.DateTimeField(null=True, blank=True, help_text="The carrier must have it by this time (R8).")
+    collect_by = models.DateTimeField(null=True, blank=True, help_text="The carrier must have it by this time.")
     collect_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     picked_up_at = models.DateTimeField(null=True, blank=True, help_text="Handed over to or collected by the carrier.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     lost_deadline = models.DateTimeField(
-        null=True, blank=True, help_text="Declared lost at this time unless delivered (R9)."
+        null=True, blank=True, help_text="Declared lost at this time unless delivered."
     )
     lost_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(

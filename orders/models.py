@@ -163,15 +163,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     placed_at = models.DateTimeField()
     buyer_paid_at = models.DateTimeField(null=True, blank=True)
-    payment_due_at = models.DateTimeField(null=True, blank=True, help_text="Unpaid orders cancel at this time (R2).")
-    hold_until = models.DateTimeField(null=True, blank=True, help_text="The hold ends at this time (R3).")
+    payment_due_at = models.DateTimeField(null=True, blank=True, help_text="Unpaid orders cancel at this time.")
+    hold_until = models.DateTimeField(null=True, blank=True, help_text="The hold ends at this time.")
 
     # The seller's wholesale payment to us (R4), separate from the buyer's payment.
     seller_paid_at = models.DateTimeField(null=True, blank=True)
     seller_payment_reference = models.CharField(max_length=200, blank=True)
 
     stock_exception = models.BooleanField(
-        default=False, help_text="Some line has an unknown SKU or less stock reserved than ordered (R1)."
+        default=False, help_text="Some line has an unknown SKU or less stock reserved than ordered."
     )
 
     buyer_name = models.CharField(max_length=200, blank=True)
@@ -189,9 +189,9 @@ class Order(ConcurrentTransitionMixin, models.Model):
     cancel_reason = models.CharField(max_length=500, blank=True)
 
     # SLA clocks (R8), fixed at intake from ``placed_at``; the collection clock lives on the shipment.
-    ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time (R8).")
-    tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time (R8).")
-    deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time (R8).")
+    ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time.")
+    tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time.")
+    deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time.")
     # When the one ``order.at_risk`` alert for each clock went out; null until then.
     ship_by_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     tracking_due_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -200,10 +200,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     shipped_at = models.DateTimeField(null=True, blank=True, help_text="Labelled with carrier and tracking.")
     delivered_at = models.DateTimeField(null=True, blank=True, help_text="The carrier's delivery time.")
     return_window_ends_at = models.DateTimeField(
-        null=True, blank=True, help_text="Delivered orders complete at this time unless returned (R15)."
+        null=True, blank=True, help_text="Delivered orders complete at this time unless returned."
     )
     completed_at = models.DateTimeField(null=True, blank=True)
-    lost_at = models.DateTimeField(null=True, blank=True, help_text="Declared lost (R9).")
+    lost_at = models.DateTimeField(null=True, blank=True, help_text="Declared lost.")
 
     timer_error = models.CharField(max_length=500, blank=True, help_text="Last error a timer pass hit on this order.")
 

@@ -66,7 +66,7 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
     reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
     requested_at = models.DateTimeField(default=timezone.now)
-    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R5).")
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(
         max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name."
@@ -264,7 +264,7 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
     reason = models.CharField(max_length=100, help_text="Why the buyer returns it, e.g. damaged, wrong_item.")
     buyer_note = models.CharField(max_length=1000, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
-    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R11).")
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=250, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)

@@ -236,12 +236,12 @@ def return_create(
         )
         ret.order = order
         units = sum(given.quantity for given, _ in resolved)
-        return_event_record(ret, action="requested", from_status="", actor=actor, note=reason)
+        return_event_record(ret, action="requested", from_status="", actor=actor, note=ret.reason_label)
         order_touch(
             order=order,
             action=OrderAction.RETURN_REQUESTED,
             actor=actor,
-            note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
+            note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {ret.reason_label}",
         )
         webhook_return_status_changed(ret=ret, from_status=None)
         # R13: the seller hears about it at once, by email, after commit.
