@@ -126,7 +126,8 @@ def payment_refund(
             raise NotFound("No such payment.", code="payment_not_found") from None
         if payment.status not in REFUNDABLE:
             raise TransitionRefused(
-                f"Payment {payment.pk} is {payment.status}; only a succeeded payment can be refunded.",
+                f"Payment {payment.pk} is {payment.get_status_display().lower()}; only a payment that went through "
+                "can be refunded.",
                 code="not_refundable",
             )
         allocation = None
