@@ -49,7 +49,13 @@ demo: migrate
 	@mkdir -p var
 	$(MANAGE) load_demo
 
-run: demo
+# Development settings for commands run outside make (`python manage.py load_demo`, `process_timers`...):
+# a git-ignored .env, written once and never overwritten.
+.env:
+	@printf '# Local development settings, written by `make run` (git-ignored). Production sets its\n# variables in the environment instead; see the README'"'"'s configuration table.\nDEBUG=true\n' > $@
+	@echo "wrote .env (DEBUG=true) for commands run outside make"
+
+run: .env demo
 	$(BIN)/python scripts/devserver.py --host $(HOST) --port $(PORT) --stripe-port $(STRIPE_PORT) --tiktok-port $(TIKTOK_PORT)
 
 test: $(STAMP)

@@ -6,6 +6,7 @@ business time window from DOMAIN.md is an environment setting (see README).
 """
 
 import datetime
+import os
 from pathlib import Path
 
 import environ
@@ -16,15 +17,23 @@ from core.durations import parse_duration, parse_duration_list
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if (BASE_DIR / ".env").exists():
-    environ.Env.read_env(BASE_DIR / ".env")
+# Development reads a git-ignored .env (``make run`` writes one with DEBUG=true), so `python manage.py ...`
+# works as the README writes it. Variables already in the environment win; ENV_FILE names another file, or
+# none when empty.
+_env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file and Path(_env_file).exists():
+    environ.Env.read_env(_env_file)
 
 DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured("SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off. "
+        "For development, run `make run` once (it writes a .env with DEBUG=true) or `export DEBUG=true`; "
+        "in production, set SECRET_KEY in the environment (see the README's configuration table)."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -43,6 +52,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "djstripe",
+    "import_export",
     # Ours, bottom layer first (see the README's architecture section).
     "core",
     "accounts",
@@ -135,7 +145,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The one display time zone: every timestamp in the admin, the portal and emails is shown in it, with its name.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+FORMAT_MODULE_PATH = ["backoffice.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -155,7 +167,8 @@ LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:orders"
 LOGOUT_REDIRECT_URL = "portal:login"
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Development prints one line per email (to, subject); set EMAIL_URL or the SMTP variables to send them.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="core.mail.SummaryConsoleBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
@@ -221,6 +234,12 @@ SPECTACULAR_SETTINGS = {
         "ReturnTypeEnum": "returns.models.ReturnType",
     },
 }
+
+# --- Exports (django-import-export) -------------------------------------------
+# A character XLSX cannot hold (a control character in a name) becomes "�" instead of failing the export.
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True
+# Whoever may view a list may export it (with its filters); imports go through our own pages and services.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # --- Business time windows (DOMAIN.md); seed defaults in brackets ---------------
 CURRENCY = env.str("CURRENCY", default="USD")

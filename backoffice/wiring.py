@@ -12,14 +12,20 @@ reactions is the order below, inside the transaction that moved the order:
    cancellation approves it (R5).
 
 Then the order's own ``order.status_changed`` webhook is written (``orders.notify``).
+
+Checkout asks returns whether a buyer waits for an answer to a cancellation
+request (``payments.hooks``): no order is charged while one does (R5).
 """
 
 from fulfillment.order_hooks import FULFILMENT
 from fulfillment.order_hooks import on_order_status_changed as fulfilment_reacts
 from orders import hooks
+from payments import hooks as payment_hooks
 from payments.reactions import on_order_status_changed as payments_react
+from returns.selectors import orders_with_pending_cancellation
 from returns.services.cancellations import cancellation_requests_on_order_status_changed as returns_react
 
 
 def connect() -> None:
     hooks.connect(fulfilment=FULFILMENT, reactions=[fulfilment_reacts, payments_react, returns_react])
+    payment_hooks.connect(pending_cancellations=orders_with_pending_cancellation)

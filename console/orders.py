@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
@@ -22,11 +23,14 @@ from django.db.models import Case, F, When
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin
 
+from console.exports import OrderResource
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -36,18 +40,21 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.display import local_time, order_address_lines
+from core.exports import EXPORT_FORMATS
 from core.money import money
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
-from orders.services import order_cancel, order_record_seller_payment
+from orders.services import order_cancel
+from payments.services import bank_transfer_record
 from tiktok.models import TikTokEvent, TikTokOrder
 
 # Each order in a bulk action is its own locked transaction; past a few hundred
 # the request would outlive the web server's timeout.
 BULK_ACTION_LIMIT = 200
 
-# Where a seller payment can be recorded (see ``order_record_seller_payment``).
+# Where a seller payment can be recorded (see ``payments.services.bank_transfer_record``).
 SELLER_PAYMENT_STATUSES = {OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT}
 
 # The deadline an order waits on in its current state; sorts the list's "deadline" column.
@@ -80,10 +87,32 @@ class CancelForm(forms.Form):
 
 
 class SellerPaymentForm(forms.Form):
+    """A bank transfer from the seller: it becomes an entry of the seller's ledger (``bank_transfer_record``)."""
+
     reference = forms.CharField(
         max_length=200,
-        help_text="The bank transfer id or other proof that the seller paid the wholesale cost.",
+        help_text="The bank transfer's reference, as the bank statement shows it.",
     )
+    received_on = forms.DateField(
+        label="received on",
+        required=False,
+        initial=timezone.localdate,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the money arrived (today if left empty).",
+    )
+    amount = forms.DecimalField(
+        required=False,
+        min_value=Decimal("0.01"),
+        max_digits=9,
+        decimal_places=2,
+        help_text="The amount received for each order. Leave it empty for the order's wholesale cost.",
+    )
+
+    def clean_received_on(self):
+        day = self.cleaned_data["received_on"] or timezone.localdate()
+        if day > timezone.localdate():
+            raise forms.ValidationError("The money cannot arrive in the future.")
+        return day
 
 
 @dataclass(frozen=True)
@@ -105,12 +134,17 @@ def _cancel(order: Order, data: dict, actor: Actor) -> str:
     """``order`` is as the page read it; the service re-reads it under lock (and does nothing if it is cancelled)."""
     order = order_cancel(order_id=order.pk, by=CancelledBy.STAFF, reason=data["reason"], actor=actor)
     if order.cancelled_by != CancelledBy.STAFF or order.cancel_reason != data["reason"][:500]:
-        return f"Order {order} was already cancelled ({order.cancelled_by}: {order.cancel_reason})."
+        return (
+            f"Order {order} was already cancelled ({order.get_cancelled_by_display().lower()}: {order.cancel_reason})."
+        )
     return f"Order {order} cancelled; its reserved stock is released."
 
 
 def _record_seller_payment(order: Order, data: dict, actor: Actor) -> str:
-    order = order_record_seller_payment(order_id=order.pk, reference=data["reference"], actor=actor)
+    amount = int(data["amount"].scaleb(2)) if data.get("amount") is not None else None
+    order = bank_transfer_record(
+        order_id=order.pk, reference=data["reference"], amount=amount, received_on=data["received_on"], actor=actor
+    )
     if order.seller_payment_reference != data["reference"].strip()[:200]:
         return f"Order {order} already had a seller payment recorded (reference {order.seller_payment_reference})."
     if order.status == OrderStatus.ON_HOLD:
@@ -173,9 +207,9 @@ class OrderLineInline(ReadOnlyInline):
         if reservation is None:
             return "none"
         if reservation.released_at:
-            return f"{reservation.quantity} released {timezone.localtime(reservation.released_at):%Y-%m-%d %H:%M}"
+            return f"{reservation.quantity} released {local_time(reservation.released_at)}"
         if reservation.consumed_at:
-            return f"{reservation.quantity} shipped {timezone.localtime(reservation.consumed_at):%Y-%m-%d %H:%M}"
+            return f"{reservation.quantity} shipped {local_time(reservation.consumed_at)}"
         if reservation.quantity < line.quantity:
             return format_html(
                 '<strong style="color:#b3261e">{} of {} reserved (short)</strong>', reservation.quantity, line.quantity
@@ -183,12 +217,9 @@ class OrderLineInline(ReadOnlyInline):
         return f"{reservation.quantity} of {line.quantity} reserved"
 
 
-class OrderEventInline(ReadOnlyInline):
+class OrderEventInline(AuditInline):
     model = OrderEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
+    status_labels = dict(OrderStatus.choices)
 
 
 # --- shipment and SLA clocks (R8) ----------------------------------------------------------
@@ -225,7 +256,9 @@ def _sla_badge(state: SlaState):
 
 
 @admin.register(Order)
-class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    resource_classes = [OrderResource]
+    formats = EXPORT_FORMATS
     list_display = (
         "id",
         "external_id",
@@ -302,7 +335,7 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         }.get(order.status, ("", None))
         if when is None:
             return None
-        text = f"{label} {timezone.localtime(when):%Y-%m-%d %H:%M}"
+        text = f"{label} {local_time(when)}"
         if when <= timezone.now():
             return format_html('<strong style="color:#b3261e;white-space:nowrap">{} (overdue)</strong>', text)
         return format_html('<span style="white-space:nowrap">{}</span>', text)
@@ -322,7 +355,8 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not order.stock_exception:
             return "no"
         return format_html(
-            "{} some line has an unknown SKU or less stock reserved than ordered (R1).",
+            "{} an item is not in the seller's catalogue or not fully reserved: it waits in the warehouse "
+            "console's “Needs stock” tab.",
             self.stock_exception_badge(order),
         )
 
@@ -386,8 +420,8 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def sla_clocks(self, order: Order):
         rows = []
         for name, clock in order_sla_clocks(order).items():
-            when = f"{timezone.localtime(clock.deadline):%Y-%m-%d %H:%M}" if clock.deadline else "not started"
-            done = f", done {timezone.localtime(clock.done_at):%Y-%m-%d %H:%M}" if clock.done_at else ""
+            when = f"{local_time(clock.deadline)}" if clock.deadline else "not started"
+            done = f", done {local_time(clock.done_at)}" if clock.done_at else ""
             rows.append(
                 format_html(
                     "<tr><th>{}</th><td>{}{}</td><td>{}</td></tr>",
@@ -427,14 +461,7 @@ class OrderAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="shipping address")
     def shipping_address(self, order: Order):
-        parts = [
-            order.ship_line1,
-            order.ship_line2,
-            " ".join(p for p in (order.ship_postal_code, order.ship_city) if p),
-            order.ship_region,
-            order.ship_country,
-        ]
-        return ", ".join(p for p in parts if p)
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in order_address_lines(order)))
 
     @admin.display(description="buyer name")
     def buyer_name_masked(self, order: Order):

@@ -34,6 +34,7 @@ from core.admin_tools import (
     confirmation_page,
     object_action_urls,
 )
+from core.display import local_time
 from core.errors import DomainError
 from webhooks.services import partner_webhook_configure, partner_webhook_secret_rotate
 
@@ -115,10 +116,10 @@ class PartnerAdmin(admin.ModelAdmin):
         """Never the secret itself: only whether there is one, and since when."""
         if not partner.webhook_secret:
             return "none yet (created with the first webhook URL)"
-        text = f"set {timezone.localtime(partner.webhook_secret_set_at):%Y-%m-%d %H:%M}"
+        text = f"set {local_time(partner.webhook_secret_set_at)}"
         expires = partner.webhook_previous_secret_expires_at
         if partner.webhook_previous_secret and expires and expires > timezone.now():
-            text += f"; the previous secret also signs until {timezone.localtime(expires):%Y-%m-%d %H:%M}"
+            text += f"; the previous secret also signs until {local_time(expires)}"
         return text
 
     def save_model(self, request, obj, form, change):

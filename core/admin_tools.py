@@ -23,6 +23,8 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from core.actors import actor_label
+from core.display import words_for
 from core.errors import DomainError
 
 # The largest id the search box tries as an id: a longer number cannot be a bigint, and would be a database error.
@@ -48,6 +50,36 @@ class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
+
+
+class AuditInline(ReadOnlyInline):
+    """An object's history (a ``core.models.AuditEvent`` table) in words: what happened, the status it moved
+    between, who did it. Codes stay in the database; ``status_labels`` and ``action_labels`` (value →
+    words) name them, and a code they do not know is still written as words."""
+
+    status_labels: dict[str, str] = {}
+    action_labels: dict[str, str] = {}
+    fields = ("created_at", "what", "change", "by", "note")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    verbose_name_plural = "history"
+
+    @admin.display(description="what")
+    def what(self, event):
+        labels = {**dict(event._meta.get_field("action").choices or []), **self.action_labels}
+        return words_for(event.action, labels)
+
+    @admin.display(description="status")
+    def change(self, event):
+        before = words_for(event.from_status, self.status_labels)
+        after = words_for(event.to_status, self.status_labels)
+        if event.from_status == event.to_status:
+            return after or "—"
+        return f"{before or 'new'} → {after}"
+
+    @admin.display(description="by")
+    def by(self, event):
+        return actor_label(event.actor)
 
 
 class IdSearchMixin:

@@ -5,8 +5,11 @@ Used by the seller portal and the admin alike, so both count down the same way.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 
 def _plural(count: int, unit: str) -> str:
@@ -41,3 +44,44 @@ def countdown(at: datetime, *, now: datetime) -> Countdown:
     if at > now:
         return Countdown(at=at, overdue=False, phrase=f"in {span(at - now)}")
     return Countdown(at=at, overdue=True, phrase=f"overdue by {span(now - at)}")
+
+
+_CODE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def words_for(value: str, labels: dict[str, str] | None = None) -> str:
+    """A value people may read, never a raw code: its label when ``labels`` knows it, a code such as
+    ``wrong_item`` written as words ("Wrong item"), and anything else (free text) as it is."""
+    value = (value or "").strip()
+    if labels and value in labels:
+        return labels[value]
+    if _CODE.match(value):
+        return value.replace("_", " ").capitalize()
+    return value
+
+
+def local_time(moment: datetime | None) -> str:
+    """A moment as people read it everywhere: in the one display time zone (``TIME_ZONE``), with its name,
+    e.g. "2026-03-03 14:05 UTC"."""
+    if moment is None:
+        return ""
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
+def address_lines(*, line1: str, line2: str, city: str, region: str, postal_code: str, country: str) -> list[str]:
+    """A postal address as it is written on a parcel: the street lines, then "Austin, TX 73301", then the
+    country; empty parts are left out."""
+    town = ", ".join(part for part in (city, " ".join(p for p in (region, postal_code) if p)) if part)
+    return [part for part in (line1, line2, town, country) if part]
+
+
+def order_address_lines(order) -> list[str]:
+    """``address_lines`` of an order's ``ship_*`` fields."""
+    return address_lines(
+        line1=order.ship_line1,
+        line2=order.ship_line2,
+        city=order.ship_city,
+        region=order.ship_region,
+        postal_code=order.ship_postal_code,
+        country=order.ship_country,
+    )

@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from core.display import words_for
+
 if TYPE_CHECKING:
     from core.actors import Actor
 
@@ -38,9 +40,9 @@ class AuditEvent(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        if self.from_status != self.to_status:
-            return f"{self.action}: {self.from_status or '-'} → {self.to_status}"
-        return self.action
+        """What happened, in words (an admin inline shows it as the row's title); codes stay in the columns."""
+        choices = dict(self._meta.get_field("action").choices or [])
+        return words_for(self.action, choices)
 
     @property
     def actor_kind(self) -> str:

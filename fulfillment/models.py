@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Seller
+from core.display import local_time
 from core.models import AuditEvent
 
 
@@ -123,7 +124,15 @@ class Carrier(models.Model):
     tracking_pattern = models.CharField(
         max_length=500,
         validators=[validate_regex],
-        help_text="Regular expression a whole tracking number must match (after removing spaces, upper-cased).",
+        help_text="The rule a whole tracking number is checked against (spaces removed, upper case). "
+        "People are shown the description below instead.",
+    )
+    tracking_example = models.CharField(
+        "tracking number format",
+        max_length=200,
+        blank=True,
+        help_text="What a tracking number looks like, in words with an example, e.g. “1Z followed by 16 letters "
+        "or digits, such as 1Z999AA10123456784”. Shown to staff and partners when a number is refused.",
     )
     tracking_url = models.CharField(
         max_length=300,
@@ -194,13 +203,13 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
     picking_started_at = models.DateTimeField(default=timezone.now)
     packed_at = models.DateTimeField(null=True, blank=True)
     labelled_at = models.DateTimeField(null=True, blank=True)
-    collect_by = models.DateTimeField(null=True, blank=True, help_text="The carrier must have it by this time (R8).")
+    collect_by = models.DateTimeField(null=True, blank=True, help_text="The carrier must have it by this time.")
     collect_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     picked_up_at = models.DateTimeField(null=True, blank=True, help_text="Handed over to or collected by the carrier.")
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_attempts = models.PositiveSmallIntegerField(default=0)
     lost_deadline = models.DateTimeField(
-        null=True, blank=True, help_text="Declared lost at this time unless delivered (R9)."
+        null=True, blank=True, help_text="Declared lost at this time unless delivered."
     )
     lost_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(
@@ -356,4 +365,4 @@ class ShipmentEvent(AuditEvent):
         ]
 
     def __str__(self):
-        return f"{self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_action_display()} at {local_time(self.at)}"

@@ -7,13 +7,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Partner
 from fulfillment.models import SKU, Carrier, ShipmentStatus
 from fulfillment.sla import sla_at_risk_q, sla_late_q
-from orders.models import Order, OrderLine, OrderStatus
+from orders.models import NOT_SHIPPED, Order, OrderLine, OrderStatus
 
 
 def stock_list(*, partner: Partner) -> QuerySet[SKU]:
@@ -110,3 +110,27 @@ def packing_slips(*, order_ids) -> QuerySet[Order]:
         .prefetch_related("lines__sku")
         .order_by("ship_by", "id")
     )
+
+
+# --- stock exceptions (the console's "Needs stock" tab) ----------------------------------------
+
+
+def needs_stock_queryset(*, seller_code: str = "", sku_code: str = ""):
+    """Open orders with a stock exception, the oldest first (the order arriving stock serves them in)."""
+    orders = (
+        Order.objects.filter(stock_exception=True, status__in=sorted(NOT_SHIPPED))
+        .select_related("seller", "shipment__carrier")
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.select_related("reservation", "sku").order_by("pk"))
+        )
+        .order_by("placed_at", "id")
+    )
+    if seller_code:
+        orders = orders.filter(seller__code=seller_code)
+    if sku_code:
+        orders = orders.filter(pk__in=OrderLine.objects.filter(sku_code=sku_code).values("order_id"))
+    return orders
+
+
+def needs_stock_count() -> int:
+    return Order.objects.filter(stock_exception=True, status__in=sorted(NOT_SHIPPED)).count()

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.actors import Actor
+from core.display import local_time
 from fulfillment import notify
 from fulfillment.locks import lock_shipment
 from fulfillment.models import Handover, ShipmentStatus
@@ -214,10 +215,7 @@ def order_sla_alert(*, order: Order, clock: str, actor: Actor, now: datetime | N
         action=OrderAction.SLA_AT_RISK,
         from_status=order.status,
         actor=actor,
-        note=(
-            f"{SlaClockName(clock).label}: {state.state.label.lower()}, due "
-            f"{timezone.localtime(state.deadline):%Y-%m-%d %H:%M}"
-        ),
+        note=(f"{SlaClockName(clock).label}: {state.state.label.lower()}, due {local_time(state.deadline)}"),
     )
     notify.order_at_risk(order=order, clock=clock, due_at=state.deadline)
     return True

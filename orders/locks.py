@@ -17,6 +17,22 @@ def lock_order(order_id: int) -> Order:
     return Order.objects.select_for_update(of=("self",)).select_related("seller", "partner").get(pk=order_id)
 
 
+def lock_orders(order_ids) -> list[Order]:
+    """Lock several orders in pk order (the order two transactions must agree on) and return them re-read.
+
+    Precondition: inside ``transaction.atomic()``, holding no stock lock yet.
+    """
+    ids = sorted(set(order_ids))
+    if not ids:
+        return []
+    return list(
+        Order.objects.select_for_update(of=("self",))
+        .select_related("seller", "partner")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    )
+
+
 def lock_order_unless_busy(order_id: int) -> Order:
     """For a timer that already holds the lock of a row hanging off the order (a request, a return):
     the order, locked with SKIP LOCKED, or ``OrderBusy`` when another transaction holds it.

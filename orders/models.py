@@ -120,6 +120,8 @@ class OrderAction(models.TextChoices):
     RETURN_REJECTED_AFTER_INSPECTION = "return_rejected_after_inspection", "Return rejected after inspection"
     RETURN_CLOSED = "return_closed", "Return closed"
     REPLACEMENT_CREATED = "replacement_created", "Replacement order (no charge)"
+    LINE_REMAPPED = "line_remapped", "Item matched to a catalogue SKU"
+    STOCK_ALLOCATED = "stock_allocated", "Stock arrived: every item is reserved"
 
 
 # Conditions: each takes the order and reads the clock, so tests can move time.
@@ -165,15 +167,15 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     placed_at = models.DateTimeField()
     buyer_paid_at = models.DateTimeField(null=True, blank=True)
-    payment_due_at = models.DateTimeField(null=True, blank=True, help_text="Unpaid orders cancel at this time (R2).")
-    hold_until = models.DateTimeField(null=True, blank=True, help_text="The hold ends at this time (R3).")
+    payment_due_at = models.DateTimeField(null=True, blank=True, help_text="Unpaid orders cancel at this time.")
+    hold_until = models.DateTimeField(null=True, blank=True, help_text="The hold ends at this time.")
 
     # The seller's wholesale payment to us (R4), separate from the buyer's payment.
     seller_paid_at = models.DateTimeField(null=True, blank=True)
     seller_payment_reference = models.CharField(max_length=200, blank=True)
 
     stock_exception = models.BooleanField(
-        default=False, help_text="Some line has an unknown SKU or less stock reserved than ordered (R1)."
+        default=False, help_text="Some line has an unknown SKU or less stock reserved than ordered."
     )
 
     buyer_name = models.CharField(max_length=200, blank=True)
@@ -192,14 +194,14 @@ class Order(ConcurrentTransitionMixin, models.Model):
 
     # SLA clocks (R8), fixed at intake from ``placed_at`` unless the marketplace gives its own (R16);
     # the collection clock runs on the shipment, from ``collect_by`` when the marketplace set one.
-    ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time (R8).")
-    tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time (R8).")
+    ship_by = models.DateTimeField(null=True, blank=True, help_text="Labelled (ready to ship) by this time.")
+    tracking_due = models.DateTimeField(null=True, blank=True, help_text="Tracking number given by this time.")
     collect_by = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="With the carrier by this time, when the marketplace sets it (R16); else counted from labelling.",
+        help_text="With the carrier by this time, when the marketplace sets it; else counted from labelling.",
     )
-    deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time (R8).")
+    deliver_by = models.DateTimeField(null=True, blank=True, help_text="Delivered by this time.")
     # When the one ``order.at_risk`` alert for each clock went out; null until then.
     ship_by_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     tracking_due_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -208,10 +210,10 @@ class Order(ConcurrentTransitionMixin, models.Model):
     shipped_at = models.DateTimeField(null=True, blank=True, help_text="Labelled with carrier and tracking.")
     delivered_at = models.DateTimeField(null=True, blank=True, help_text="The carrier's delivery time.")
     return_window_ends_at = models.DateTimeField(
-        null=True, blank=True, help_text="Delivered orders complete at this time unless returned (R15)."
+        null=True, blank=True, help_text="Delivered orders complete at this time unless returned."
     )
     completed_at = models.DateTimeField(null=True, blank=True)
-    lost_at = models.DateTimeField(null=True, blank=True, help_text="Declared lost (R9).")
+    lost_at = models.DateTimeField(null=True, blank=True, help_text="Declared lost.")
 
     timer_error = models.CharField(max_length=500, blank=True, help_text="Last error a timer pass hit on this order.")
 
@@ -428,7 +430,10 @@ class OrderLine(models.Model):
         related_name="order_lines",
         help_text="Empty when the partner sent a SKU we do not know (a stock exception).",
     )
-    sku_code = models.CharField(max_length=64, help_text="The SKU exactly as the partner sent it.")
+    sku_code = models.CharField(
+        max_length=64,
+        help_text="The SKU as the partner sent it, or the one staff matched it to (the history keeps the original).",
+    )
     quantity = models.PositiveIntegerField()
     unit_price = models.PositiveIntegerField(help_text="The buyer's unit price in minor units.")
 

@@ -36,6 +36,14 @@ MONEY_TAKEN = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, Paymen
 class PaymentTrigger(models.TextChoices):
     MANUAL = "manual", "Manual checkout"
     AUTO_CHECKOUT = "auto_checkout", "Auto Checkout"
+    RECORDED = "recorded", "Recorded by Finance"
+
+
+class LedgerMethod(models.TextChoices):
+    """How money moved between the seller and us: every payment and refund is one or the other."""
+
+    CARD = "card", "Card"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
 
 
 def _fully_refunded(payment) -> bool:
@@ -43,17 +51,24 @@ def _fully_refunded(payment) -> bool:
 
 
 class Payment(ConcurrentTransitionMixin, models.Model):
-    """One charge of a seller's card (one Stripe PaymentIntent) covering one or many orders."""
+    """Money the seller paid us for one or many orders: one charge of their card (one Stripe PaymentIntent),
+    or a bank transfer Finance recorded (amount, reference, date). Together with ``Refund`` it is the
+    seller's ledger: what they paid and what went back, by method."""
 
     seller = models.ForeignKey(Seller, on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(max_length=16, choices=LedgerMethod.choices, default=LedgerMethod.CARD)
     trigger = models.CharField(max_length=16, choices=PaymentTrigger.choices)
     status = FSMField(max_length=24, choices=PaymentStatus.choices, default=PaymentStatus.PENDING, protected=True)
     amount = models.PositiveIntegerField(help_text="Total charged, in minor units of the currency.")
     currency = models.CharField(max_length=3, help_text="ISO code, lower case as Stripe writes it.")
     amount_refunded = models.PositiveIntegerField(default=0)
 
-    stripe_customer_id = models.CharField(max_length=255)
-    stripe_payment_method_id = models.CharField(max_length=255)
+    # A bank transfer: the bank's reference and the day the money arrived.
+    reference = models.CharField(max_length=200, blank=True, help_text="The bank transfer's reference.")
+    received_on = models.DateField(null=True, blank=True, help_text="The day the bank transfer arrived.")
+
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
+    stripe_payment_method_id = models.CharField(max_length=255, blank=True)
     stripe_payment_intent_id = models.CharField(max_length=255, blank=True)
     stripe_charge_id = models.CharField(max_length=255, blank=True)
     # Only while an on-session payment waits for the seller's bank (3-D Secure), for Stripe.js.
@@ -67,7 +82,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
     )
     timer_error = models.CharField(max_length=500, blank=True)
 
-    created_by = models.CharField(max_length=250, help_text="kind:label of who started it")
+    created_by = models.CharField(max_length=250, help_text="Who started it.")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -85,6 +100,20 @@ class Payment(ConcurrentTransitionMixin, models.Model):
                 condition=~Q(stripe_payment_intent_id=""),
                 name="payment_intent_id_unique",
             ),
+            # A card charge is Stripe's; a bank transfer has its reference and date, is never Stripe's, and is
+            # recorded once the money is in.
+            models.CheckConstraint(
+                condition=Q(method="card") & ~Q(stripe_customer_id="")
+                | Q(
+                    method="bank_transfer",
+                    stripe_customer_id="",
+                    stripe_payment_intent_id="",
+                    received_on__isnull=False,
+                    status__in=["succeeded", "partially_refunded", "refunded"],
+                )
+                & ~Q(reference=""),
+                name="payment_method_consistent",
+            ),
         ]
         indexes = [
             models.Index(fields=["reconcile_at", "id"], name="payment_reconcile_idx", condition=Q(status="processing")),
@@ -93,7 +122,7 @@ class Payment(ConcurrentTransitionMixin, models.Model):
         permissions = [("refund_payment", "Can refund a seller's payment")]
 
     def __str__(self):
-        return f"payment #{self.pk} {money(self.amount, self.currency)} ({self.status})"
+        return f"payment #{self.pk} {money(self.amount, self.currency)} ({self.get_status_display().lower()})"
 
     @property
     def idempotency_key(self) -> str:
@@ -191,13 +220,19 @@ class RefundStatus(models.TextChoices):
 
 
 class RefundKind(models.TextChoices):
-    ORDER_CANCELLED = "order_cancelled", "Order cancelled (R7)"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
     MANUAL = "manual", "Refund requested"
+    RETURN = "return", "Return refunded"
     EXTERNAL = "external", "Refunded at Stripe"
 
 
 class Refund(ConcurrentTransitionMixin, models.Model):
-    """Money going back to the seller's card: the intent is written first, Stripe is called after commit."""
+    """Money going back to the seller, by the payment's method.
+
+    To a card: the intent is written first, Stripe is called after commit. By
+    bank transfer: the refund is owed (``pending``) until Finance records the
+    transfer it sent, with the real amount, its reference and date.
+    """
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     allocation = models.ForeignKey(
@@ -209,10 +244,13 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         help_text="The order whose share this gives back, if it is for one order.",
     )
     kind = models.CharField(max_length=16, choices=RefundKind.choices)
+    method = models.CharField(max_length=16, choices=LedgerMethod.choices, default=LedgerMethod.CARD)
     status = FSMField(max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING, protected=True)
     amount = models.PositiveIntegerField()
     reason = models.CharField(max_length=500, blank=True)
     stripe_refund_id = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(max_length=200, blank=True, help_text="The bank transfer's reference.")
+    sent_on = models.DateField(null=True, blank=True, help_text="The day the bank transfer was sent.")
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.CharField(max_length=500, blank=True)
     next_attempt_at = models.DateTimeField(
@@ -240,6 +278,13 @@ class Refund(ConcurrentTransitionMixin, models.Model):
             models.UniqueConstraint(
                 fields=["allocation"], condition=Q(kind="order_cancelled"), name="refund_one_per_cancelled_order"
             ),
+            # A refund by bank transfer is never Stripe's, and once sent it has its reference and date.
+            models.CheckConstraint(
+                condition=Q(method="card", reference="", sent_on__isnull=True)
+                | Q(method="bank_transfer", stripe_refund_id="")
+                & (~Q(status="succeeded") | ~Q(reference="") & Q(sent_on__isnull=False)),
+                name="refund_method_consistent",
+            ),
         ]
         indexes = [
             models.Index(
@@ -250,7 +295,8 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         ]
 
     def __str__(self):
-        return f"refund #{self.pk} {money(self.amount)} of payment #{self.payment_id} ({self.status})"
+        status = self.get_status_display().lower()
+        return f"refund #{self.pk} {money(self.amount)} of payment #{self.payment_id} ({status})"
 
     @property
     def idempotency_key(self) -> str:
@@ -266,6 +312,16 @@ class Refund(ConcurrentTransitionMixin, models.Model):
         """Stripe could not be reached; try again at ``at``."""
         self.next_attempt_at = at
         self.last_error = error[:500]
+
+    @transition(field=status, source=RefundStatus.PENDING, target=RefundStatus.SUCCEEDED)
+    def record_transfer(self, *, amount: int, reference: str, sent_on, now):
+        """Finance sent the money by bank transfer: the real amount, its reference and date."""
+        self.amount = amount
+        self.reference = reference[:200]
+        self.sent_on = sent_on
+        self.completed_at = now
+        self.next_attempt_at = None
+        self.last_error = ""
 
     @transition(field=status, source=[RefundStatus.PENDING, RefundStatus.PROCESSING], target=RefundStatus.SUCCEEDED)
     def succeed(self, *, refund_id: str, now):
@@ -317,6 +373,34 @@ class AutoCheckout(models.Model):
 
     def __str__(self):
         return f"Auto Checkout for {self.order}"
+
+
+# What the seller's money history records (``PaymentEvent.action``), in words.
+PAYMENT_ACTION_LABELS = {
+    "payment_start": "Charge sent to the card",
+    "payment_succeed": "Charge went through",
+    "payment_fail": "Charge did not go through",
+    "payment_require_action": "The bank asked the seller to confirm",
+    "payment_record_refund": "Money refunded",
+    "bank_transfer_recorded": "Bank transfer received",
+    "refund_requested": "Refund asked for",
+    "refund_owed": "Refund owed by bank transfer",
+    "refund_start": "Refund sent to Stripe",
+    "refund_retry_later": "Refund to be sent again",
+    "refund_succeed": "Refund went through",
+    "refund_fail": "Refund refused",
+    "refund_record_transfer": "Refund sent by bank transfer",
+    "refund_external": "Refunded at Stripe",
+    "stripe_customer_created": "Stripe customer created",
+    "card_added": "Card added",
+    "card_removed": "Card removed",
+    "card_default_set": "Default card changed",
+    "auto_checkout_on": "Auto Checkout turned on",
+    "auto_checkout_off": "Auto Checkout turned off",
+    "auto_checkout_gave_up": "Auto Checkout stopped",
+    "auto_checkout_waits": "Auto Checkout waits for an answer to a cancellation request",
+    "auto_checkout_resumed": "Auto Checkout charges again",
+}
 
 
 class PaymentEvent(AuditEvent):

@@ -17,6 +17,7 @@ from djstripe.models import Customer, PaymentMethod
 
 from accounts.models import Seller
 from orders.models import Order, OrderLine, OrderStatus
+from payments.hooks import orders_with_pending_cancellation
 from payments.models import MONEY_TAKEN, AutoCheckout, Payment, PaymentOrder, PaymentStatus
 
 # Orders a seller can pay for: the buyer has paid, and nothing is shipped (R4).
@@ -28,8 +29,21 @@ PROBLEM_MESSAGES = {
     "not_payable": "This order does not need paying.",
     "already_paid": "This order is already paid.",
     "in_progress": "A payment for this order is already under way.",
-    "stock_exception": "This order has an unknown SKU or missing stock; staff must fix it before it can be paid.",
+    "stock_exception": (
+        "An item on this order is not in your catalogue, so its cost is unknown; staff must match it to one of "
+        "your SKUs before it can be paid."
+    ),
     "nothing_to_charge": "This order costs nothing to fulfil, so there is nothing to charge.",
+    "cancellation_pending": (
+        "The buyer asked to cancel this order. Answer the request first, or confirm that you want to pay anyway."
+    ),
+}
+# Not a reason to refuse a charge, but the seller is told before paying.
+WARNING_MESSAGES = {
+    "short_stock": (
+        "Not enough stock is reserved for this order yet, so it cannot be shipped until more stock arrives."
+    ),
+    "cancellation_pending": "The buyer asked to cancel this order; you chose to pay it anyway.",
 }
 
 
@@ -94,6 +108,11 @@ def seller_cards(*, seller: Seller) -> list[Card]:
     customer = seller_customer(seller=seller)
     if customer is None:
         return []
+    return seller_cards_of(customer)
+
+
+def seller_cards_of(customer: Customer) -> list[Card]:
+    """The cards saved on a Stripe customer, the default first, then newest first."""
     default_id = customer.default_payment_method_id
     methods = PaymentMethod.objects.filter(customer=customer).order_by("-created", "-djstripe_id")
     cards = [_card(pm, default_id) for pm in methods if pm.type == "card"]
@@ -112,13 +131,15 @@ class OrderCost:
     order_id: int
     amount: int
     problem: str = ""  # a PROBLEM_MESSAGES key when the order cannot be charged as it is
+    short: bool = False  # every SKU is known, but not every line is reserved yet (a stock exception)
 
 
 def order_costs(orders: Iterable[Order]) -> dict[int, OrderCost]:
     """What each order costs the seller: Σ quantity × SKU wholesale cost, plus ``FULFILMENT_FEE``.
 
-    An order with a stock exception or a line whose SKU we do not know cannot be
-    charged (its price is unknown, or we could not ship it): it gets a problem.
+    An order with a line whose SKU we do not know cannot be charged (its price
+    is unknown): it gets a problem. An order whose SKUs are known but not all
+    reserved (stock ran short) can be paid; ``short`` says so, for a warning.
     One query for all the orders.
     """
     orders = list(orders)
@@ -136,11 +157,12 @@ def order_costs(orders: Iterable[Order]) -> dict[int, OrderCost]:
     for order in orders:
         amount = totals[order.pk] + settings.FULFILMENT_FEE
         problem = ""
-        if order.stock_exception or order.pk in unknown:
+        if order.pk in unknown:
             problem = "stock_exception"
         elif amount <= 0:
             problem = "nothing_to_charge"
-        costs[order.pk] = OrderCost(order_id=order.pk, amount=amount, problem=problem)
+        short = order.stock_exception and order.pk not in unknown
+        costs[order.pk] = OrderCost(order_id=order.pk, amount=amount, problem=problem, short=short)
     return costs
 
 
@@ -151,6 +173,9 @@ class QuoteLine:
     amount: int
     problem: str
     message: str
+    # What the seller should know before paying: WARNING_MESSAGES keys (short stock, a pending request).
+    warnings: tuple[str, ...] = ()
+    cancellation_pending: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,8 +197,20 @@ def active_allocations(order_ids: Iterable[int]) -> dict[int, PaymentOrder]:
     return {row.order_id: row for row in rows}
 
 
-def order_payment_problem(order: Order, *, seller: Seller, allocation: PaymentOrder | None) -> str:
-    """Why ``order`` cannot be paid now, or "" when it can. The cost is checked separately."""
+def order_payment_problem(
+    order: Order,
+    *,
+    seller: Seller,
+    allocation: PaymentOrder | None,
+    cancellation_pending: bool = False,
+    pay_despite_cancellation: bool = False,
+) -> str:
+    """Why ``order`` cannot be paid now, or "" when it can. The cost is checked separately.
+
+    An order whose buyer asked to cancel (R5) is not charged unless the seller
+    confirmed it (``pay_despite_cancellation``): approving the request would
+    refund it at once, and both cost the seller Stripe's fee.
+    """
     if order.seller_id != seller.pk:
         return "not_found"
     if order.seller_paid_at is not None:
@@ -184,15 +221,28 @@ def order_payment_problem(order: Order, *, seller: Seller, allocation: PaymentOr
         return "buyer_not_paid"
     if order.status not in PAYABLE_STATUSES:
         return "not_payable"
+    if cancellation_pending and not pay_despite_cancellation:
+        return "cancellation_pending"
     return ""
 
 
-def checkout_quote(*, seller: Seller, order_ids: Iterable[int]) -> Quote:
-    """The total and each order's share for paying ``order_ids`` now; orders that cannot be paid say why."""
+def checkout_warnings(cost: OrderCost, *, cancellation_pending: bool) -> tuple[str, ...]:
+    """What the seller is told before paying an order that can be paid (``WARNING_MESSAGES`` keys)."""
+    return tuple(
+        key for key, applies in (("short_stock", cost.short), ("cancellation_pending", cancellation_pending)) if applies
+    )
+
+
+def checkout_quote(*, seller: Seller, order_ids: Iterable[int], pay_despite_cancellation: bool = False) -> Quote:
+    """The total and each order's share for paying ``order_ids`` now; orders that cannot be paid say why.
+
+    Orders whose buyer asked to cancel are left out of the total unless ``pay_despite_cancellation``.
+    """
     wanted = list(dict.fromkeys(order_ids))
     orders = {o.pk: o for o in Order.objects.filter(pk__in=wanted, seller=seller)}
     costs = order_costs(orders.values())
     allocations = active_allocations(orders)
+    pending = orders_with_pending_cancellation(orders)
     lines, total = [], 0
     for order_id in wanted:
         order = orders.get(order_id)
@@ -200,10 +250,29 @@ def checkout_quote(*, seller: Seller, order_ids: Iterable[int]) -> Quote:
             lines.append(QuoteLine(order_id, "", 0, "not_found", PROBLEM_MESSAGES["not_found"]))
             continue
         cost = costs[order_id]
-        problem = order_payment_problem(order, seller=seller, allocation=allocations.get(order_id)) or cost.problem
+        problem = (
+            order_payment_problem(
+                order,
+                seller=seller,
+                allocation=allocations.get(order_id),
+                cancellation_pending=order_id in pending,
+                pay_despite_cancellation=pay_despite_cancellation,
+            )
+            or cost.problem
+        )
         if not problem:
             total += cost.amount
-        lines.append(QuoteLine(order_id, order.external_id, cost.amount, problem, PROBLEM_MESSAGES.get(problem, "")))
+        lines.append(
+            QuoteLine(
+                order_id,
+                order.external_id,
+                cost.amount,
+                problem,
+                PROBLEM_MESSAGES.get(problem, ""),
+                warnings=checkout_warnings(cost, cancellation_pending=order_id in pending),
+                cancellation_pending=order_id in pending,
+            )
+        )
     return Quote(total=total, currency=currency(), lines=lines)
 
 

@@ -13,6 +13,7 @@ from core.actors import Actor
 from core.errors import DomainError
 from portal.forms import PortalAuthenticationForm
 from portal.selectors import portal_seller_for_user
+from returns.selectors import seller_requests_waiting
 
 
 class PortalLoginView(auth_views.LoginView):
@@ -35,6 +36,8 @@ def seller_required(view):
         seller = portal_seller_for_user(request.user)
         if seller is None:
             return render(request, "portal/no_seller.html", status=403)
+        # The Requests tab's badge on every page: buyers' requests waiting for this seller's answer.
+        request.portal_requests_waiting = seller_requests_waiting(seller=seller)
         return view(request, seller, *args, **kwargs)
 
     return wrapper

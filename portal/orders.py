@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
@@ -17,10 +18,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from core.display import local_time
+from core.exports import download_response, safe_dataset
 from core.privacy import mask_email, mask_name, mask_phone
 from fulfillment.sla import SlaClockName, order_sla_clocks, order_sla_worst
 from orders.models import Order, OrderStatus
-from payments.selectors import order_checkout
+from payments.selectors import PAYABLE_STATUSES, WARNING_MESSAGES, checkout_quote, order_checkout
 from portal import selectors
 from portal.auth import seller_required
 from portal.display import current_deadline, status_label
@@ -211,6 +214,7 @@ def order_list(request, seller):
         "previous_url": list_link(page=page.previous_page_number()) if page.has_previous() else "",
         "next_url": list_link(page=page.next_page_number()) if page.has_next() else "",
         "clear_search_url": list_link(q=""),
+        "export_url": _with_query(reverse("portal:order_export"), _list_query(status=status, q=q)),
     }
     return render(request, "portal/order_list.html", context)
 
@@ -249,8 +253,49 @@ def order_detail(request, seller, pk: int):
         "back_url": _with_query(reverse("portal:orders"), back_query),
         "cancellation": _pending_cancellation(order, now=now),
         "checkout_status": order_checkout(order).status,
+        "wholesale": _wholesale(order, seller=seller),
     }
     return render(request, "portal/order_detail.html", context)
+
+
+def _wholesale(order: Order, *, seller) -> dict | None:
+    """What paying this order would cost the seller, and whether they can pay it now (the "Pay now" box), for an
+    order that still waits for its wholesale payment; None otherwise."""
+    if order.status not in PAYABLE_STATUSES or order.seller_paid_at is not None:
+        return None
+    [line] = checkout_quote(seller=seller, order_ids=[order.pk], pay_despite_cancellation=True).lines
+    return {
+        "amount": line.amount,
+        "problem": line.message if line.problem else "",
+        "warnings": [WARNING_MESSAGES[w] for w in line.warnings if w != "cancellation_pending"],
+        "cancellation_pending": line.cancellation_pending,
+        "pay_url": f"{reverse('portal:unpaid')}?{urlencode({'order': order.pk})}#pay-title",
+    }
+
+
+@require_GET
+@seller_required
+def order_export(request, seller):
+    """The orders of the current tab and search, as CSV (formula-safe cells, the buyer masked as on the pages)."""
+    filters = OrderFilterForm(request.GET).filters()
+    rows = [
+        (
+            order.pk,
+            order.external_id,
+            local_time(order.placed_at),
+            status_label(order.status),
+            order.item_count or 0,
+            Decimal(order.total or 0).scaleb(-2),
+            "yes" if order.stock_exception else "no",
+            mask_name(order.buyer_name),
+            ", ".join(part for part in (order.ship_city, order.ship_region) if part),
+        )
+        for order in selectors.order_list(seller=seller, status=filters["status"], q=filters["q"]).iterator()
+    ]
+    headers = ["order", "marketplace order", "placed", "status", "items", "buyer total", "stock exception"]
+    headers += ["buyer", "ships to"]
+    name = f"orders-{seller.code}" + (f"-{filters['status']}" if filters["status"] else "")
+    return download_response(safe_dataset(headers, rows), name=name)
 
 
 def _pending_cancellation(order: Order, *, now: datetime):

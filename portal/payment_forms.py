@@ -81,6 +81,8 @@ class CheckoutForm(forms.Form):
     setup_intent = forms.CharField(required=False, max_length=255)
     make_default = forms.BooleanField(required=False, label="Make this my default card")
     expected_total = forms.IntegerField(required=False, min_value=0)
+    # The seller's explicit "yes" to paying orders whose buyer asked to cancel (R5); without it they are skipped.
+    pay_despite_cancellation = forms.BooleanField(required=False)
 
     def __init__(self, *args, seller: Seller, cards: list[Card], **kwargs):
         super().__init__(*args, **kwargs)

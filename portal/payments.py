@@ -34,6 +34,7 @@ from core.money import money
 from orders.models import Order, OrderStatus
 from payments.models import Payment, PaymentStatus, PaymentTrigger
 from payments.selectors import (
+    WARNING_MESSAGES,
     Card,
     Quote,
     auto_checkout_failures,
@@ -102,15 +103,20 @@ class UnpaidRow:
     checkout_status: str  # order_checkout: unpaid / processing / requires_action
     payment_id: int | None
     auto_note: str
+    # The buyer asked to cancel (R5): never in "select all", and paying it needs the seller's confirmation.
+    cancellation_pending: bool = False
+    warnings: tuple[str, ...] = ()  # what the seller should know before paying it, in words
 
 
-def _auto_note(order: Order, *, auto_on: bool, payable: bool, now: datetime) -> str:
+def _auto_note(order: Order, *, auto_on: bool, payable: bool, now: datetime, cancellation_pending: bool) -> str:
     """What Auto Checkout does (or did) with the order, for the Unpaid list."""
     auto = getattr(order, "auto_checkout", None)  # a missing one-to-one is an AttributeError subclass
     if auto is not None and auto.gave_up_at is not None:
         return f"Auto Checkout stopped: {auto.failure_message or 'it could not charge your card.'}"
     if not auto_on or not payable:
         return ""
+    if cancellation_pending:
+        return "Auto Checkout waits for your answer to the cancellation request before it charges."
     if order.status == OrderStatus.ON_HOLD:
         return "Auto Checkout charges it when the hold ends."
     if auto is not None and auto.next_attempt_at is not None:
@@ -134,6 +140,7 @@ def _unpaid_rows(orders: list[Order], *, quote: Quote, selected: set[int], auto_
         else:
             problem = line.message if line.problem else ""
         deadline = current_deadline(order, now=now)
+        payable = not line.problem
         rows.append(
             UnpaidRow(
                 order=order,
@@ -141,11 +148,15 @@ def _unpaid_rows(orders: list[Order], *, quote: Quote, selected: set[int], auto_
                 deadline_phrase=deadline.phrase if deadline else "",
                 amount=line.amount,
                 problem=problem,
-                payable=not line.problem,
-                checked=not line.problem and order.pk in selected,
+                payable=payable,
+                checked=payable and order.pk in selected,
                 checkout_status=checkout.status,
                 payment_id=checkout.payment_id,
-                auto_note=_auto_note(order, auto_on=auto_on, payable=not line.problem, now=now),
+                auto_note=_auto_note(
+                    order, auto_on=auto_on, payable=payable, now=now, cancellation_pending=line.cancellation_pending
+                ),
+                cancellation_pending=line.cancellation_pending,
+                warnings=tuple(WARNING_MESSAGES[w] for w in line.warnings if w != "cancellation_pending"),
             )
         )
     return rows
@@ -159,21 +170,21 @@ def _render_unpaid(
     selected: list[int],
     card_choice: str = "",
     make_default: bool = False,
+    pay_despite_cancellation: bool = False,
     status: int = 200,
 ):
     paginator = Paginator(unpaid_orders(seller=seller), MAX_ORDERS_PER_CHECKOUT)
     page = paginator.get_page(request.GET.get("page"))
     orders = list(page.object_list)
+    # Every row shows what it would cost; an order with a pending cancellation request is payable only
+    # with the seller's confirmation, and "select all" leaves it out.
+    quote = checkout_quote(seller=seller, order_ids=[o.pk for o in orders], pay_despite_cancellation=True)
     if request.GET.get("all") == "1" and request.method == "GET":
-        selected = [o.pk for o in orders]
-    rows = _unpaid_rows(
-        orders,
-        quote=checkout_quote(seller=seller, order_ids=[o.pk for o in orders]),
-        selected=set(selected),
-        auto_on=seller.auto_checkout,
-    )
+        pending = {line.order_id for line in quote.lines if line.cancellation_pending}
+        selected = [o.pk for o in orders if o.pk not in pending]
+    rows = _unpaid_rows(orders, quote=quote, selected=set(selected), auto_on=seller.auto_checkout)
     chosen = [row.order.pk for row in rows if row.checked]
-    selection = checkout_quote(seller=seller, order_ids=chosen)
+    selection = checkout_quote(seller=seller, order_ids=chosen, pay_despite_cancellation=pay_despite_cancellation)
     default = next((card for card in cards if card.is_default), None)
     if card_choice not in {card.id for card in cards} | {NEW_CARD}:
         card_choice = default.id if default else NEW_CARD
@@ -181,7 +192,9 @@ def _render_unpaid(
         "seller": seller,
         "rows": rows,
         "page": page,
-        "payable_count": sum(1 for row in rows if row.payable),
+        "payable_count": sum(1 for row in rows if row.payable and not row.cancellation_pending),
+        "pending_cancellations": sum(1 for row in rows if row.cancellation_pending),
+        "pay_despite_cancellation": pay_despite_cancellation,
         "selection_total": selection.total,
         "selection_count": len(selection.payable_order_ids),
         "cards": cards,
@@ -219,6 +232,7 @@ def _checkout(request, seller, cards: list[Card]):
         "selected": posted,
         "card_choice": request.POST.get("card", ""),
         "make_default": bool(request.POST.get("make_default")),
+        "pay_despite_cancellation": bool(request.POST.get("pay_despite_cancellation")),
     }
     if not form.is_valid():
         for text in form_error_text(form):
@@ -228,6 +242,7 @@ def _checkout(request, seller, cards: list[Card]):
         return _render_unpaid(request, seller, **again, status=400)
     data = form.cleaned_data
     order_ids, card_id = data["order"], data["card"]
+    pay_anyway = data["pay_despite_cancellation"]
     actor = portal_actor(request)
     if card_id == NEW_CARD:
         try:
@@ -241,7 +256,7 @@ def _checkout(request, seller, cards: list[Card]):
         card_id = card.id
         again.update(cards=seller_cards(seller=seller), card_choice=card_id)
 
-    quote = checkout_quote(seller=seller, order_ids=order_ids)
+    quote = checkout_quote(seller=seller, order_ids=order_ids, pay_despite_cancellation=pay_anyway)
     if not quote.payable_order_ids:
         messages.error(request, "None of the selected orders can be paid now. Nothing was charged.")
         for line in quote.lines:
@@ -257,7 +272,13 @@ def _checkout(request, seller, cards: list[Card]):
         return _render_unpaid(request, seller, **again)
 
     try:
-        result = checkout_orders(seller=seller, order_ids=order_ids, actor=actor, payment_method_id=card_id)
+        result = checkout_orders(
+            seller=seller,
+            order_ids=order_ids,
+            actor=actor,
+            payment_method_id=card_id,
+            pay_despite_cancellation=pay_anyway,
+        )
     except DomainError as exc:
         messages.error(request, error_text(exc))
         return _render_unpaid(request, seller, **again, status=400)
@@ -280,7 +301,7 @@ def unpaid_quote(request, seller):
         return JsonResponse({"error": f"These are not order numbers: {', '.join(bad)}."}, status=400)
     if len(ids) > MAX_ORDERS_PER_CHECKOUT:
         return JsonResponse({"error": f"Pay at most {MAX_ORDERS_PER_CHECKOUT} orders at once."}, status=400)
-    quote = checkout_quote(seller=seller, order_ids=ids)
+    quote = checkout_quote(seller=seller, order_ids=ids, pay_despite_cancellation=request.GET.get("pay_anyway") == "1")
     count = len(quote.payable_order_ids)
     return JsonResponse(
         {

@@ -120,7 +120,17 @@ def requests_list(request, seller):
 @require_POST
 @seller_required
 def cancellation_approve(request, seller, pk: int):
-    cancel_request = get_object_or_404(CancellationRequest, pk=pk, seller=seller)
+    """Approving cancels the order for good, so the first POST shows what it does and asks to confirm;
+    the confirmation's POST (``confirmed``) answers."""
+    cancel_request = get_object_or_404(CancellationRequest.objects.select_related("order"), pk=pk, seller=seller)
+    if request.POST.get("confirmed") != "yes":
+        context = {
+            "seller": seller,
+            "row": cancellation_row(cancel_request, now=timezone.now()),
+            "next": request.POST.get("next", ""),
+            "paid": order_checkout(cancel_request.order).status in ("paid", "processing"),
+        }
+        return render(request, "portal/cancellation_confirm.html", context)
     return _answer(
         request,
         lambda: cancellation_request_approve(request_id=cancel_request.pk, actor=Actor.for_user(request.user)),

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from portal import auth, orders, payments, performance, requests, returns, tiktok
+from portal import auth, orders, payments, performance, requests, returns, statement, tiktok
 
 app_name = "portal"
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", orders.order_list, name="orders"),
     path("orders/<int:pk>/", orders.order_detail, name="order_detail"),
+    path("orders/export/", orders.order_export, name="order_export"),
     path("performance/", performance.performance, name="performance"),
     # Buyers' cancellation and return requests waiting for the seller's answer.
     path("requests/", requests.requests_list, name="requests"),
@@ -29,6 +30,9 @@ urlpatterns = [
     path("checkout/<int:payment_id>/refresh/", payments.checkout_refresh, name="checkout_refresh"),
     path("checkout/<int:payment_id>/cancel/", payments.checkout_cancel, name="checkout_cancel"),
     path("payment/", payments.payment_page, name="payment"),
+    # The seller's ledger: payments and refunds per month, by card and by bank transfer, and its CSV.
+    path("statement/", statement.statement, name="statement"),
+    path("statement/download/", statement.statement_download, name="statement_download"),
     path("payment/auto-checkout/", payments.auto_checkout, name="auto_checkout"),
     path("payment/cards/setup/", payments.card_setup, name="card_setup"),
     path("payment/cards/add/", payments.card_add, name="card_add"),

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from accounts.models import Seller
+from core.display import words_for
 from core.models import AuditEvent
 
 
@@ -65,7 +66,7 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     requested_by = models.CharField(max_length=8, choices=RequestedBy.choices, default=RequestedBy.BUYER)
     reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
     requested_at = models.DateTimeField(default=timezone.now)
-    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R5).")
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(
         max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name."
@@ -101,6 +102,18 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     @property
     def marketplace_status(self) -> str:
         return CANCELLATION_TIKTOK_STATUS[self.status]
+
+    @property
+    def reason_label(self) -> str:
+        """The buyer's reason in words, should a marketplace send a code (``changed_mind``)."""
+        return words_for(self.reason, RETURN_REASON_LABELS)
+
+    @property
+    def decided_by_label(self) -> str:
+        """Who answered, in words: "Seller", "Staff", "Automatic"; never a username or code."""
+        return {"seller": "Seller", "staff": "Our staff", "system": "Automatic", "partner": "Marketplace"}.get(
+            self.decided_by.partition(":")[0], ""
+        )
 
     @transition(field=status, source=CancellationStatus.PENDING, target=CancellationStatus.APPROVED)
     def approve(self, *, by: str, note: str = ""):
@@ -142,6 +155,22 @@ class ReturnType(models.TextChoices):
     REFUND_ONLY = "refund_only", "Refund only (nothing is sent back)"
     RETURN_AND_REFUND = "return_and_refund", "Return and refund"
     REPLACEMENT = "replacement", "Replacement"
+
+
+# The reasons marketplaces send for a return, in the words the seller and staff read. Partners may send
+# any text; a code not listed here is still shown as words (``core.display.words_for``).
+RETURN_REASON_LABELS = {
+    "damaged": "Arrived damaged",
+    "defective": "Does not work",
+    "wrong_item": "Wrong item sent",
+    "wrong_size": "Wrong size",
+    "not_as_described": "Not as described",
+    "missing_parts": "Parts missing",
+    "no_longer_needed": "No longer needed",
+    "changed_mind": "Changed their mind",
+    "arrived_late": "Arrived too late",
+    "other": "Other reason",
+}
 
 
 class ReturnStatus(models.TextChoices):
@@ -235,7 +264,7 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
     reason = models.CharField(max_length=100, help_text="Why the buyer returns it, e.g. damaged, wrong_item.")
     buyer_note = models.CharField(max_length=1000, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
-    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered (R11).")
+    respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered.")
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(max_length=250, blank=True)
     decision_note = models.CharField(max_length=500, blank=True)
@@ -293,6 +322,11 @@ class ReturnRequest(ConcurrentTransitionMixin, models.Model):
     @property
     def marketplace_status(self) -> str:
         return RETURN_TIKTOK_STATUS[self.status]
+
+    @property
+    def reason_label(self) -> str:
+        """The buyer's reason in words, never the marketplace's code (``wrong_item`` → "Wrong item sent")."""
+        return words_for(self.reason, RETURN_REASON_LABELS)
 
     @property
     def is_open(self) -> bool:

@@ -45,12 +45,30 @@ def partner_order_id(*, partner: Partner, order_id: int | None = None, external_
     return orders.values_list("pk", flat=True).first()
 
 
+def seller_requests_waiting(*, seller: Seller) -> int:
+    """How many buyers' requests (cancellations and returns) wait for the seller's answer, in one query."""
+    cancellations = (
+        CancellationRequest.objects.filter(seller=seller, status=CancellationStatus.PENDING).order_by().values("pk")
+    )
+    returns = ReturnRequest.objects.filter(seller=seller, status=ReturnStatus.REQUESTED).order_by().values("pk")
+    return cancellations.union(returns, all=True).count()
+
+
 def seller_pending_cancellation_requests(*, seller: Seller) -> QuerySet[CancellationRequest]:
     """The seller's requests waiting for an answer, the most urgent (earliest auto-approval) first."""
     return (
         CancellationRequest.objects.filter(seller=seller, status=CancellationStatus.PENDING)
         .select_related("order")
         .order_by("respond_by", "pk")
+    )
+
+
+def orders_with_pending_cancellation(order_ids) -> set[int]:
+    """Which of ``order_ids`` have a cancellation request waiting for the seller (for ``payments.hooks``)."""
+    return set(
+        CancellationRequest.objects.filter(order_id__in=list(order_ids), status=CancellationStatus.PENDING)
+        .values_list("order_id", flat=True)
+        .distinct()
     )
 
 
@@ -139,6 +157,7 @@ class RefundShare:
     suggested: int
     problem: str = ""
     detail: str = ""
+    method: str = "card"  # how the seller paid, so how the refund goes back (``payments.models.LedgerMethod``)
 
 
 def return_refund_share(ret: ReturnRequest) -> RefundShare:
@@ -162,10 +181,9 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
             problem, detail = (
                 "paid_outside_stripe",
                 (
-                    f"The seller paid order {order.pk} by bank transfer (reference "
-                    f"{order.seller_payment_reference or 'none'}), "
-                    "not by card, so it cannot be refunded through Stripe. Refund it by bank transfer and record the "
-                    "decision here with amount 0 and the transfer reference in the note."
+                    f"The seller's payment for order {order.pk} (reference {order.seller_payment_reference or 'none'}) "
+                    "is not in the payments ledger, so no refund can be recorded against it. Refund it by bank "
+                    "transfer and record the decision here with amount 0 and the transfer reference in the note."
                 ),
             )
         else:
@@ -193,4 +211,6 @@ def return_refund_share(ret: ReturnRequest) -> RefundShare:
             problem="nothing_to_refund",
             detail=f"Order {order.pk}'s share of payment {payment.pk} has already been refunded in full.",
         )
-    return RefundShare(payment_id=payment.pk, refundable=refundable, suggested=min(cost, refundable))
+    return RefundShare(
+        payment_id=payment.pk, refundable=refundable, suggested=min(cost, refundable), method=payment.method
+    )

@@ -39,6 +39,9 @@ class CarrierOutputSerializer(serializers.Serializer):
     tracking_pattern = serializers.CharField(
         help_text="Regular expression the whole tracking number matches (spaces removed, upper-cased)."
     )
+    tracking_example = serializers.CharField(
+        allow_blank=True, help_text="The format in words with an example, e.g. `1Z followed by 16 letters or digits`."
+    )
     tracking_url = serializers.CharField(
         allow_blank=True, help_text="Public tracking page with `{tracking_number}` as the placeholder; may be empty."
     )

@@ -50,6 +50,12 @@ def test_demo_covers_every_state_through_the_services(tmp_path):
         "lost",
         "cancelled",
     }
+    # The history's times match the backdated order: received when placed, paid when the buyer paid.
+    for order in Order.objects.exclude(buyer_paid_at=None)[:50]:
+        assert order.events.get(action="intake").created_at == order.placed_at
+        assert order.events.get(action="mark_buyer_paid").created_at == order.buyer_paid_at
+        times = list(order.events.order_by("id").values_list("created_at", flat=True))  # in the order written
+        assert times == sorted(times)
     # The warehouse's and the carrier's steps went through the shipment services.
     shipments = set(Shipment.objects.values_list("status", flat=True))
     assert shipments == {"picking", "packed", "labelled", "in_transit", "delivered", "lost"}

@@ -20,6 +20,7 @@ def run_manage(*args, **env):
         for k, v in os.environ.items()
         if k not in ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
+    full_env["ENV_FILE"] = ""  # a developer's .env (written by `make run`) must not change what is tested
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120
@@ -49,6 +50,17 @@ def test_any_other_command_says_why_settings_refused_to_load():
     assert result.returncode != 0
     assert "Settings refused to load: SECRET_KEY must be set" in result.stderr
     assert "AppRegistryNotReady" not in result.stderr  # Django's own follow-on error, which hid the cause
+    # ... and how to fix it.
+    assert "run `make run` once (it writes a .env with DEBUG=true) or `export DEBUG=true`" in result.stderr
+
+
+def test_commands_run_outside_make_with_the_env_file_make_run_writes(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=true\n")
+
+    result = run_manage("check", ENV_FILE=str(env_file))
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_check_deploy_is_clean_in_production():

@@ -15,8 +15,9 @@ from console.site import order_queues
 from core.actors import Actor
 from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_cancel, order_record_buyer_payment, order_record_seller_payment
+from orders.services import order_cancel, order_record_buyer_payment
 from orders.tests.factories import make_order
+from payments.services import bank_transfer_record
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/orders/order/"
@@ -45,7 +46,7 @@ def awaiting_checkout_order(partner, seller, lines=(("TSHIRT-M", 1),), **kwargs)
 def ready_order(partner, seller, lines=(("TSHIRT-M", 1),), **kwargs):
     order = awaiting_checkout_order(partner, seller, lines, **kwargs)
     finance = make_staff_user("Finance")
-    return order_record_seller_payment(order_id=order.pk, reference="BANK-1", actor=Actor.for_user(finance))
+    return bank_transfer_record(order_id=order.pk, reference="BANK-1", actor=Actor.for_user(finance))
 
 
 def messages_of(response) -> list[str]:
@@ -177,8 +178,8 @@ def test_order_page_shows_lines_reservations_deadlines_and_history(client, suppo
     assert "3 of 3 reserved" in page
     assert "unknown SKU" in page
     assert f"{timezone.localtime(order.hold_until):%b}" in page  # the hold deadline is on the page
-    assert "mark_buyer_paid" in page
-    assert f"partner:{partner.name}" in page
+    assert "Buyer paid" in page and "mark_buyer_paid" not in page  # the history in words
+    assert f"Marketplace connector: {partner.name}" in page
     assert 'name="_save"' not in page  # read-only: nothing to save
 
 
@@ -213,7 +214,7 @@ def test_buyer_details_are_shown_in_full_to_the_warehouse(client, partner, selle
 
     page = client.get(change_url(order)).content.decode()
 
-    for detail in ("Jane Doe", "+1 555 010 1234", "jane@example.com", "1 Main St", "73301 Austin"):
+    for detail in ("Jane Doe", "+1 555 010 1234", "jane@example.com", "1 Main St", "Austin, TX 73301"):
         assert detail in page
     assert "J*** D***" not in page
 

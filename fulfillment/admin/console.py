@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import Seller
 from core.actors import Actor
+from core.display import order_address_lines
 from core.errors import DomainError
 from core.privacy import mask_name, mask_phone, masked_shipping_address
 from fulfillment.admin.common import (
@@ -30,8 +31,16 @@ from fulfillment.admin.common import (
     TRACKING_ERROR_CODES,
     WORK_PERMISSION,
 )
+from fulfillment.admin.needs_stock import STAGE_NEEDS_STOCK, remap_view, shortfall_rows
 from fulfillment.models import Carrier, Handover, Shipment, ShipmentStatus
-from fulfillment.selectors import carrier_list, packing_slips, pick_list, to_ship_queue
+from fulfillment.selectors import (
+    carrier_list,
+    needs_stock_count,
+    needs_stock_queryset,
+    packing_slips,
+    pick_list,
+    to_ship_queue,
+)
 from fulfillment.services import (
     shipment_hand_over,
     shipment_label,
@@ -51,6 +60,7 @@ STAGE_COLLECTION = "collection"
 STAGES = {
     STAGE_TO_SHIP: "To ship",
     STAGE_COLLECTION: "Awaiting collection",
+    STAGE_NEEDS_STOCK: "Needs stock",
 }
 
 
@@ -82,6 +92,8 @@ class ConsoleFilterForm(forms.Form):
 def console_queryset(filters: dict[str, str], *, now):
     """The console's orders for ``filters``, most urgent first, with seller, shipment, carrier and
     lines loaded in a fixed number of queries whatever the page size."""
+    if filters["stage"] == STAGE_NEEDS_STOCK:
+        return needs_stock_queryset(seller_code=filters["seller"], sku_code=filters["sku"])
     if filters["stage"] == STAGE_COLLECTION:
         orders = Order.objects.filter(status=OrderStatus.SHIPPED).select_related("seller", "shipment__carrier")
         orders = orders.order_by("shipment__collect_by", "id")
@@ -105,13 +117,14 @@ def console_queryset(filters: dict[str, str], *, now):
 
 
 def stage_counts() -> dict[str, int]:
-    """How many orders each console tab holds, in one query."""
-    return Order.objects.filter(
+    """How many orders each console tab holds, in two queries."""
+    counts = Order.objects.filter(
         status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT, OrderStatus.SHIPPED]
     ).aggregate(
         **{STAGE_TO_SHIP: Count("pk", filter=Q(status__in=[OrderStatus.READY_TO_FULFILL, OrderStatus.IN_FULFILLMENT]))},
         **{STAGE_COLLECTION: Count("pk", filter=Q(status=OrderStatus.SHIPPED))},
     )
+    return {**counts, STAGE_NEEDS_STOCK: needs_stock_count()}
 
 
 @dataclass(frozen=True)
@@ -138,12 +151,10 @@ CONSOLE_ACTIONS = {
 def _buyer_for_slip(order: Order, *, full: bool) -> dict:
     """Full name, phone and address for staff who print labels; masked (R12) for everyone else."""
     if full:
-        city_line = " ".join(p for p in (order.ship_postal_code, order.ship_city) if p)
-        lines = [order.ship_line1, order.ship_line2, city_line, order.ship_region, order.ship_country]
         return {
             "name": order.buyer_name,
             "phone": order.buyer_phone,
-            "address": [p for p in lines if p],
+            "address": order_address_lines(order),
             "masked": False,
         }
     area = [v for v in masked_shipping_address(order).values() if v]
@@ -222,6 +233,7 @@ class WarehouseConsole:
         now = timezone.now()
         page = Paginator(console_queryset(filters, now=now), CONSOLE_PAGE_SIZE).get_page(request.GET.get("page"))
         rows = []
+        needs_stock = filters["stage"] == STAGE_NEEDS_STOCK
         for order in page.object_list:
             shipment = order.shipment if _has_shipment(order) else None
             clocks = order_sla_clocks(order, now=now)
@@ -232,6 +244,7 @@ class WarehouseConsole:
                     "lines": list(order.lines.all()),
                     "badge": clock_badge(order, now=now),
                     "clock": clocks["collect_by"] if filters["stage"] == STAGE_COLLECTION else clocks["ship_by"],
+                    "shortfalls": shortfall_rows(order, back=request.get_full_path()) if needs_stock else [],
                 }
             )
         base = {k: v for k, v in filters.items() if v and k != "stage"}
@@ -266,6 +279,8 @@ class WarehouseConsole:
             sellers=Seller.objects.order_by("code"),
             carriers=Carrier.objects.order_by("name"),
             stage_collection=filters["stage"] == STAGE_COLLECTION,
+            stage_needs_stock=needs_stock,
+            can_work=can_work,
             clock_label="Collect by" if filters["stage"] == STAGE_COLLECTION else "Ship by",
         )
         return TemplateResponse(request, "admin/fulfillment/console/queue.html", context)
@@ -335,6 +350,11 @@ class WarehouseConsole:
             request, title="Packing slips", slips=slips, printed_at=timezone.now(), back_url=back_url
         )
         return TemplateResponse(request, "admin/fulfillment/console/packing_slips.html", context)
+
+    # --- stock exceptions ------------------------------------------------------------------
+
+    def remap_view(self, request):
+        return remap_view(self, request)
 
     # --- labelling -----------------------------------------------------------------------
 

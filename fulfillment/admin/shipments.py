@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core.actors import Actor
-from core.admin_tools import ReadOnlyAdminMixin, admin_page
+from core.admin_tools import AuditInline, ReadOnlyAdminMixin, admin_page
+from core.display import local_time
 from core.errors import DomainError
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
@@ -22,7 +23,7 @@ from fulfillment.admin.common import (
     WORK_PERMISSION,
 )
 from fulfillment.admin.console import WarehouseConsole
-from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent, ShipmentStatus
+from fulfillment.models import CARRIER_EVENT_TYPES, Carrier, Shipment, ShipmentEvent, ShipmentEventType, ShipmentStatus
 from fulfillment.selectors import (
     carrier_list,
 )
@@ -39,9 +40,10 @@ from fulfillment.services import (
 class CarrierForm(forms.ModelForm):
     class Meta:
         model = Carrier
-        fields = ("code", "name", "tracking_pattern", "tracking_url", "handover", "active")
+        fields = ("code", "name", "tracking_example", "tracking_pattern", "tracking_url", "handover", "active")
         help_texts = {
-            "tracking_pattern": r"A regular expression every tracking number must match, e.g. ^1Z[0-9A-Z]{16}$.",
+            "tracking_pattern": "The exact rule a tracking number is checked against (for whoever maintains the "
+            "carrier list). Staff and partners are shown the format in words instead.",
             "tracking_url": "Optional. {tracking_number} is replaced by the parcel's number, e.g. "
             "https://carrier.example/track/{tracking_number}.",
             "active": "Only active carriers can label parcels. Retire a carrier by unticking this; "
@@ -54,7 +56,7 @@ class CarrierAdmin(admin.ModelAdmin):
     """Staff keep the carrier list (R10); saving calls ``carrier_create`` / ``carrier_update``."""
 
     form = CarrierForm
-    list_display = ("name", "code", "tracking_pattern", "handover", "active")
+    list_display = ("name", "code", "tracking_example", "handover", "active")
     list_filter = ("active", "handover")
     search_fields = ("code", "name")
     ordering = ("name",)
@@ -71,13 +73,17 @@ class CarrierAdmin(admin.ModelAdmin):
         actor = Actor.for_user(request.user)
         data = form.cleaned_data
         if change:
-            changes = {name: data[name] for name in ("name", "tracking_pattern", "tracking_url", "handover", "active")}
+            changes = {
+                name: data[name]
+                for name in ("name", "tracking_pattern", "tracking_example", "tracking_url", "handover", "active")
+            }
             saved = carrier_update(carrier_id=obj.pk, actor=actor, **changes)
         else:
             saved = carrier_create(
                 code=data["code"],
                 name=data["name"],
                 tracking_pattern=data["tracking_pattern"],
+                tracking_example=data["tracking_example"],
                 handover=data["handover"],
                 tracking_url=data["tracking_url"],
                 active=data["active"],
@@ -102,11 +108,10 @@ class CarrierAdmin(admin.ModelAdmin):
 # --- shipments: read-only, with carrier events and tracking corrections -------------------
 
 
-class ShipmentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ShipmentEventInline(AuditInline):
     model = ShipmentEvent
-    extra = 0
-    can_delete = False
-    fields = ("at", "action", "from_status", "to_status", "note", "data", "actor", "created_at")
+    status_labels = dict(ShipmentStatus.choices)
+    fields = ("at", "what", "change", "note", "by", "created_at")
     readonly_fields = fields
     ordering = ("at", "id")
     verbose_name_plural = "events"
@@ -117,7 +122,7 @@ def _aware(value):
 
 
 class CarrierEventForm(forms.Form):
-    type = forms.ChoiceField(choices=[(t, t.replace("_", " ")) for t in CARRIER_EVENT_TYPES])
+    type = forms.ChoiceField(choices=[(t, ShipmentEventType(t).label) for t in CARRIER_EVENT_TYPES])
     at = forms.SplitDateTimeField(
         widget=AdminSplitDateTime,
         help_text="When the carrier reports it happened. Events must come in order and not be in the future.",
@@ -200,6 +205,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("console/", view(console.queue_view), name="fulfillment_console"),
             path("console/label/", view(console.label_view), name="fulfillment_console_label"),
+            path("console/remap/", view(console.remap_view), name="fulfillment_console_remap"),
             path(
                 "<path:object_id>/carrier-event/",
                 view(self.carrier_event_view),
@@ -318,8 +324,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:fulfillment_shipment_change", args=[shipment.pk]))
         closes = shipment.labelled_at + settings.TRACKING_EDIT_WINDOW if shipment.labelled_at else None
         intro = (
-            f"Corrections are allowed until {timezone.localtime(closes):%Y-%m-%d %H:%M} and are kept in the order "
-            "history."
+            f"Corrections are allowed until {local_time(closes)} and are kept in the order history."
             if closes
             else "This parcel has no label yet."
         )

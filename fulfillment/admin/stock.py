@@ -1,36 +1,37 @@
-"""Stock in the console: SKUs, stock levels, reservations, and the CSV import/export.
+"""Stock in the console: SKUs, stock levels, reservations, and the stock file's import and export.
 
-Everything here is read-only. Stock levels change through the CSV import
-(``stock_import_csv``, which refuses an on-hand count below what is reserved)
-and through the order services; reservations only through the order services.
-Editing ``on_hand`` in a form would bypass both the lock and that check.
+Everything here is read-only. Stock levels change through the stock import
+(``stock_import_file``, which refuses an on-hand count below what is reserved
+and gives new stock to the orders waiting for it) and through the order
+services; reservations only through the order services. Editing ``on_hand``
+in a form would bypass the locks and those checks. The export is
+django-import-export's, in CSV or XLSX, with the list's filters applied.
 """
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
 
 from core.actors import Actor
 from core.admin_tools import ReadOnlyAdminMixin, admin_page
+from core.exports import EXPORT_FORMATS
 from core.money import money
 from fulfillment.models import SKU, Reservation, Stock
+from fulfillment.resources import StockResource
 from fulfillment.services import (
+    MAX_IMPORT_BYTES,
     STOCK_CSV_COLUMNS,
     StockImportError,
-    stock_export_csv,
-    stock_import_csv,
+    stock_import_file,
 )
 
-# An upload above this is not a stock list someone edited by hand; refuse it before reading it into memory.
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
 IMPORT_PERMISSION = "fulfillment.change_stock"
 
 
@@ -39,40 +40,41 @@ IMPORT_PERMISSION = "fulfillment.change_stock"
 
 class StockImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
-        help_text=f"Columns: {','.join(STOCK_CSV_COLUMNS)}. wholesale_cost as an amount like 12.50; "
-        "on_hand replaces the current count. UTF-8; nothing is written if any row is bad.",
+        label="Stock file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,.xlsx"}),
+        help_text=f"CSV (UTF-8) or Excel (.xlsx) with the columns {', '.join(STOCK_CSV_COLUMNS)}. The wholesale "
+        "cost is an amount like 12.50; on hand replaces the current count. Nothing is written if any row is bad.",
     )
 
-    def clean_file(self) -> str:
-        """Return the file's text, or refuse a file that is too big or not UTF-8."""
+    def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_IMPORT_BYTES:
             raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
-        try:
-            # utf-8-sig drops the byte-order mark spreadsheet programs write.
-            return upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from None
+        return upload
 
 
 def stock_import_view(model_admin: admin.ModelAdmin, request):
-    """Upload a stock CSV and run ``stock_import_csv``: counts on success, every bad row otherwise."""
+    """Upload a stock file and run ``stock_import_file``: counts on success, every bad row otherwise."""
     if not request.user.has_perm(IMPORT_PERMISSION):
         raise PermissionDenied
     errors: list[str] = []
     form = StockImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
         try:
-            result = stock_import_csv(text=form.cleaned_data["file"], actor=Actor.for_user(request.user))
+            result = stock_import_file(data=upload.read(), filename=upload.name, actor=Actor.for_user(request.user))
         except StockImportError as exc:
             errors = exc.errors
         else:
+            filled = (
+                f" {result.orders_cleared} order(s) waiting for stock are now fully reserved."
+                if result.orders_cleared
+                else ""
+            )
             model_admin.message_user(
                 request,
                 f"Stock imported: {result.created} SKU(s) created, {result.updated} updated, {result.unchanged} "
-                "unchanged.",
+                f"unchanged.{filled}",
                 messages.SUCCESS,
             )
             return HttpResponseRedirect(reverse("admin:fulfillment_stock_changelist"))
@@ -80,17 +82,11 @@ def stock_import_view(model_admin: admin.ModelAdmin, request):
         model_admin,
         request,
         "admin/fulfillment/stock/import_csv.html",
-        title="Import stock CSV",
+        title="Import stock",
         form=form,
         import_errors=errors,
         columns=STOCK_CSV_COLUMNS,
     )
-
-
-def _csv_response(text: str) -> HttpResponse:
-    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="stock-{timezone.localtime():%Y%m%d-%H%M}.csv"'
-    return response
 
 
 # --- SKUs -------------------------------------------------------------------------------
@@ -108,7 +104,11 @@ class StockInline(ReadOnlyAdminMixin, admin.StackedInline):
 
 
 @admin.register(SKU)
-class SKUAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SKUAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The export (CSV or XLSX, the list's filters and search applied) is the import's format."""
+
+    resource_classes = [StockResource]
+    formats = EXPORT_FORMATS
     list_display = ("code", "name", "seller", "wholesale_cost_display", "on_hand", "reserved", "available")
     list_filter = ("seller",)
     search_fields = ("code", "name", "seller__code")
@@ -117,7 +117,6 @@ class SKUAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ("seller", "code", "name", "wholesale_cost_display", "created_at", "updated_at")
     readonly_fields = fields
     inlines = (StockInline,)
-    actions = ("export_selected_csv",)
     change_list_template = "admin/fulfillment/sku/change_list.html"
 
     @admin.display(description="wholesale cost", ordering="wholesale_cost")
@@ -140,26 +139,6 @@ class SKUAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if stock is None:
             return format_html('<strong style="color:#b3261e">{}</strong>', "no stock row")
         return stock.available
-
-    @admin.action(description="Export selected SKUs as stock CSV", permissions=["view"])
-    def export_selected_csv(self, request, queryset):
-        return _csv_response(stock_export_csv(queryset=queryset))
-
-    def get_urls(self):
-        return [
-            path("export-csv/", self.admin_site.admin_view(self.export_view), name="fulfillment_sku_export_csv"),
-            *super().get_urls(),
-        ]
-
-    def export_view(self, request):
-        """Export every SKU the list shows with its current filters and search, in the import format."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Unknown filter in the export link.")
-        return _csv_response(stock_export_csv(queryset=changelist.get_queryset(request)))
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {**(extra_context or {}), "can_import_stock": request.user.has_perm(IMPORT_PERMISSION)}

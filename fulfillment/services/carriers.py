@@ -21,7 +21,7 @@ def require(actor: Actor, perm: str, message: str) -> None:
         raise PermissionRefused(message)
 
 
-_CARRIER_FIELDS = ("name", "tracking_pattern", "tracking_url", "handover", "active")
+_CARRIER_FIELDS = ("name", "tracking_pattern", "tracking_example", "tracking_url", "handover", "active")
 
 
 def carrier_create(
@@ -30,6 +30,7 @@ def carrier_create(
     name: str,
     tracking_pattern: str,
     handover: str,
+    tracking_example: str = "",
     tracking_url: str = "",
     active: bool = True,
     actor: Actor,
@@ -40,6 +41,7 @@ def carrier_create(
         code=code,
         name=name,
         tracking_pattern=tracking_pattern,
+        tracking_example=tracking_example,
         handover=handover,
         tracking_url=tracking_url,
         active=active,
@@ -79,7 +81,10 @@ def _carrier_clean(carrier: Carrier) -> None:
         carrier.full_clean(validate_unique=False)
     except DjangoValidationError as exc:
         raise InvalidInput(
-            "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()),
+            "; ".join(
+                f"{Carrier._meta.get_field(field).verbose_name}: {' '.join(messages)}"
+                for field, messages in exc.message_dict.items()
+            ),
             code="invalid_carrier",
         ) from None
 
@@ -95,6 +100,12 @@ def carrier_resolve(carrier: Carrier | str) -> Carrier:
     return found
 
 
+def tracking_number_refusal(carrier: Carrier, number: str) -> str:
+    """Why ``number`` is refused, with the carrier's format described by example, never by its pattern."""
+    expected = f" A {carrier.name} tracking number is {carrier.tracking_example}." if carrier.tracking_example else ""
+    return f"{number} is not a valid {carrier.name} tracking number.{expected}"
+
+
 def valid_tracking_number(carrier: Carrier, tracking_number: str) -> str:
     number = Carrier.normalize_tracking_number(tracking_number)
     if not number:
@@ -102,10 +113,7 @@ def valid_tracking_number(carrier: Carrier, tracking_number: str) -> str:
     if len(number) > Shipment._meta.get_field("tracking_number").max_length or not carrier.tracking_number_matches(
         number
     ):
-        raise InvalidInput(
-            f"{number!r} is not a {carrier.name} tracking number (expected the pattern {carrier.tracking_pattern}).",
-            code="tracking_number_invalid",
-        )
+        raise InvalidInput(tracking_number_refusal(carrier, number), code="tracking_number_invalid")
     return number
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
-from core.display import span
+from core.display import local_time, span
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment import notify
 from fulfillment.locks import lock_shipment
@@ -89,8 +89,10 @@ def shipment_start_picking(*, order_id: int, actor: Actor) -> Shipment:
     """Start picking a ``ready_to_fulfill`` order: its parcel is opened and the order is ``in_fulfillment``.
 
     Stock that came in since intake is reserved for it now, where it lacked
-    some. Already picking (or further) is a no-op. Admin bulk actions call
-    this once per selected order.
+    some; an order still not fully reserved (an unknown SKU, or too little
+    stock) is refused with ``stock_exception``: nothing is picked around a
+    missing item. Already picking (or further) is a no-op. Admin bulk actions
+    call this once per selected order.
     """
     require(actor, WORK_PERMISSION, "You do not have permission to work shipments.")
     with transaction.atomic():
@@ -104,7 +106,12 @@ def shipment_start_picking(*, order_id: int, actor: Actor) -> Shipment:
                 f"Order {order.pk} is {order.get_status_display().lower()}; only orders ready to fulfil can be picked.",
                 code="not_ready_to_fulfill",
             )
-        stock_top_up_for_order(order=order)
+        if not stock_top_up_for_order(order=order):
+            raise TransitionRefused(
+                f"Order {order.pk} cannot be picked: not every item is reserved (an item not in the seller's "
+                "catalogue, or not enough stock). Fix it under “Needs stock”, or cancel the order.",
+                code="stock_exception",
+            )
         shipment = Shipment.objects.create(order=order)
         _shipment_event(shipment, type=ShipmentEventType.PICKING_STARTED, from_status="", actor=actor)
         order_transition_apply(order, OrderAction.START_FULFILLMENT, actor=actor, fields=[])
@@ -228,7 +235,7 @@ def shipment_update_tracking(
         closes = shipment.labelled_at + settings.TRACKING_EDIT_WINDOW
         if timezone.now() > closes:
             raise TransitionRefused(
-                f"Tracking can only be corrected until {closes:%Y-%m-%d %H:%M} UTC "
+                f"Tracking can only be corrected until {local_time(closes)} "
                 f"({span(settings.TRACKING_EDIT_WINDOW)} after labelling).",
                 code="tracking_edit_window_over",
             )
@@ -342,15 +349,15 @@ def shipment_record_carrier_event(*, order_id: int, type: str, at: datetime, not
             and shipment.last_event_at is not None
         ):
             raise _out_of_order(
-                f"A {type.replace('_', ' ')} event cannot follow a parcel that is "
+                f"The carrier's “{ShipmentEventType(type).label}” event cannot come now: the parcel is "
                 f"{shipment.get_status_display().lower()}."
             )
         if at < shipment.labelled_at - CARRIER_CLOCK_SKEW:
-            raise _out_of_order(f"The event at {at:%Y-%m-%d %H:%M} is before the parcel was labelled.")
+            raise _out_of_order(f"The event at {local_time(at)} is before the parcel was labelled.")
         if shipment.last_event_at is not None and at < shipment.last_event_at:
             raise _out_of_order(
-                f"The event at {at:%Y-%m-%d %H:%M} is earlier than the last carrier event "
-                f"({shipment.last_event_at:%Y-%m-%d %H:%M})."
+                f"The event at {local_time(at)} is earlier than the last carrier event "
+                f"({local_time(shipment.last_event_at)})."
             )
         if status == ShipmentStatus.LABELLED:
             _move_to_transit(order, shipment, type=type, at=at, note=note, actor=actor)

@@ -6,20 +6,23 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
+import tablib
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
+from import_export.formats.base_formats import XLSX
 
-from accounts.models import Seller
 from core.actors import Actor
 from core.errors import InvalidInput
+from core.tasks import enqueue_on_commit
 from fulfillment.locks import lock_stock_for_skus
 from fulfillment.models import SKU, Reservation, Stock
+from fulfillment.resources import STOCK_COLUMNS, StockResource
+from fulfillment.services.exceptions import stock_allocate_locked, waiting_order_ids
+from orders.locks import lock_orders
 from orders.models import OrderLine
 
 logger = logging.getLogger(__name__)
@@ -169,27 +172,16 @@ def stock_restock(*, quantities: dict[int, int]) -> int:
             if created:
                 continue
         Stock.objects.filter(pk=stock.pk).update(on_hand=F("on_hand") + quantity, updated_at=now)
+    # Orders waiting for these SKUs get the units, in a pass of their own after commit (it locks orders first).
+    enqueue_on_commit("fulfillment.tasks.stock_allocate", sorted(wanted))
     return sum(wanted.values())
 
 
-# --- CSV import -------------------------------------------------------------------
+# --- the stock file: import and export (django-import-export, ``fulfillment.resources``) --------------
 
-STOCK_CSV_COLUMNS = ["seller", "sku", "name", "wholesale_cost", "on_hand"]
-# The largest value a PositiveIntegerField holds on every database we run on;
-# anything above would fail at write time instead of being reported by line.
-_MAX_INTEGER = 2_147_483_647
-# NUL and other control characters: PostgreSQL refuses NUL in text, and none belongs in a name or code.
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-@dataclass
-class StockRow:
-    line: int
-    seller: Seller
-    sku: str
-    name: str
-    wholesale_cost: int
-    on_hand: int
+STOCK_CSV_COLUMNS = STOCK_COLUMNS
+# An upload above this is not a stock list someone edited by hand; refuse it before reading it.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
 
 
 @dataclass
@@ -197,6 +189,8 @@ class ImportResult:
     created: int
     updated: int
     unchanged: int = 0
+    # Orders waiting for stock that the new stock filled (their stock exception cleared).
+    orders_cleared: int = 0
 
 
 class StockImportError(InvalidInput):
@@ -209,154 +203,119 @@ class StockImportError(InvalidInput):
         super().__init__("; ".join(errors))
 
 
-def _parse_money(value: str) -> int:
-    """``"12.50"`` → 1250 minor units; refuses negatives, fractions of a cent, NaN and infinities."""
-    amount = Decimal(value.strip())
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        raise InvalidOperation
-    cents = int(amount * 100)
-    if cents > _MAX_INTEGER:
-        raise InvalidOperation
-    return cents
-
-
-def _read_stock_csv(text: str) -> list[tuple[int, dict[str, str]]]:
-    """Return ``(line number, values)`` per data row, values stripped and keyed by column."""
+def _read_csv(text: str) -> tuple[tablib.Dataset, list[int]]:
+    """The CSV's rows as a dataset, with the line each row ends on (a quoted value may span lines)."""
     # A byte-order mark (spreadsheet exports) would otherwise be glued to the first column name.
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in STOCK_CSV_COLUMNS if c not in header]
-        if missing:
-            raise StockImportError(
-                [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(STOCK_CSV_COLUMNS)}"]
-            )
-        reader.fieldnames = header
-        return [(reader.line_num, {k: (raw.get(k) or "").strip() for k in STOCK_CSV_COLUMNS}) for raw in reader]
+        header = [h.strip() for h in next(reader, [])]
+        rows, lines = [], []
+        for raw in reader:
+            if not any(cell.strip() for cell in raw):
+                continue
+            rows.append((raw + [""] * len(header))[: len(header)])
+            lines.append(reader.line_num)
     except csv.Error as exc:
         # Not CSV at all (NUL bytes, an unterminated quote, a giant field): name the line it broke on.
-        # DictReader.line_num is only updated after a good row; the inner reader's counts the line that broke.
-        raise StockImportError([f"line {reader.reader.line_num}: not readable as CSV ({exc})"]) from None
+        raise StockImportError([f"line {reader.line_num}: not readable as CSV ({exc})"]) from None
+    return tablib.Dataset(*rows, headers=header), lines
 
 
-def _parse_stock_csv(text: str) -> list[StockRow]:
-    raw_rows = _read_stock_csv(text)
-    sellers = {s.code: s for s in Seller.objects.filter(code__in={values["seller"] for _, values in raw_rows})}
-    rows, errors, seen = [], [], {}
-    for line, values in raw_rows:
-        problems = [
-            f"{column} contains a control character" for column, value in values.items() if _CONTROL.search(value)
-        ]
-        seller = sellers.get(values["seller"])
-        if seller is None:
-            problems.append(f"unknown seller {values['seller']!r}")
-        if not values["sku"] or len(values["sku"]) > SKU._meta.get_field("code").max_length:
-            problems.append("sku must be 1-64 characters")
-        if not values["name"] or len(values["name"]) > SKU._meta.get_field("name").max_length:
-            problems.append("name must be 1-200 characters")
-        try:
-            cost = _parse_money(values["wholesale_cost"])
-        except (InvalidOperation, ValueError):
-            problems.append(f"wholesale_cost {values['wholesale_cost']!r} is not an amount like 12.50")
-        try:
-            on_hand = int(values["on_hand"])
-            if not 0 <= on_hand <= _MAX_INTEGER:
-                raise ValueError
-        except ValueError:
-            problems.append(f"on_hand {values['on_hand']!r} is not a whole number ≥ 0")
-        key = (values["seller"], values["sku"])
-        if key in seen:
-            problems.append(f"duplicate of line {seen[key]}")
-        seen.setdefault(key, line)
-        if problems:
-            errors.append(f"line {line}: " + "; ".join(problems))
-            continue
-        rows.append(StockRow(line, seller, values["sku"], values["name"], cost, on_hand))
-    if errors:
-        raise StockImportError(errors)
-    if not rows:
-        raise StockImportError(["the file has no data rows"])
-    return rows
+def _read_xlsx(data: bytes) -> tuple[tablib.Dataset, list[int]]:
+    try:
+        dataset = XLSX().create_dataset(data)
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds of error for a file that is not a workbook
+        raise StockImportError(["the file is not an Excel workbook (.xlsx)"]) from None
+    dataset.headers = [str(h or "").strip() for h in dataset.headers or []]
+    kept = tablib.Dataset(headers=dataset.headers)
+    lines = []
+    for number, row in enumerate(dataset, start=2):
+        if any(cell not in (None, "") for cell in row):
+            kept.append(row)
+            lines.append(number)
+    return kept, lines
 
 
-def stock_import_csv(*, text: str, actor: Actor) -> ImportResult:
-    """Create or update SKUs and their on-hand stock from CSV; all rows or none.
+def stock_import(*, dataset: tablib.Dataset, line_numbers: list[int], actor: Actor) -> ImportResult:
+    """Create or update SKUs and their on-hand stock from a stock file's rows; all rows or none.
 
     Columns: seller,sku,name,wholesale_cost,on_hand. ``on_hand`` replaces the
     count; a row that would put it below what is reserved is refused. Rows
-    that change nothing are counted as unchanged and not written.
+    that change nothing are counted as unchanged and not written. Then, in the
+    same transaction, the stock goes to the orders waiting for it, oldest first
+    (``stock_allocate_locked``): the waiting orders are locked before the stock
+    rows, the lock order of every stock write.
     """
-    rows = _parse_stock_csv(text)
-    created = updated = unchanged = 0
+    missing = [c for c in STOCK_COLUMNS if c not in (dataset.headers or [])]
+    if missing:
+        raise StockImportError([f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(STOCK_COLUMNS)}"])
+    if not len(dataset):
+        raise StockImportError(["the file has no data rows"])
+    resource = StockResource(line_numbers=line_numbers)
+    codes = {
+        (str(seller).strip(), str(sku).strip()) for seller, sku in zip(dataset["seller"], dataset["sku"], strict=True)
+    }
     try:
         with transaction.atomic():
-            existing = {
-                (s.seller_id, s.code): s
-                for s in SKU.objects.filter(seller__in={r.seller for r in rows}, code__in={r.sku for r in rows})
-            }
-            stocks = lock_stock_for_skus(s.pk for s in existing.values())
-            errors = []
-            for row in rows:
-                sku = existing.get((row.seller.pk, row.sku))
-                stock = stocks.get(sku.pk) if sku else None
-                if stock and row.on_hand < stock.reserved:
-                    errors.append(
-                        f"line {row.line}: on_hand {row.on_hand} is below the {stock.reserved} units reserved"
-                    )
+            sku_ids = [
+                pk
+                for pk, seller_code, code in SKU.objects.filter(code__in={c for _, c in codes}).values_list(
+                    "pk", "seller__code", "code"
+                )
+                if (seller_code, code) in codes
+            ]
+            waiting = lock_orders(waiting_order_ids(sku_ids))
+            result = resource.import_data(dataset, dry_run=False, raise_errors=False, use_transactions=False)
+            errors = resource.row_messages(result)
             if errors:
                 raise StockImportError(errors)
-            now = timezone.now()
-            for row in rows:
-                sku = existing.get((row.seller.pk, row.sku))
-                if sku is None:
-                    sku = SKU.objects.create(
-                        seller=row.seller, code=row.sku, name=row.name, wholesale_cost=row.wholesale_cost
-                    )
-                    Stock.objects.create(sku=sku, on_hand=row.on_hand)
-                    created += 1
-                    continue
-                changed = False
-                if (sku.name, sku.wholesale_cost) != (row.name, row.wholesale_cost):
-                    sku.name, sku.wholesale_cost = row.name, row.wholesale_cost
-                    sku.save(update_fields=["name", "wholesale_cost", "updated_at"])
-                    changed = True
-                stock = stocks.get(sku.pk)
-                if stock is None:
-                    Stock.objects.create(sku=sku, on_hand=row.on_hand)
-                    changed = True
-                elif stock.on_hand != row.on_hand:
-                    Stock.objects.filter(pk=stock.pk).update(on_hand=row.on_hand, updated_at=now)
-                    changed = True
-                if changed:
-                    updated += 1
-                else:
-                    unchanged += 1
+            cleared = stock_allocate_locked(orders=waiting, sku_ids=sku_ids, actor=actor)
     except IntegrityError:
         # Another import created one of these SKUs between our read and our insert.
         raise StockImportError(["another stock change ran at the same time; nothing was imported, try again"]) from None
-    logger.info("stock import by %s: %d created, %d updated, %d unchanged", actor, created, updated, unchanged)
-    return ImportResult(created=created, updated=updated, unchanged=unchanged)
+    counts = resource.counts
+    logger.info(
+        "stock import by %s: %d created, %d updated, %d unchanged, %d waiting orders filled",
+        actor,
+        counts["created"],
+        counts["updated"],
+        counts["unchanged"],
+        len(cleared),
+    )
+    return ImportResult(
+        created=counts["created"],
+        updated=counts["updated"],
+        unchanged=counts["unchanged"],
+        orders_cleared=len(cleared),
+    )
+
+
+def stock_import_csv(*, text: str, actor: Actor) -> ImportResult:
+    """``stock_import`` of a UTF-8 CSV text (``manage.py import_stock``, the demo data)."""
+    dataset, lines = _read_csv(text)
+    return stock_import(dataset=dataset, line_numbers=lines, actor=actor)
+
+
+def stock_import_file(*, data: bytes, filename: str, actor: Actor) -> ImportResult:
+    """``stock_import`` of an uploaded file: an Excel workbook (``.xlsx``) or UTF-8 CSV."""
+    if len(data) > MAX_IMPORT_BYTES:
+        raise StockImportError([f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB"])
+    if filename.lower().endswith(".xlsx"):
+        dataset, lines = _read_xlsx(data)
+        return stock_import(dataset=dataset, line_numbers=lines, actor=actor)
+    try:
+        # utf-8-sig drops the byte-order mark spreadsheet programs write.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StockImportError(["the file is not UTF-8 text; save it as “CSV UTF-8”"]) from None
+    return stock_import_csv(text=text, actor=actor)
+
+
+def stock_export(*, queryset=None) -> tablib.Dataset:
+    """SKUs and stock in the import format, so an export can be edited and imported again."""
+    skus = queryset if queryset is not None else SKU.objects.all()
+    return StockResource().export(skus.select_related("seller", "stock").order_by("seller__code", "code"))
 
 
 def stock_export_csv(*, queryset=None) -> str:
-    """Render SKUs and stock in the import format, so an export can be edited and re-imported."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(STOCK_CSV_COLUMNS)
-    skus = (
-        (queryset if queryset is not None else SKU.objects.all())
-        .select_related("seller", "stock")
-        .order_by("seller__code", "code")
-    )
-    for sku in skus.iterator(chunk_size=2000):
-        stock = getattr(sku, "stock", None)
-        writer.writerow(
-            [
-                sku.seller.code,
-                sku.code,
-                sku.name,
-                f"{Decimal(sku.wholesale_cost) / 100:.2f}",
-                stock.on_hand if stock else 0,
-            ]
-        )
-    return out.getvalue()
+    return stock_export(queryset=queryset).csv

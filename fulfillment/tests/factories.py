@@ -40,6 +40,7 @@ class CarrierFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"carrier{n}")
     name = factory.Sequence(lambda n: f"Carrier {n}")
     tracking_pattern = r"^TRK\d{8}$"
+    tracking_example = "TRK followed by 8 digits, such as TRK00000001"
     tracking_url = "https://track.example.com/{tracking_number}"
     handover = "both"
     active = True

@@ -49,7 +49,7 @@ def test_a_pattern_that_is_not_a_regex_is_refused(staff):
     with pytest.raises(InvalidInput) as refused:
         carrier_create(code="broken", name="Broken", tracking_pattern="^(TRK[0-9", handover="both", actor=staff)
     assert refused.value.code == "invalid_carrier"
-    assert "tracking_pattern: Not a valid regular expression" in refused.value.detail
+    assert "tracking pattern: Not a valid regular expression" in refused.value.detail
     assert not Carrier.objects.filter(code="broken").exists()
 
 
@@ -89,6 +89,7 @@ def test_the_api_lists_active_carriers(api):
         "code": "zz-courier",
         "name": "ZZ Courier",
         "tracking_pattern": r"^ZZ\d{6}$",
+        "tracking_example": "TRK followed by 8 digits, such as TRK00000001",
         "tracking_url": "https://track.example.com/{tracking_number}",
         "handover": "dropoff",
     }

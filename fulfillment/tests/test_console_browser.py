@@ -75,7 +75,7 @@ def test_staff_works_an_order_from_the_queue_to_labelled(page: Page, live_server
     page.get_by_label("Carrier:").select_option(label="AcmeShip")
     page.get_by_label(f"Tracking number for order {order.pk}").fill("WRONG-1")
     page.get_by_role("button", name="Label 1 parcel").click()
-    expect(page.get_by_text("is not a AcmeShip tracking number")).to_be_visible()
+    expect(page.get_by_text("is not a valid AcmeShip tracking number")).to_be_visible()
     page.get_by_label(f"Tracking number for order {order.pk}").fill(tracking_number(123))
     page.get_by_role("button", name="Label 1 parcel").click()
 
@@ -88,3 +88,26 @@ def test_staff_works_an_order_from_the_queue_to_labelled(page: Page, live_server
 
     assert Order.objects.get(pk=order.pk).status == OrderStatus.SHIPPED
     assert Shipment.objects.get(order_id=order.pk).tracking_number == tracking_number(123)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/",
+        "/admin/fulfillment/shipment/console/",
+        "/admin/fulfillment/shipment/console/?stage=needs_stock",
+        "/admin/orders/order/",
+    ],
+)
+def test_the_console_fits_a_phone(page: Page, live_server, warehouse_floor, path):
+    """On a 390 px wide phone nothing widens the page: wide tables scroll inside their own box."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/admin/login/?next={path}")
+    page.get_by_label("Username").fill("picker")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state("networkidle")
+
+    width = page.evaluate("document.documentElement.scrollWidth")
+
+    assert width <= 390, f"{path} is {width} px wide on a 390 px phone"

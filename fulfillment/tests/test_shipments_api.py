@@ -74,7 +74,8 @@ def test_out_of_order_events_answer_409_with_a_code(api, labelled):
     response = _post(api, labelled, "delivered", START + timedelta(hours=1))
     assert response.status_code == 409
     assert response.json()["code"] == "event_out_of_order"
-    assert "cannot follow a parcel that is labelled" in response.json()["detail"]
+    # In words: "The carrier's “Delivered” event cannot come now", never "A delivered event".
+    assert "event cannot come now: the parcel is labelled" in response.json()["detail"]
 
     assert _post(api, labelled, "picked_up", START + timedelta(hours=2)).status_code == 200
     earlier = _post(api, labelled, "in_transit", START + timedelta(hours=1))

@@ -162,8 +162,8 @@ def test_one_alert_per_clock_when_it_comes_at_risk(subscribed, ready, clock):
     assert _alerts(ready) == [("ship_by", "2026-03-05T09:00:00Z"), ("tracking_due", "2026-03-05T09:00:00Z")]
     audit = OrderEvent.objects.filter(order=ready, action="sla_at_risk").values_list("note", flat=True)
     assert list(audit) == [
-        "Ready to ship: at risk, due 2026-03-05 09:00",
-        "Tracking number: at risk, due 2026-03-05 09:00",
+        "Ready to ship: at risk, due 2026-03-05 09:00 UTC",
+        "Tracking number: at risk, due 2026-03-05 09:00 UTC",
     ]
 
     # Later passes, even once the clocks are late, do not repeat them.

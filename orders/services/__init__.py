@@ -16,7 +16,6 @@ from orders.services.lifecycle import (
     order_complete,
     order_end_hold,
     order_record_buyer_payment,
-    order_record_seller_payment,
     order_seller_paid_locked,
 )
 from orders.services.marketplace import (
@@ -45,7 +44,6 @@ __all__ = [
     "order_event_record",
     "order_intake",
     "order_record_buyer_payment",
-    "order_record_seller_payment",
     "order_replacement_create",
     "order_seller_paid_locked",
     "order_status_changed",

@@ -156,7 +156,8 @@ def order_cancel_on_request_locked(*, order: Order, reason: str, actor: Actor) -
 
 
 def order_seller_paid_locked(*, order: Order, reference: str, note: str, actor: Actor) -> None:
-    """The seller's wholesale payment for ``order`` is in (by card or by hand).
+    """The seller's wholesale payment for ``order`` is in (by card, or by a bank transfer Finance recorded:
+    ``payments.services``, which keep the ledger entry).
 
     In ``awaiting_checkout`` the order becomes ``ready_to_fulfill`` at once;
     during the hold the payment is noted and takes effect when the hold ends
@@ -177,31 +178,6 @@ def order_seller_paid_locked(*, order: Order, reference: str, note: str, actor: 
         actor=actor,
         note=f"{note}; takes effect when the hold ends",
     )
-
-
-def order_record_seller_payment(*, order_id: int, reference: str, actor: Actor) -> Order:
-    """Record that the seller paid the wholesale cost outside Stripe (e.g. a bank transfer).
-
-    Requires the ``orders.record_seller_payment`` permission (Finance). See
-    ``order_seller_paid_locked`` for what it does to the order.
-    """
-    if actor.user is None or not actor.user.has_perm("orders.record_seller_payment"):
-        raise PermissionRefused("Only Finance may record a seller's payment.")
-    reference = (reference or "").strip()
-    if not reference:
-        raise InvalidInput("Give the payment reference (e.g. the bank transfer id).", code="reference_required")
-    with transaction.atomic():
-        order = lock_order(order_id)
-        if order.seller_paid_at is not None:
-            return order
-        if order.status not in (OrderStatus.ON_HOLD, OrderStatus.AWAITING_CHECKOUT):
-            raise TransitionRefused(
-                f"Order {order.pk} is {order.get_status_display().lower()}; a seller payment is only taken during "
-                "the hold or while awaiting checkout.",
-                code="seller_payment_not_expected",
-            )
-        order_seller_paid_locked(order=order, reference=reference, note=f"payment {reference}", actor=actor)
-    return order
 
 
 # --- completion ----------------------------------------------------------------------

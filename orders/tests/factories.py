@@ -8,7 +8,8 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from core.actors import Actor
 from orders.locks import lock_order
-from orders.services import IntakeData, IntakeLine, order_end_hold, order_intake, order_record_seller_payment
+from orders.services import IntakeData, IntakeLine, order_end_hold, order_intake
+from payments.services import bank_transfer_record
 
 
 def make_order(*, partner, seller, lines, external_id=None, placed_at=None, paid_at=None, buyer=None, address=None):
@@ -78,7 +79,7 @@ def make_ready_order(*, partner, seller, lines, placed_at=None, **kwargs):
     paid_at = placed_at + timedelta(minutes=1)
     order = make_order(partner=partner, seller=seller, lines=lines, placed_at=placed_at, paid_at=paid_at, **kwargs)
     finance = UserFactory(is_staff=True, is_superuser=True, username=f"finance-{order.pk}")
-    order_record_seller_payment(order_id=order.pk, reference=f"BANK-{order.pk}", actor=Actor.for_user(finance))
+    bank_transfer_record(order_id=order.pk, reference=f"BANK-{order.pk}", actor=Actor.for_user(finance))
     with transaction.atomic():
         order = order_end_hold(order=lock_order(order.pk), actor=Actor.system("timer"))
     return order

@@ -15,8 +15,9 @@ from core.errors import InvalidInput, PermissionRefused, TransitionRefused
 from fulfillment.models import Reservation
 from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderEvent, OrderStatus
-from orders.services import order_cancel, order_record_buyer_payment, order_record_seller_payment
+from orders.services import order_cancel, order_record_buyer_payment
 from orders.tests.factories import make_order
+from payments.services import bank_transfer_record
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -181,7 +182,7 @@ def test_staff_cancel_needs_permission(partner, seller, sku, clock):
 
 def test_seller_payment_during_hold_takes_effect_when_hold_ends(partner, seller, sku, clock, finance_user):
     order = _paid_order(partner, seller, clock)
-    order = order_record_seller_payment(order_id=order.pk, reference="BANK-42", actor=Actor.for_user(finance_user))
+    order = bank_transfer_record(order_id=order.pk, reference="BANK-42", actor=Actor.for_user(finance_user))
     assert order.status == OrderStatus.ON_HOLD and order.seller_paid_at is not None
     clock.shift(timedelta(minutes=60))
     process_due_timers()
@@ -199,21 +200,21 @@ def test_seller_payment_moves_awaiting_checkout_to_ready(partner, seller, sku, c
     order = _paid_order(partner, seller, clock)
     clock.shift(timedelta(hours=2))
     process_due_timers()
-    order = order_record_seller_payment(order_id=order.pk, reference="BANK-43", actor=Actor.for_user(finance_user))
+    order = bank_transfer_record(order_id=order.pk, reference="BANK-43", actor=Actor.for_user(finance_user))
     assert order.status == OrderStatus.READY_TO_FULFILL
     event = order.events.last()
-    assert (event.action, event.actor, event.note) == ("confirm_seller_payment", "staff:fiona", "payment BANK-43")
+    assert (event.action, event.actor, event.note) == ("confirm_seller_payment", "staff:fiona", "bank transfer BANK-43")
 
 
 def test_seller_payment_is_refused_without_finance_or_too_early(partner, seller, sku, clock, finance_user):
     order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)])
     with pytest.raises(PermissionRefused):
-        order_record_seller_payment(order_id=order.pk, reference="X", actor=Actor.for_user(UserFactory(is_staff=True)))
+        bank_transfer_record(order_id=order.pk, reference="X", actor=Actor.for_user(UserFactory(is_staff=True)))
     with pytest.raises(TransitionRefused) as err:
-        order_record_seller_payment(order_id=order.pk, reference="X", actor=Actor.for_user(finance_user))
+        bank_transfer_record(order_id=order.pk, reference="X", actor=Actor.for_user(finance_user))
     assert err.value.code == "seller_payment_not_expected"
     with pytest.raises(InvalidInput):
-        order_record_seller_payment(order_id=order.pk, reference="  ", actor=Actor.for_user(finance_user))
+        bank_transfer_record(order_id=order.pk, reference="  ", actor=Actor.for_user(finance_user))
 
 
 def test_status_cannot_be_assigned_directly(partner, seller, sku, clock):

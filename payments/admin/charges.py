@@ -16,10 +16,13 @@ from django.contrib.admin.utils import unquote
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from import_export.admin import ExportMixin
 
-from core.actors import Actor
+from core.actors import Actor, actor_label
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -27,10 +30,21 @@ from core.admin_tools import (
     object_action_urls,
 )
 from core.errors import DomainError
+from core.exports import EXPORT_FORMATS
 from core.money import ZERO_DECIMAL_CURRENCIES, money
 from payments.admin.common import REFUND_PERMISSION, REFUNDABLE, action_page, amount, badge, refund_committed
-from payments.models import Payment, PaymentEvent, PaymentOrder, Refund, RefundStatus
-from payments.services import payment_refund
+from payments.models import (
+    PAYMENT_ACTION_LABELS,
+    LedgerMethod,
+    Payment,
+    PaymentEvent,
+    PaymentOrder,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+)
+from payments.resources import PaymentResource, RefundResource
+from payments.services import payment_refund, refund_bank_transfer_record
 
 
 def stripe_dashboard_url(intent_id: str) -> str | None:
@@ -166,36 +180,41 @@ class RefundInline(ReadOnlyInline):
         return str(refund.allocation.order) if refund.allocation_id else "-"
 
 
-class PaymentEventInline(ReadOnlyInline):
+class PaymentEventInline(AuditInline):
     model = PaymentEvent
     fk_name = "payment"
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
+    status_labels = {**dict(RefundStatus.choices), **dict(PaymentStatus.choices)}
+    action_labels = PAYMENT_ACTION_LABELS
 
 
 # --- payments ----------------------------------------------------------------------------------
 
 
 @admin.register(Payment)
-class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The search box also takes the payment id, typed as ``12`` or ``#12``."""
+class PaymentAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every payment of the ledger, by card or by bank transfer; the export (CSV, XLSX) follows the filters.
 
+    The search box also takes the payment id, typed as ``12`` or ``#12``."""
+
+    resource_classes = [PaymentResource]
+    formats = EXPORT_FORMATS
     list_display = (
         "id",
         "seller_code",
         "amount_display",
         "currency_display",
         "status_badge",
+        "method",
         "trigger",
         "orders_count",
         "created_at",
     )
     list_display_links = ("id", "amount_display")
-    list_filter = ("status", "trigger", "seller")
-    search_fields = ("stripe_payment_intent_id", "stripe_charge_id", "allocations__order__external_id")
-    search_help_text = "Payment id (#12), Stripe PaymentIntent or charge id, or an order's external id."
+    list_filter = ("status", "method", "trigger", "seller")
+    search_fields = ("stripe_payment_intent_id", "stripe_charge_id", "reference", "allocations__order__external_id")
+    search_help_text = (
+        "Payment id (#12), Stripe PaymentIntent or charge id, bank transfer reference, or an order's external id."
+    )
     list_select_related = ("seller",)
     list_per_page = 50
     show_full_result_count = False
@@ -208,11 +227,14 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             {
                 "fields": (
                     "seller_link",
+                    "method",
                     "trigger",
                     "status_badge",
                     "amount_display",
                     "refunded_display",
-                    "created_by",
+                    "reference",
+                    "received_on",
+                    "created_by_label",
                     "created_at",
                     "succeeded_at",
                 )
@@ -223,11 +245,14 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = (
         "seller_link",
+        "method",
         "trigger",
         "status_badge",
         "amount_display",
         "refunded_display",
-        "created_by",
+        "reference",
+        "received_on",
+        "created_by_label",
         "created_at",
         "succeeded_at",
         "stripe_link",
@@ -254,6 +279,10 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="seller", ordering="seller__code")
     def seller_code(self, payment: Payment):
         return payment.seller.code
+
+    @admin.display(description="started by")
+    def created_by_label(self, payment: Payment):
+        return actor_label(payment.created_by)
 
     @admin.display(description="seller")
     def seller_link(self, payment: Payment):
@@ -287,6 +316,8 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="PaymentIntent")
     def stripe_link(self, payment: Payment):
         intent_id = payment.stripe_payment_intent_id
+        if payment.method == LedgerMethod.BANK_TRANSFER:
+            return "none (a bank transfer)"
         if not intent_id:
             return "none (Stripe was not reached)"
         url = stripe_dashboard_url(intent_id)
@@ -350,12 +381,13 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 if refund.status == RefundStatus.FAILED:
                     self.message_user(request, f"{text} was refused: {refund.last_error}", messages.ERROR)
                 else:
-                    self.message_user(
-                        request,
-                        f"{text} requested. It goes back to the seller's card through Stripe; "
-                        "the payment shows it once Stripe confirms.",
-                        messages.SUCCESS,
+                    how = (
+                        "It is owed by bank transfer: record the transfer on the refund's page once it is sent."
+                        if refund.method == LedgerMethod.BANK_TRANSFER
+                        else "It goes back to the seller's card through Stripe; the payment shows it once Stripe "
+                        "confirms."
                     )
+                    self.message_user(request, f"{text} requested. {how}", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         return action_page(
             self,
@@ -380,23 +412,55 @@ class PaymentAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- refunds -----------------------------------------------------------------------------------
 
 
+class BankRefundForm(forms.Form):
+    """The bank transfer Finance sent for a refund owed on a payment made by bank transfer."""
+
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=9, decimal_places=2)
+    reference = forms.CharField(max_length=200, help_text="The transfer's reference, as your bank shows it.")
+    sent_on = forms.DateField(
+        label="sent on", initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, owed: int, **kwargs):
+        kwargs.setdefault("initial", {"amount": Decimal(owed).scaleb(-2)})
+        super().__init__(*args, **kwargs)
+        self.owed = owed
+        self.fields["amount"].help_text = f"The amount actually sent; at most the {money(owed)} owed."
+
+    def clean_amount(self) -> int:
+        minor = int(self.cleaned_data["amount"].scaleb(2))
+        if minor > self.owed:
+            raise forms.ValidationError(f"At most {money(self.owed)} is owed.")
+        return minor
+
+
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(ExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every refund of the ledger; a refund owed by bank transfer is recorded here once it is sent."""
+
+    resource_classes = [RefundResource]
+    formats = EXPORT_FORMATS
+    change_form_template = "admin/payments/refund/change_form.html"
     list_display = (
         "id",
         "payment_link",
         "seller_code",
         "refund_amount",
         "kind",
+        "method",
         "status_badge",
         "reason",
-        "created_by",
         "created_at",
         "completed_at",
     )
-    list_filter = ("status", "kind", "payment__seller")
-    search_fields = ("stripe_refund_id", "payment__stripe_payment_intent_id", "allocation__order__external_id")
-    search_help_text = "Stripe refund or PaymentIntent id, or an order's external id."
+    list_filter = ("status", "method", "kind", "payment__seller")
+    search_fields = (
+        "stripe_refund_id",
+        "reference",
+        "payment__stripe_payment_intent_id",
+        "allocation__order__external_id",
+    )
+    search_help_text = "Stripe refund or PaymentIntent id, bank transfer reference, or an order's external id."
     list_select_related = ("payment__seller",)
     list_per_page = 50
     show_full_result_count = False
@@ -408,15 +472,88 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status_badge",
         "order_link",
         "reason",
+        "method",
+        "reference",
+        "sent_on",
         "stripe_refund_id",
         "attempts",
         "last_error",
         "next_attempt_at",
-        "created_by",
+        "created_by_label",
         "created_at",
         "completed_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="asked by")
+    def created_by_label(self, refund: Refund):
+        return actor_label(refund.created_by)
+
+    def _owed_by_transfer(self, refund: Refund | None) -> bool:
+        return (
+            refund is not None and refund.method == LedgerMethod.BANK_TRANSFER and refund.status == RefundStatus.PENDING
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        refund = self.get_object(request, unquote(object_id))
+        record_url = None
+        if self._owed_by_transfer(refund) and request.user.has_perm(REFUND_PERMISSION):
+            record_url = reverse("admin:payments_refund_record_transfer", args=[refund.pk])
+        extra_context = {**(extra_context or {}), "record_transfer_url": record_url}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            *object_action_urls(
+                self, [("record-transfer", self.record_transfer_view, "payments_refund_record_transfer")]
+            ),
+            *super().get_urls(),
+        ]
+
+    def record_transfer_view(self, request, object_id):
+        """Finance sent the refund by bank transfer: the real amount, the reference and the day."""
+        refund = action_object(
+            self, request, object_id, allowed=request.user.has_perm(REFUND_PERMISSION), missing="No such refund."
+        )
+        change_url = reverse("admin:payments_refund_change", args=[refund.pk])
+        if not self._owed_by_transfer(refund):
+            self.message_user(request, f"Refund #{refund.pk} is not owed by bank transfer.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        form = BankRefundForm(request.POST if request.method == "POST" else None, owed=refund.amount)
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            try:
+                refund = refund_bank_transfer_record(
+                    refund_id=refund.pk,
+                    amount=data["amount"],
+                    reference=data["reference"],
+                    sent_on=data["sent_on"],
+                    actor=Actor.for_user(request.user),
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                self.log_change(request, refund, f"Bank transfer {refund.reference} recorded")
+                self.message_user(
+                    request,
+                    f"Refund #{refund.pk}: {money(refund.amount)} sent by bank transfer is recorded.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(change_url)
+        return action_page(
+            self,
+            request,
+            original=refund,
+            title=f"Record the bank transfer for refund #{refund.pk}",
+            intro=[
+                f"The seller paid by bank transfer, so {money(refund.amount)} is owed back by bank transfer "
+                f"({refund.get_kind_display().lower()}: {refund.reason}).",
+                "Record the transfer once you have sent it: the seller's statement shows it from then on.",
+            ],
+            form=form,
+            submit_label="Record the transfer",
+            back_url=change_url,
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("payment__seller", "allocation__order")

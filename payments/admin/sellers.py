@@ -16,21 +16,25 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Seller
 from core.actors import Actor
 from core.admin_tools import object_action_urls
+from core.display import local_time
 from core.errors import DomainError
 from core.money import money
 from orders.models import OrderStatus
 from payments.admin.common import action_page, badge
+from payments.ledger import seller_statement, statement_totals
+from payments.models import LedgerMethod
 from payments.selectors import seller_default_card, seller_payments
 from payments.services import auto_checkout_set
 
 # The seller page shows this many of the newest payments; the payment list has them all.
 CHARGE_HISTORY_LIMIT = 10
+# The seller page's totals cover this many months with money, the newest first.
+STATEMENT_MONTHS = 12
 
 
 class AutoCheckoutForm(forms.Form):
@@ -43,14 +47,14 @@ class SellerPaymentsAdminMixin:
     """For ``SellerAdmin``: add ``payments_fieldsets`` to its fieldsets and ``PAYMENTS_READONLY_FIELDS`` to its
     read-only fields."""
 
-    PAYMENTS_READONLY_FIELDS = ("auto_checkout_status", "auto_checkout_switch", "charge_history")
+    PAYMENTS_READONLY_FIELDS = ("auto_checkout_status", "auto_checkout_switch", "money_by_month", "charge_history")
 
     def payments_fieldsets(self, request, obj: Seller | None) -> list:
         if obj is None:
             return []  # a new seller has no card yet, so no Auto Checkout and no payments
         fields = ["auto_checkout_switch" if self.has_change_permission(request, obj) else "auto_checkout_status"]
         if request.user.has_perm("payments.view_payment"):
-            fields.append("charge_history")
+            fields += ["money_by_month", "charge_history"]
         return [("Payments", {"fields": fields})]
 
     # --- fields -----------------------------------------------------------------------------------
@@ -73,6 +77,37 @@ class SellerPaymentsAdminMixin:
         label = "Turn Auto Checkout off…" if seller.auto_checkout else "Turn Auto Checkout on…"
         return format_html('{}<br><a class="button" href="{}">{}</a>', self.auto_checkout_status(seller), url, label)
 
+    @admin.display(description="Money by month")
+    def money_by_month(self, seller: Seller):
+        """The seller's ledger per month (``payments.ledger``): what they paid, by method, what went back, net."""
+        months = seller_statement(seller=seller)[:STATEMENT_MONTHS]
+        if not months:
+            return "No payments or refunds yet."
+        total = statement_totals(months)
+
+        def cells(row) -> tuple:
+            return (
+                money(row.by_method.get(LedgerMethod.CARD, 0)),
+                money(row.by_method.get(LedgerMethod.BANK_TRANSFER, 0)),
+                money(row.refunds),
+                money(row.net),
+            )
+
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td></tr>",
+            ((f"{m.month:%B %Y}", *cells(m)) for m in months),
+        )
+        return format_html(
+            '<table class="money-by-month"><thead><tr><th>Month</th><th>Paid by card</th>'
+            "<th>Paid by bank transfer</th><th>Refunded</th><th>Net</th></tr></thead><tbody>{}</tbody>"
+            "<tfoot><tr><th>Last {} months</th><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td></tr>"
+            "</tfoot></table>",
+            rows,
+            len(months),
+            *cells(total),
+        )
+
     @admin.display(description="Charge history")
     def charge_history(self, seller: Seller):
         payments = list(seller_payments(seller=seller)[:CHARGE_HISTORY_LIMIT])
@@ -85,10 +120,10 @@ class SellerPaymentsAdminMixin:
                 (
                     reverse("admin:payments_payment_change", args=[p.pk]),
                     p.pk,
-                    f"{timezone.localtime(p.created_at):%Y-%m-%d %H:%M}",
+                    f"{local_time(p.created_at)}",
                     money(p.amount, p.currency),
                     badge(p.status, p.get_status_display()),
-                    p.get_trigger_display(),
+                    f"{p.get_method_display()}: {p.get_trigger_display()}",
                     ", ".join(a.order.external_id for a in p.allocations.all()),
                     money(p.amount_refunded, p.currency) if p.amount_refunded else "",
                 )

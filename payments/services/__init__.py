@@ -4,9 +4,11 @@
 * charges (manual checkout, Auto Checkout): ``payments.services.charges``;
 * Stripe's answer to a charge, and settling a charge nobody heard back about: ``payments.services.outcomes``;
 * refunds Stripe reports (its webhooks): ``payments.services.reconcile``;
-* refunds: ``payments.services.refunds``.
+* refunds: ``payments.services.refunds``;
+* bank transfers Finance records (payments and refunds): ``payments.services.bank``.
 """
 
+from payments.services.bank import bank_transfer_record, refund_bank_transfer_record
 from payments.services.cards import (
     CardSetup,
     auto_checkout_set,
@@ -20,6 +22,7 @@ from payments.services.charges import (
     CheckoutResult,
     OrderResult,
     auto_checkout_charge,
+    auto_checkout_resume_locked,
     checkout_orders,
     payment_abandon,
 )
@@ -39,7 +42,9 @@ __all__ = [
     "OrderResult",
     "Outcome",
     "auto_checkout_charge",
+    "auto_checkout_resume_locked",
     "auto_checkout_set",
+    "bank_transfer_record",
     "card_remove",
     "card_set_default",
     "card_setup_complete",
@@ -52,6 +57,7 @@ __all__ = [
     "payment_refund",
     "payment_refunds_reconcile",
     "payment_settle",
+    "refund_bank_transfer_record",
     "refund_request",
     "refund_send",
     "seller_customer_get_or_create",

@@ -24,7 +24,7 @@ from orders.models import Order, OrderStatus
 from payments import stripe_client
 from payments.locks import lock_seller
 from payments.models import AutoCheckout
-from payments.selectors import Card, seller_cards, seller_customer
+from payments.selectors import Card, seller_cards, seller_cards_of, seller_customer
 from payments.services.common import payment_event_record, require_seller_access
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
@@ -133,6 +133,8 @@ def card_setup_complete(*, seller: Seller, setup_intent_id: str, actor: Actor, m
     except StripeUnavailable as exc:
         raise _unavailable(exc) from exc
     is_new = not PaymentMethod.objects.filter(id=pm_id, customer=customer).exists()
+    if is_new:
+        _refuse_a_card_saved_twice(customer, method)
     PaymentMethod.sync_from_stripe_data(method, api_key=_stripe_key())
     customer.refresh_from_db()
     if make_default or not customer.default_payment_method_id:
@@ -140,6 +142,25 @@ def card_setup_complete(*, seller: Seller, setup_intent_id: str, actor: Actor, m
     if is_new:
         payment_event_record(seller=seller, action="card_added", actor=actor, note=pm_id)
     return next(card for card in seller_cards(seller=seller) if card.id == pm_id)
+
+
+def _refuse_a_card_saved_twice(customer: Customer, method: dict) -> None:
+    """The same card (Stripe's fingerprint of its number) is on file already: take the new copy off the
+    customer at Stripe and say which saved card it is, so a seller never sees (and pays with) a card twice."""
+    fingerprint = (method.get("card") or {}).get("fingerprint")
+    if not fingerprint:
+        return
+    for saved in PaymentMethod.objects.filter(customer=customer).exclude(id=method.get("id")):
+        if (saved.stripe_data.get("card") or {}).get("fingerprint") == fingerprint:
+            try:
+                stripe_client.payment_method_detach(method["id"])
+            except (StripeDeclined, StripeUnavailable):
+                pass  # not attached, or Stripe unreachable: it is not on file here either way
+            card = next((c for c in seller_cards_of(customer) if c.id == saved.id), None)
+            label = card.label if card else "This card"
+            raise InvalidInput(
+                f"This card is already saved ({label}). Choose it from your saved cards.", code="card_already_saved"
+            )
 
 
 def _set_default_at_stripe(customer: Customer, payment_method_id: str | None) -> None:

@@ -15,20 +15,23 @@ from django.utils import timezone
 from accounts.models import Seller
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound
+from core.tasks import enqueue_on_commit
 from orders.models import Order, OrderStatus
 from payments import stripe_client
 from payments.declines import decline_message
+from payments.hooks import orders_with_pending_cancellation
 from payments.locks import lock_auto_checkout, lock_orders
 from payments.models import AutoCheckout, Payment, PaymentOrder, PaymentStatus, PaymentTrigger
 from payments.selectors import (
     PROBLEM_MESSAGES,
+    WARNING_MESSAGES,
     active_allocations,
     order_costs,
     order_payment_problem,
     seller_customer,
     seller_default_card_ids,
 )
-from payments.services.common import require_seller_access
+from payments.services.common import payment_event_record, require_seller_access
 from payments.services.outcomes import (
     Outcome,
     auto_give_up,
@@ -82,15 +85,21 @@ class CheckoutResult:
 
 
 def checkout_orders(
-    *, seller: Seller, order_ids: list[int], actor: Actor, payment_method_id: str | None = None
+    *,
+    seller: Seller,
+    order_ids: list[int],
+    actor: Actor,
+    payment_method_id: str | None = None,
+    pay_despite_cancellation: bool = False,
 ) -> CheckoutResult:
     """The seller pays for a selection of orders with one charge of a saved card (their default by default).
 
-    Orders that cannot be paid (already paid, payment under way, stock
-    exception, buyer not paid, not the seller's) are skipped and say why; the
-    others are charged together and all get the same outcome. A decline comes
-    back in plain words. Precondition: not inside a transaction (it commits
-    before calling Stripe).
+    Orders that cannot be paid (already paid, payment under way, an unknown
+    SKU, buyer not paid, not the seller's) are skipped and say why; the others
+    are charged together and all get the same outcome. An order whose buyer
+    asked to cancel (R5) is skipped too, unless the seller confirmed paying it
+    anyway (``pay_despite_cancellation``). A decline comes back in plain words.
+    Precondition: not inside a transaction (it commits before calling Stripe).
     """
     require_seller_access(seller, actor)
     try:
@@ -119,6 +128,7 @@ def checkout_orders(
             method_id=method_id,
             results=results,
             actor=actor,
+            pay_despite_cancellation=pay_despite_cancellation,
         )
     except IntegrityError as exc:
         raise in_progress(exc) from exc
@@ -138,13 +148,19 @@ def checkout_orders(
     )
 
 
-def _checkout_claim(*, seller, order_ids, customer_id, method_id, results, actor):
-    """Lock and check the selected orders; write the payment for the payable ones (committed on return)."""
+def _checkout_claim(*, seller, order_ids, customer_id, method_id, results, actor, pay_despite_cancellation):
+    """Lock and check the selected orders; write the payment for the payable ones (committed on return).
+
+    Pending cancellation requests are read with the orders locked: a request
+    is only created under its order's lock, so none can appear before the
+    payment row commits.
+    """
     with transaction.atomic():
         orders = lock_orders(order_ids, seller=seller)
         found = {o.pk: o for o in orders}
         costs = order_costs(orders)
         allocations = active_allocations(found)
+        pending = orders_with_pending_cancellation(found)
         payable = []
         for order_id in order_ids:
             order = found.get(order_id)
@@ -152,7 +168,13 @@ def _checkout_claim(*, seller, order_ids, customer_id, method_id, results, actor
                 results[order_id] = OrderResult(order_id, "", "skipped", "not_found", PROBLEM_MESSAGES["not_found"])
                 continue
             problem = (
-                order_payment_problem(order, seller=seller, allocation=allocations.get(order_id))
+                order_payment_problem(
+                    order,
+                    seller=seller,
+                    allocation=allocations.get(order_id),
+                    cancellation_pending=order_id in pending,
+                    pay_despite_cancellation=pay_despite_cancellation,
+                )
                 or costs[order_id].problem
             )
             if problem:
@@ -240,6 +262,7 @@ def payment_abandon(*, payment_id: int, actor: Actor) -> Payment:
 # --- Auto Checkout ---------------------------------------------------------------------------------
 
 AUTO_CHECKOUT_NOT_DUE = "not_due"
+CANCELLATION_PENDING = "cancellation_pending"
 
 
 def auto_checkout_charge(*, order_id: int, actor: Actor) -> str:
@@ -247,7 +270,10 @@ def auto_checkout_charge(*, order_id: int, actor: Actor) -> str:
 
     Safe to call any number of times, from tasks and timer passes at once: it
     re-checks everything under the order's lock, and an order with a payment
-    under way or done is left alone. Returns what happened (for the task log).
+    under way or done is left alone. An order whose buyer asked to cancel is
+    not charged: its schedule waits until the request is rejected or withdrawn
+    (``auto_checkout_resume_locked``), and an approved request cancels it.
+    Returns what happened (for the task log).
     """
     try:
         claimed = _auto_checkout_claim(order_id=order_id, actor=actor)
@@ -280,6 +306,9 @@ def _auto_checkout_claim(*, order_id: int, actor: Actor) -> Payment | str:
             # Paid or being paid; the payment's outcome reschedules if it fails.
             _auto_clear(auto)
             return "in_progress"
+        if orders_with_pending_cancellation([order.pk]):
+            _auto_wait_for_answer(auto, actor=actor)
+            return CANCELLATION_PENDING
         card = seller_default_card_ids(seller=seller)
         if card is None:
             auto_give_up(auto, code="no_default_card", message=decline_message(code="no_default_card"), actor=actor)
@@ -288,6 +317,10 @@ def _auto_checkout_claim(*, order_id: int, actor: Actor) -> Payment | str:
         if cost.problem:
             auto_give_up(auto, code=cost.problem, message=PROBLEM_MESSAGES[cost.problem], actor=actor)
             return cost.problem
+        if cost.short:
+            # Nobody is there to read the warning a seller paying by hand gets: leave it to the seller.
+            auto_give_up(auto, code="stock_exception", message=WARNING_MESSAGES["short_stock"], actor=actor)
+            return "stock_exception"
         payment = create_processing_payment(
             seller=seller,
             orders=[order],
@@ -309,3 +342,49 @@ def _auto_clear(auto: AutoCheckout) -> None:
     if auto.next_attempt_at is not None:
         auto.next_attempt_at = None
         auto.save(update_fields=["next_attempt_at", "updated_at"])
+
+
+def _auto_wait_for_answer(auto: AutoCheckout, *, actor: Actor) -> None:
+    """Unschedule the charge while the buyer's cancellation request waits; say why. Precondition: ``auto`` locked."""
+    if auto.failure_code == CANCELLATION_PENDING and auto.next_attempt_at is None:
+        return
+    auto.next_attempt_at = None
+    auto.failure_code = CANCELLATION_PENDING
+    auto.failure_message = "Waiting for your answer to the buyer's cancellation request."
+    auto.save(update_fields=["next_attempt_at", "failure_code", "failure_message", "updated_at"])
+    payment_event_record(
+        seller=auto.seller_id,
+        action="auto_checkout_waits",
+        actor=actor,
+        note=f"order {auto.order_id}: the buyer asked to cancel",
+    )
+
+
+def auto_checkout_resume_locked(*, order: Order, actor: Actor) -> bool:
+    """The buyer's cancellation request was rejected or withdrawn: Auto Checkout charges the order again,
+    right after commit. Returns True when a charge was scheduled.
+
+    Does nothing when the seller pays by hand, the order is no longer waiting
+    for the seller's payment, or Auto Checkout gave up on it. Precondition:
+    inside ``transaction.atomic()`` with ``order`` locked (``returns`` calls it
+    from the transaction that answered the request).
+    """
+    if (
+        not order.seller.auto_checkout
+        or order.status != OrderStatus.AWAITING_CHECKOUT
+        or order.seller_paid_at is not None
+    ):
+        return False
+    auto = lock_auto_checkout(order.pk)
+    now = timezone.now()
+    if auto is None:
+        auto = AutoCheckout.objects.create(order=order, seller_id=order.seller_id, next_attempt_at=now)
+    elif auto.gave_up_at is not None:
+        return False
+    else:
+        auto.next_attempt_at = now
+        auto.failure_code = auto.failure_message = ""
+        auto.save(update_fields=["next_attempt_at", "failure_code", "failure_message", "updated_at"])
+    payment_event_record(seller=order.seller_id, action="auto_checkout_resumed", actor=actor, note=f"order {order.pk}")
+    enqueue_on_commit("payments.tasks.auto_checkout_charge", order.pk)
+    return True

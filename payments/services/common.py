@@ -60,7 +60,7 @@ def transition_apply(
     """
     method = getattr(obj, name)
     if not can_proceed(method):
-        raise TransitionRefused(f"{obj} is {obj.status}; cannot {name.replace('_', ' ')}.")
+        raise TransitionRefused(f"{str(obj).capitalize()}: this cannot be done now.")
     from_status = obj.status
     method(**(args or {}))
     update = ["status", *fields]

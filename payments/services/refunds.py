@@ -23,7 +23,7 @@ from core.money import money
 from core.tasks import enqueue_on_commit
 from payments import stripe_client
 from payments.locks import lock_payment, lock_refund
-from payments.models import Payment, PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus
+from payments.models import LedgerMethod, Payment, PaymentOrder, PaymentStatus, Refund, RefundKind, RefundStatus
 from payments.services.common import payment_event_record, transition_apply
 from payments.stripe_client import StripeDeclined, StripeUnavailable
 
@@ -49,6 +49,9 @@ def refund_request(
 ) -> Refund | None:
     """Write a refund intent and send it to Stripe after commit; return it (None if nothing is left to give back).
 
+    A payment made by bank transfer is refunded the same way: the refund is
+    written as owed (``pending``, method ``bank_transfer``) and Finance records
+    the transfer it sends (``refund_bank_transfer_record``); Stripe is not involved.
     For a cancelled order the refund is its share, once: repeating the request
     returns the first refund. Precondition: inside ``transaction.atomic()`` with
     ``payment`` locked (and, when called for an order, the order locked before it).
@@ -68,35 +71,47 @@ def refund_request(
         raise InvalidInput("A refund must be more than zero.", code="invalid_amount")
     elif amount > left:
         raise InvalidInput(f"At most {money(left)} can still be refunded.", code="exceeds_refundable")
+    by_card = payment.method == LedgerMethod.CARD
     refund = Refund.objects.create(
         payment=payment,
         allocation=allocation,
         kind=kind,
+        method=payment.method,
         amount=amount,
         reason=reason[:500],
-        next_attempt_at=timezone.now() + settings.PAYMENT_STALE_AFTER,
+        next_attempt_at=timezone.now() + settings.PAYMENT_STALE_AFTER if by_card else None,
         created_by=str(actor)[:250],
         user=actor.user,
     )
     payment_event_record(
         seller=payment.seller_id,
-        action="refund_requested",
+        action="refund_requested" if by_card else "refund_owed",
         actor=actor,
         payment=payment,
         refund=refund,
         to_status=refund.status,
-        note=f"{money(amount)}: {reason}",
+        note=f"{money(amount)}: {reason}" + ("" if by_card else " (to send by bank transfer)"),
     )
-    enqueue_on_commit("payments.tasks.refund_send", refund.pk)
+    if by_card:
+        enqueue_on_commit("payments.tasks.refund_send", refund.pk)
     return refund
 
 
-def payment_refund(*, payment_id: int, amount: int, actor: Actor, reason: str, order_id: int | None = None) -> Refund:
+def payment_refund(
+    *,
+    payment_id: int,
+    amount: int,
+    actor: Actor,
+    reason: str,
+    order_id: int | None = None,
+    kind: str = RefundKind.MANUAL,
+) -> Refund:
     """Refund part or all of a succeeded payment (returns, Finance); ``order_id`` ties it to that order's share.
 
-    Staff need the ``payments.refund_payment`` permission. The money goes back
-    through Stripe after commit; the payment becomes ``partially_refunded`` or
-    ``refunded`` when Stripe confirms.
+    Staff need the ``payments.refund_payment`` permission. A card payment's
+    money goes back through Stripe after commit; the payment becomes
+    ``partially_refunded`` or ``refunded`` when Stripe confirms. A bank
+    transfer's refund is owed until Finance records the transfer it sent.
     """
     if actor.kind == "staff" and (actor.user is None or not actor.user.has_perm("payments.refund_payment")):
         raise PermissionRefused("You do not have permission to refund payments.")
@@ -111,7 +126,8 @@ def payment_refund(*, payment_id: int, amount: int, actor: Actor, reason: str, o
             raise NotFound("No such payment.", code="payment_not_found") from None
         if payment.status not in REFUNDABLE:
             raise TransitionRefused(
-                f"Payment {payment.pk} is {payment.status}; only a succeeded payment can be refunded.",
+                f"Payment {payment.pk} is {payment.get_status_display().lower()}; only a payment that went through "
+                "can be refunded.",
                 code="not_refundable",
             )
         allocation = None
@@ -122,7 +138,7 @@ def payment_refund(*, payment_id: int, amount: int, actor: Actor, reason: str, o
         return refund_request(
             payment=payment,
             amount=amount,
-            kind=RefundKind.MANUAL,
+            kind=kind,
             reason=reason or "refund",
             actor=actor,
             allocation=allocation,
@@ -137,6 +153,8 @@ def refund_send(*, refund_id: int, actor: Actor) -> Refund:
     now = timezone.now()
     with transaction.atomic():
         refund = lock_refund(refund_id)
+        if refund.method != LedgerMethod.CARD:
+            return refund  # sent by Finance, by bank transfer
         if refund.status == RefundStatus.PENDING:
             transition_apply(refund, "start", actor=actor, fields=["attempts", "next_attempt_at"], args={"now": now})
         elif refund.status == RefundStatus.PROCESSING:

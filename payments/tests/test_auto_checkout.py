@@ -216,6 +216,6 @@ def test_an_order_with_a_stock_exception_is_not_charged(auto_shop, emulator, dja
     assert order.status == OrderStatus.AWAITING_CHECKOUT
     auto = AutoCheckout.objects.get(order=order)
     assert (auto.failure_code, auto.next_attempt_at) == ("stock_exception", None)
-    assert "staff must fix it" in auto.failure_message
+    assert "match it to one of your SKUs" in auto.failure_message
     assert not Payment.objects.exists()
     assert len(mail.outbox) == 1

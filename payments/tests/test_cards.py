@@ -75,7 +75,7 @@ def test_a_seller_user_manages_only_their_own_cards(emulator, shop):
 def test_switching_the_default_and_removing_cards(emulator, shop):
     _, seller, _ = shop
     first = add_card(emulator, seller)
-    second = add_card(emulator, seller)
+    second = add_card(emulator, seller, "declines_charges")
     assert seller_default_card(seller=seller).id == first.id
 
     card_set_default(seller=seller, payment_method_id=second.id, actor=SYSTEM)
@@ -120,3 +120,20 @@ def test_turning_auto_checkout_on_pays_the_orders_already_waiting(emulator, shop
         order.refresh_from_db()
         assert order.status == OrderStatus.READY_TO_FULFILL
     assert AutoCheckout.objects.filter(order__in=waiting, next_attempt_at__isnull=True).count() == 2
+
+
+def test_the_same_card_cannot_be_saved_twice(emulator, shop):
+    """Stripe's fingerprint of the card number tells a second copy of a saved card apart from a new card."""
+    from payments.tests.conftest import TEST_CARDS
+
+    _, seller, _ = shop
+    saved = add_card(emulator, seller)
+    setup = card_setup_start(seller=seller, actor=SYSTEM)
+    assert emulator.confirm_setup(setup, TEST_CARDS["ok"])["status"] == "succeeded"
+
+    with pytest.raises(InvalidInput) as refused:
+        card_setup_complete(seller=seller, setup_intent_id=setup.setup_intent_id, actor=SYSTEM)
+
+    assert refused.value.code == "card_already_saved"
+    assert "already saved (Visa ending in 4242" in refused.value.detail
+    assert [c.id for c in seller_cards(seller=seller)] == [saved.id]

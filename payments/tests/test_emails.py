@@ -22,11 +22,11 @@ from core.actors import Actor
 from core.testing import run_in_threads
 from fulfillment.tests.factories import make_sku
 from orders.models import Order
-from orders.services import order_cancel, order_record_seller_payment
+from orders.services import order_cancel
 from payments.models import AutoCheckout, CheckoutReminder, SellerEmail, SellerEmailKind, SellerEmailStatus
 from payments.notify import notify_auto_checkout_failed
 from payments.reminders import process_due_checkout_reminders, seller_email_send
-from payments.services import auto_checkout_set
+from payments.services import auto_checkout_set, bank_transfer_record
 from payments.tasks import checkout_digests_send
 from payments.tests.conftest import SYSTEM, add_card, awaiting_order, held_order
 
@@ -146,7 +146,7 @@ def test_orders_paid_or_cancelled_before_the_pass_are_left_out(shop, django_capt
     with time_machine.travel(hold_end + timedelta(seconds=10)), django_capture_on_commit_callbacks(execute=True):
         process_due_timers()
         order_cancel(order_id=cancelled.pk, by="seller", reason="out of stock", actor=SYSTEM)
-        order_record_seller_payment(order_id=paid.pk, reference="BANK-42", actor=finance)
+        bank_transfer_record(order_id=paid.pk, reference="BANK-42", actor=finance)
     with (
         time_machine.travel(hold_end + settings.CHECKOUT_REMINDER_DELAY + timedelta(minutes=1)),
         django_capture_on_commit_callbacks(execute=True),
@@ -307,13 +307,13 @@ def test_the_digest_goes_out_once_a_day_while_orders_wait(shop, other_shop, djan
     assert f'href="{_link("portal:unpaid")}"' in _html(digest)
 
     finance = Actor.for_user(make_staff_user("Finance"))
-    order_record_seller_payment(order_id=first.pk, reference="BANK-1", actor=finance)
+    bank_transfer_record(order_id=first.pk, reference="BANK-1", actor=finance)
     with time_machine.travel(morning + timedelta(days=1)):
         assert _digests(django_capture_on_commit_callbacks) == 1
     assert mail.outbox[-1].subject == "Daily reminder: 1 order is waiting for your payment ($25.00 due)"
     assert first.external_id not in mail.outbox[-1].body
 
-    order_record_seller_payment(order_id=second.pk, reference="BANK-2", actor=finance)
+    bank_transfer_record(order_id=second.pk, reference="BANK-2", actor=finance)
     with time_machine.travel(morning + timedelta(days=2)):
         assert _digests(django_capture_on_commit_callbacks) == 0  # nothing waits any more
     assert len(mail.outbox) == 2

@@ -151,7 +151,7 @@ def test_an_order_that_cannot_be_paid_is_listed_but_not_selectable(portal, shop)
 
     [row] = response.context["rows"]
     assert (row.order.pk, row.payable, row.checked) == (broken.pk, False, False)
-    assert "staff must fix it" in row.problem
+    assert "match it to one of your SKUs" in row.problem
     assert f'value="{broken.pk}" id="order-{broken.pk}"' in response.content.decode()
     assert response.context["selection_total"] == 0
 
@@ -279,11 +279,11 @@ def test_orders_skipped_by_the_checkout_say_why_on_the_result_page(portal, shop,
     outcomes = {(row.get("order").pk if row.get("order") else row["order_id"]): row for row in result.context["rows"]}
     assert outcomes[payable.pk]["outcome"] == "paid"
     assert outcomes[broken.pk]["outcome"] == "skipped"
-    assert "staff must fix it" in outcomes[broken.pk]["message"]
+    assert "match it to one of your SKUs" in outcomes[broken.pk]["message"]
     # Selecting only orders that cannot be paid charges nothing and says why.
     nothing = pay(portal, [broken], card=card.id, expected_total=0)
     assert nothing.status_code == 400
-    assert any("staff must fix it" in text for text in messages_of(nothing))
+    assert any("match it to one of your SKUs" in text for text in messages_of(nothing))
     assert Payment.objects.count() == 1
 
 

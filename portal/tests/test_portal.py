@@ -18,6 +18,7 @@ from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
 from orders.tests.factories import make_order
+from payments.services import bank_transfer_record
 from portal.orders import PAGE_SIZE
 from portal.selectors import order_status_counts
 
@@ -395,12 +396,10 @@ def test_detail_history_shows_actor_kinds_not_names(portal, orders_by_status):
 def test_detail_history_hides_staff_usernames(portal, orders_by_status):
     from django.contrib.auth.models import Group
 
-    from orders.services import order_record_seller_payment
-
     finance = UserFactory(username="finance-fiona", is_staff=True)
     finance.groups.add(Group.objects.get(name="Finance"))
     order = orders_by_status["awaiting"]
-    order_record_seller_payment(order_id=order.pk, reference="BANK-991", actor=Actor.for_user(finance))
+    bank_transfer_record(order_id=order.pk, reference="BANK-991", actor=Actor.for_user(finance))
     response = portal.get(detail_url(order))
     last = response.context["history"][-1]
     assert (last.what, last.from_status, last.to_status, last.by) == (

@@ -23,16 +23,16 @@ from django.utils.html import format_html
 
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
-    ReadOnlyInline,
     action_object,
     admin_page,
     bulk_selection,
     object_action_urls,
     run_each,
 )
-from core.display import countdown
+from core.display import countdown, local_time
 from core.errors import DomainError
 from orders.models import Order
 from returns.admin.common import RequestColumnsMixin
@@ -166,11 +166,10 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CancellationRequestEventInline(ReadOnlyInline):
+class CancellationRequestEventInline(AuditInline):
     model = CancellationRequestEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
+    status_labels = dict(CancellationStatus.choices)
+    action_labels = {"requested": "Buyer asked to cancel", **dict(CancellationStatus.choices)}
 
 
 # --- the admin -------------------------------------------------------------------------------------
@@ -205,13 +204,13 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
         "status_badge",
         "marketplace_status",
         "requested_by",
-        "reason",
+        "reason_words",
         "external_id",
         "requested_at",
         "respond_by",
         "auto_approval",
         "decided_at",
-        "decided_by",
+        "decided_by_words",
         "decision_note",
         "timer_error",
     )
@@ -235,7 +234,7 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
         if obj.status != CancellationStatus.PENDING:
             return "—"
         left = countdown(obj.respond_by, now=timezone.now())
-        when = f"{timezone.localtime(obj.respond_by):%Y-%m-%d %H:%M}"
+        when = f"{local_time(obj.respond_by)}"
         if left.overdue:
             return format_html('<strong style="color:#b3261e;white-space:nowrap">{} ({})</strong>', left.phrase, when)
         return format_html('<span style="white-space:nowrap" title="{}">{}</span>', when, left.phrase)

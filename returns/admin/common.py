@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from core.actors import actor_label
+
 
 class RequestColumnsMixin:
     """For admins of models with ``order``, ``seller``, an FSM ``status`` and ``marketplace_status``.
@@ -41,3 +43,12 @@ class RequestColumnsMixin:
     @admin.display(description="marketplace status")
     def marketplace_status(self, obj):
         return obj.marketplace_status
+
+    @admin.display(description="reason")
+    def reason_words(self, obj):
+        """The buyer's reason in words (a marketplace code such as ``wrong_item`` reads "Wrong item sent")."""
+        return obj.reason_label
+
+    @admin.display(description="decided by")
+    def decided_by_words(self, obj):
+        return actor_label(obj.decided_by) if obj.decided_by else "—"

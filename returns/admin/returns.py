@@ -27,9 +27,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_fsm import can_proceed
+from import_export.admin import ExportMixin
 
 from core.actors import Actor
 from core.admin_tools import (
+    AuditInline,
     IdSearchMixin,
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -39,12 +41,14 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
-from core.display import countdown
+from core.display import countdown, local_time
 from core.errors import DomainError
+from core.exports import EXPORT_FORMATS
 from core.money import money
 from returns.admin import return_forms as rf
 from returns.admin.common import RequestColumnsMixin
 from returns.models import ReturnEvent, ReturnLine, ReturnRequest, ReturnStatus, ReturnType
+from returns.resources import ReturnResource
 from returns.selectors import return_refund_share
 from returns.services.returns import (
     return_approve,
@@ -101,10 +105,16 @@ def _share_intro(ret: ReturnRequest) -> str:
     share = return_refund_share(ret)
     if share.problem:
         return share.detail
+    how = (
+        " The seller paid by bank transfer, so the refund is owed by bank transfer: record the transfer you send "
+        "on the refund's page (Payments → Refunds), with the amount actually sent."
+        if share.method == "bank_transfer"
+        else " It goes back to the seller's card through Stripe."
+    )
     return (
         f"Suggested: {money(share.suggested)}, the wholesale cost of the units "
         f"{'claimed' if not ret.ships_back else 'received'}. "
-        f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id})."
+        f"At most {money(share.refundable)} is left of the order's payment (payment #{share.payment_id}).{how}"
     )
 
 
@@ -300,20 +310,33 @@ class ReturnLineInline(ReadOnlyInline):
         return line.order_line.sku_code
 
 
-class ReturnEventInline(ReadOnlyInline):
+class ReturnEventInline(AuditInline):
     model = ReturnEvent
-    verbose_name_plural = "history"
-    fields = ("created_at", "action", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    ordering = ("created_at", "id")
+    status_labels = dict(ReturnStatus.choices)
+    action_labels = {
+        "requested": "Buyer asked for a return",
+        "approve": "Approved",
+        "auto_approve": "Approved automatically",
+        "reject": "Rejected",
+        "await_shipment": "Waiting for the buyer to send it back",
+        "mark_in_transit": "On its way back",
+        "receive": "Parcel received",
+        "inspect": "Inspected",
+        "decide_refund": "Refund decided",
+        "replace": "Replacement order created",
+        "reject_after_inspection": "Rejected after inspection",
+        "close": "Closed",
+    }
 
 
 # --- the admin -------------------------------------------------------------------------------------------
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReturnRequestAdmin(ExportMixin, RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     status_colours = STATUS_COLOURS
+    resource_classes = [ReturnResource]
+    formats = EXPORT_FORMATS
     list_display = (
         "id",
         "order_link",
@@ -346,7 +369,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
                     "marketplace_status",
                     "external_id",
                     "requested_by",
-                    "reason",
+                    "reason_words",
                     "buyer_note",
                     "timer_error",
                 )
@@ -354,7 +377,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
         ),
         (
             "Answer",
-            {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by", "decision_note")},
+            {"fields": ("requested_at", "respond_by", "next_step", "decided_at", "decided_by_words", "decision_note")},
         ),
         (
             "Parcel back",
@@ -396,7 +419,7 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
                 ReturnStatus.INSPECTED: "refund, replace or reject",
             }.get(ret.status, "—")
         left = countdown(ret.respond_by, now=timezone.now())
-        when = f"{timezone.localtime(ret.respond_by):%Y-%m-%d %H:%M}"
+        when = f"{local_time(ret.respond_by)}"
         if left.overdue:
             return format_html(
                 '<strong style="color:#b3261e;white-space:nowrap">approval {} ({})</strong>', left.phrase, when
@@ -512,6 +535,8 @@ class ReturnRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdminMixin,
             form=form,
             line_rows=form.rows() if isinstance(form, rf.LineForm) else None,
             line_headers=getattr(form, "line_headers", ()),
+            # What was received is a column of its own, except on the form that asks for it.
+            show_received="received" not in getattr(form, "line_fields", ("received",)),
             other_fields=form.other_fields() if isinstance(form, rf.LineForm) else list(form),
             intro=intro,
             submit_label=submit,

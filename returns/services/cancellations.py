@@ -33,12 +33,14 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
+from core.display import local_time
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
 from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, Order, OrderAction, OrderStatus
 from orders.services import order_cancel_on_request_locked, order_touch
+from payments.services import auto_checkout_resume_locked
 from returns.locks import lock_cancellation_request, lock_pending_cancellation_requests
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
 from returns.notify import webhook_cancellation_status_changed
@@ -54,7 +56,7 @@ REASON_MAX = CancellationRequest._meta.get_field("reason").max_length
 NOTE_MAX = CancellationRequest._meta.get_field("decision_note").max_length
 EXTERNAL_ID_MAX = CancellationRequest._meta.get_field("external_id").max_length
 
-SHIPPED_NOTE = "The parcel was labelled before the request was answered; it can no longer be cancelled (R5)."
+SHIPPED_NOTE = "The parcel was labelled before the request was answered, so the order can no longer be cancelled."
 
 
 # --- who may do what ----------------------------------------------------------------------
@@ -169,6 +171,8 @@ def _reject_locked(request: CancellationRequest, *, actor: Actor, note: str) -> 
     request.reject(by=str(actor), note=note)
     _save_decision(request)
     _record(request, action="rejected", from_status=from_status, actor=actor, note=note)
+    # The order goes ahead: Auto Checkout, which waited for the answer, charges it now.
+    auto_checkout_resume_locked(order=request.order, actor=actor)
 
 
 # --- services ---------------------------------------------------------------------------------
@@ -290,7 +294,7 @@ def cancellation_request_reject(*, request_id: int, actor: Actor, reason: str) -
             raise TransitionRefused(f"Order {order.pk} is already cancelled.", code="already_cancelled")
         if request.respond_by <= timezone.now():
             raise TransitionRefused(
-                f"Cancellation request {request.pk} was not answered by {request.respond_by:%Y-%m-%d %H:%M} UTC, "
+                f"Cancellation request {request.pk} was not answered by {local_time(request.respond_by)}, "
                 "so it is approved automatically.",
                 code="response_window_over",
             )
@@ -315,6 +319,7 @@ def cancellation_request_withdraw(*, request_id: int, actor: Actor, note: str = 
         request.withdraw(by=str(actor), note=note or "The buyer withdrew the request.")
         _save_decision(request)
         _record(request, action="withdrawn", from_status=from_status, actor=actor, note=request.decision_note)
+        auto_checkout_resume_locked(order=order, actor=actor)
     return request
 
 
@@ -361,9 +366,7 @@ def _auto_approve_due(request: CancellationRequest) -> None:
     elif can_proceed(request.auto_approve):
         _approve_locked(order, request, actor=TIMER, auto=True)
     else:
-        raise TransitionRefused(
-            f"Cancellation request {request.pk} is not due until {request.respond_by:%Y-%m-%d %H:%M}."
-        )
+        raise TransitionRefused(f"Cancellation request {request.pk} is not due until {local_time(request.respond_by)}.")
 
 
 def process_due_cancellation_requests(*, now: datetime) -> int:

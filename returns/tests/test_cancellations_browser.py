@@ -52,6 +52,7 @@ def test_seller_approves_a_cancellation_and_sees_the_order_cancelled_and_refunde
     expect(card.get_by_test_id("countdown")).to_have_text(re.compile(r"Approved automatically in 4[78] hours"))
 
     card.get_by_role("button", name="Approve cancellation").click()
+    page.get_by_role("button", name="Yes, cancel the order").click()
 
     messages = page.get_by_test_id("messages")
     expect(messages).to_contain_text(f"Cancellation approved: order #{order.pk} is cancelled")

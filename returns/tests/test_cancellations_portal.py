@@ -11,7 +11,7 @@ from accounts.tests.factories import PartnerFactory, SellerFactory, SellerUserFa
 from core.actors import Actor
 from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
-from returns.models import CancellationStatus, ReturnStatus, ReturnType
+from returns.models import CancellationRequest, CancellationStatus, ReturnStatus, ReturnType
 from returns.services.cancellations import cancellation_request_create
 from returns.tests.conftest import past_hold
 from returns.tests.return_support import delivered_order, request_return
@@ -66,7 +66,7 @@ def test_requests_tab_lists_pending_requests_with_a_countdown(portal, pending, f
     assert approve_url(pending) in body and reject_url(pending) in body
     assert "OTHER-SECRET-1" not in body
     assert "No return requests are waiting for you." in body
-    assert 'aria-current="page">Requests<' in body
+    assert 'aria-current="page">Requests' in body
 
     with time_machine.travel(pending.respond_by + timedelta(minutes=3), tick=False):
         late = portal.get(REQUESTS_URL).content.decode()
@@ -75,7 +75,10 @@ def test_requests_tab_lists_pending_requests_with_a_countdown(portal, pending, f
 
 
 def test_the_seller_approves_and_the_order_is_cancelled(portal, pending, sku):
-    response = portal.post(approve_url(pending), follow=True)
+    asked = portal.post(approve_url(pending))
+    assert asked.status_code == 200 and "Yes, cancel the order" in asked.content.decode()
+    assert CancellationRequest.objects.get(pk=pending.pk).status == "pending"  # nothing happens before the yes
+    response = portal.post(approve_url(pending), {"confirmed": "yes"}, follow=True)
 
     assert response.redirect_chain[-1][0] == REQUESTS_URL
     assert "Cancellation approved" in response.content.decode()
@@ -105,7 +108,7 @@ def test_rejecting_needs_a_reason(portal, pending):
 def test_answering_twice_shows_what_happened(portal, pending):
     portal.post(reject_url(pending), {"reason": "no"})
 
-    again = portal.post(approve_url(pending), follow=True)
+    again = portal.post(approve_url(pending), {"confirmed": "yes"}, follow=True)
 
     assert "already rejected" in again.content.decode()
     pending.refresh_from_db()
@@ -119,7 +122,7 @@ def test_the_order_page_shows_the_pending_request_and_answers_come_back_to_it(po
     assert "The buyer asked to cancel this order" in page and "found it cheaper" in page
     assert approve_url(pending) in page
 
-    done = portal.post(approve_url(pending), {"next": order_url}, follow=True)
+    done = portal.post(approve_url(pending), {"next": order_url, "confirmed": "yes"}, follow=True)
     assert done.redirect_chain[-1][0] == order_url
     body = done.content.decode()
     assert "Cancelled at the buyer&#x27;s request" in body or "Cancelled at the buyer's request" in body

@@ -3,11 +3,14 @@ with the full share suggested, bulk answers, and the queues — every write thro
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin import helpers
 from django.urls import reverse
 
 from accounts.tests.factories import make_staff_user
+from core.actors import Actor
 from fulfillment.models import Stock
 from fulfillment.tests.factories import CarrierFactory, make_sku
 from orders.models import OrderStatus
@@ -111,20 +114,15 @@ def test_finance_decides_the_refund_with_the_full_share_suggested_and_others_can
     finance = login(client, "Finance")
     page = finance.get(url(ret, "refund"))
     assert page.status_code == 200
-    # Paid by bank transfer: the page says so; the suggested share is still shown in the field.
-    assert "bank transfer" in page.content.decode()
-    assert page.context["form"]["amount"].value() == "0.00"
-    refused = finance.post(url(ret, "refund"), {"amount": "8.00"})
-    assert refused.status_code == 200 and "cannot be refunded through Stripe" in refused.content.decode()
-    answer = finance.post(url(ret, "refund"), {"amount": "0", "note": "refunded by transfer BT-1"})
+    # Paid by bank transfer: the page says the refund is owed by bank transfer; the share is suggested.
+    assert "paid by bank transfer" in page.content.decode()
+    assert page.context["form"]["amount"].value() == "8.00"
+    answer = finance.post(url(ret, "refund"), {"amount": "8.00", "note": "two caps back"})
 
     assert answer.status_code == 302
     ret.refresh_from_db()
-    assert (ret.status, ret.refund_amount, ret.resolution_note) == (
-        ReturnStatus.REFUNDED,
-        0,
-        "refunded by transfer BT-1",
-    )
+    assert (ret.status, ret.refund_amount, ret.resolution_note) == (ReturnStatus.REFUNDED, 800, "two caps back")
+    assert (ret.refund.method, ret.refund.status, ret.refund.amount) == ("bank_transfer", "pending", 800)
 
 
 def test_support_answers_in_bulk_and_replaces_and_closes(client, delivered, carrier):
@@ -177,3 +175,21 @@ def test_the_queue_filter_shows_who_each_return_waits_for(client, delivered, car
     assert ids("inspection") == {to_inspect.pk}
     assert ids("decision") == set()
     assert ids("overdue") == set()
+
+
+def test_the_receive_form_has_one_received_column(client, delivered, carrier):
+    """The form asking what arrived showed the (still empty) "Received" column next to its own "Received" field."""
+    from returns.services.returns import return_approve, return_shipment_update
+    from returns.tests.return_support import staff
+
+    ret = request_return(delivered, type=ReturnType.RETURN_AND_REFUND, units={"CAP": 2})
+    return_approve(return_id=ret.pk, actor=staff("Support"))
+    return_shipment_update(
+        return_id=ret.pk, carrier=carrier, tracking_number="TRK00000999", actor=Actor.for_partner(ret.order.partner)
+    )
+
+    form = login(client, "Warehouse").get(url(ret, "receive"))
+
+    assert form.status_code == 200
+    table = form.content.decode().split('id="return-lines"')[1].split("</thead>")[0]
+    assert re.findall(r'<th scope="col">([^<]*)</th>', table) == ["SKU", "Returned", "Received"]

@@ -18,6 +18,7 @@ from fulfillment.tests.factories import CarrierFactory, make_sku, tracking_numbe
 from orders.models import OrderStatus
 from orders.tests.factories import make_ready_order
 from payments.models import PaymentOrder
+from payments.services import refund_bank_transfer_record
 from returns.models import ReturnEvent, ReturnRequest, ReturnStatus, ReturnType
 from returns.services.returns import (
     ReturnLineInput,
@@ -106,13 +107,13 @@ def test_a_partial_return_and_refund_goes_all_the_way_and_restocks_only_resellab
     line.refresh_from_db()
     assert (line.received_quantity, line.resellable_quantity, line.damaged_quantity) == (2, 1, 1)
     assert line.restocked_at is not None
-    # Paid by bank transfer: no Stripe refund is possible, and the error says what to do instead.
-    with pytest.raises(TransitionRefused) as refused:
-        return_refund_decide(return_id=ret.pk, amount=2500, actor=staff("Finance"))
-    assert refused.value.code == "paid_outside_stripe"
-    assert "bank transfer" in refused.value.detail
-    ret = return_refund_decide(return_id=ret.pk, amount=0, note="refunded by transfer BT-9", actor=staff("Finance"))
-    assert (ret.status, ret.refund_amount, ret.refund) == (ReturnStatus.REFUNDED, 0, None)
+    # Paid by bank transfer: the refund is owed by bank transfer, with its real amount once Finance sends it.
+    ret = return_refund_decide(return_id=ret.pk, amount=2500, note="one torn", actor=staff("Finance"))
+    assert (ret.status, ret.refund_amount) == (ReturnStatus.REFUNDED, 2500)
+    assert (ret.refund.method, ret.refund.status, ret.refund.kind) == ("bank_transfer", "pending", "return")
+    refund = refund_bank_transfer_record(refund_id=ret.refund.pk, reference="BT-9", amount=2400, actor=staff("Finance"))
+    assert (refund.status, refund.amount, refund.reference) == ("succeeded", 2400, "BT-9")
+    assert refund.payment.amount_refunded == 2400
     assert ret.marketplace_status == "RETURN_OR_REFUND_REQUEST_COMPLETE"
     ret = return_close(return_id=ret.pk, actor=staff("Support"))
 

@@ -36,9 +36,14 @@
     var expected = form.querySelector("input[name=expected_total]");
     var payButton = form.querySelector("[data-pay-button]");
     var status = form.querySelector("[data-quote-status]");
+    var payAnyway = form.querySelector("input[name=pay_despite_cancellation]");
     var requestNo = 0;
 
     function enabledBoxes() { return boxes.filter(function (box) { return !box.disabled; }); }
+    // Orders whose buyer asked to cancel are only ever ticked one by one, never by "select all".
+    function selectableBoxes() {
+      return enabledBoxes().filter(function (box) { return !box.hasAttribute("data-needs-confirmation"); });
+    }
     function chosen() { return enabledBoxes().filter(function (box) { return box.checked; }); }
 
     function paint() {
@@ -47,7 +52,7 @@
         if (row) row.classList.toggle("row--selected", box.checked);
       });
       if (selectAll) {
-        var all = enabledBoxes(), on = chosen().length;
+        var all = selectableBoxes(), on = all.filter(function (box) { return box.checked; }).length;
         selectAll.checked = all.length > 0 && on === all.length;
         selectAll.indeterminate = on > 0 && on < all.length;
         selectAll.disabled = all.length === 0;
@@ -67,6 +72,7 @@
       }
       var params = new URLSearchParams();
       ids.forEach(function (id) { params.append("order", id); });
+      if (payAnyway && payAnyway.checked) params.append("pay_anyway", "1");
       status.textContent = "Updating the total…";
       fetch(form.dataset.quoteUrl + "?" + params.toString(), {
         headers: { Accept: "application/json" }, credentials: "same-origin",
@@ -97,11 +103,12 @@
     if (selectAll) {
       selectAll.hidden = false;
       selectAll.addEventListener("change", function () {
-        enabledBoxes().forEach(function (box) { box.checked = selectAll.checked; });
+        selectableBoxes().forEach(function (box) { box.checked = selectAll.checked; });
         paint();
         updateQuote();
       });
     }
+    if (payAnyway) payAnyway.addEventListener("change", updateQuote);
     document.querySelectorAll("[data-no-script]").forEach(function (el) { el.hidden = true; });
     paint();
     payButton.disabled = chosen().length === 0;

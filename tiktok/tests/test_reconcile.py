@@ -19,7 +19,7 @@ from fulfillment.services import (
 )
 from fulfillment.tests.factories import CarrierFactory, tracking_number, warehouse_actor
 from orders.models import CancelledBy, Order, OrderEvent, OrderStatus
-from orders.services import order_record_seller_payment
+from payments.services import bank_transfer_record
 from returns.models import CancellationRequest, CancellationStatus, ReturnRequest, ReturnStatus, ReturnType
 from returns.services.cancellations import cancellation_request_reject
 from tiktok import mapping
@@ -40,7 +40,7 @@ def _order(tt_order) -> Order:
 
 def _pay_wholesale(order: Order) -> None:
     finance = UserFactory(is_staff=True, is_superuser=True, username=f"finance-{order.pk}")
-    order_record_seller_payment(order_id=order.pk, reference=f"BANK-{order.pk}", actor=Actor.for_user(finance))
+    bank_transfer_record(order_id=order.pk, reference=f"BANK-{order.pk}", actor=Actor.for_user(finance))
 
 
 def test_same_event_twice_and_events_out_of_order_reach_the_right_final_state(tiktok, shop, deliver):

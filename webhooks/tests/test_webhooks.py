@@ -18,6 +18,7 @@ from core.errors import InvalidInput, TransitionRefused
 from orders.models import OrderStatus
 from orders.services import order_cancel
 from orders.tests.factories import make_order
+from payments.services import bank_transfer_record
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from webhooks.services import (
     partner_webhook_configure,
@@ -154,13 +155,12 @@ def test_shipped_and_delivered_carry_the_carrier_and_tracking(hooked, receiver, 
         shipment_record_carrier_event,
         shipment_start_picking,
     )
-    from orders.services import order_record_seller_payment
 
     # The migration seeds it, but transactional tests elsewhere may have flushed the seed away.
     Carrier.objects.get_or_create(code="ups", defaults={"name": "UPS", "tracking_pattern": r"^1Z[0-9A-Z]{16}$"})
     partner, secret = hooked
     order = make_order(partner=partner, seller=seller, lines=[("TSHIRT-M", 1)], paid_at=START, external_id="TT-SHIP")
-    order_record_seller_payment(order_id=order.pk, reference="wire-1", actor=Actor.for_user(make_staff_user("Finance")))
+    bank_transfer_record(order_id=order.pk, reference="wire-1", actor=Actor.for_user(make_staff_user("Finance")))
     clock.move_to(START + timedelta(hours=1))
     process_due_timers()  # the hold ends: ready to fulfil
     shipment_start_picking(order_id=order.pk, actor=STAFF)

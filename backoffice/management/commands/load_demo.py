@@ -26,6 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.models import Seller
@@ -42,15 +43,15 @@ from fulfillment.services import (
     shipment_start_picking,
     stock_import_csv,
 )
-from orders.models import Order
+from orders.models import Order, OrderAction, OrderEvent
 from orders.services import (
     IntakeData,
     IntakeLine,
     order_cancel,
     order_intake,
     order_record_buyer_payment,
-    order_record_seller_payment,
 )
+from payments.services import bank_transfer_record
 from returns.services.cancellations import cancellation_request_create
 from returns.services.returns import ReturnLineInput, return_approve, return_create
 
@@ -230,6 +231,7 @@ class Command(BaseCommand):
             self._after_timers(accounts, scenario=scenario, order_id=order_id, rng=rng)
         # Failed delivery attempts made some parcels due as lost; one more pass declares them.
         process_due_timers(now=timezone.now())
+        _backdate_history([order_id for _, order_id in planned])
 
     def _intake(self, accounts: Accounts, *, scenario: str, number: int, rng: random.Random, now: datetime) -> Order:
         payment_window, hold = settings.PAYMENT_WINDOW, settings.HOLD_PERIOD
@@ -283,9 +285,9 @@ class Command(BaseCommand):
     def _after_timers(self, accounts: Accounts, *, scenario: str, order_id: int, rng: random.Random) -> None:
         reference = f"BANK-{order_id:06d}"
         if scenario in ("ready", "hold_prepaid"):
-            order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+            bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
         elif scenario in FULFILMENT_STEPS:
-            order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+            bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
             self._fulfil(accounts, scenario=scenario, order_id=order_id, rng=rng)
         elif scenario == "cancel_buyer":
             order_cancel(order_id=order_id, by="buyer", reason="Buyer changed their mind", actor=accounts.partner_actor)
@@ -297,7 +299,7 @@ class Command(BaseCommand):
         elif scenario == "cancel_seller":
             if rng.random() < 0.5:
                 # Some were already paid for: cancelling from ready_to_fulfill (R6).
-                order_record_seller_payment(order_id=order_id, reference=reference, actor=accounts.finance)
+                bank_transfer_record(order_id=order_id, reference=reference, actor=accounts.finance)
             order = Order.objects.select_related("seller").get(pk=order_id)
             reason = rng.choice(["Out of stock", "Damaged in the warehouse"])
             order_cancel(order_id=order_id, by="seller", reason=reason, actor=accounts.seller_actors[order.seller.code])
@@ -376,6 +378,23 @@ class Command(BaseCommand):
             self.stdout.write(line)
         self.stdout.write(f"Partner {PARTNER_NAME!r} API key: {raw_key}")
         self.stdout.write(f"Only its digest is stored; a copy for local use is in {key_file}.")
+
+
+# What happened at a backdated time, and the order field that holds that time.
+BACKDATED_ACTIONS = {
+    OrderAction.INTAKE: "placed_at",
+    OrderAction.MARK_BUYER_PAID: "buyer_paid_at",
+    OrderAction.END_HOLD: "hold_until",
+    OrderAction.CANCEL_UNPAID: "payment_due_at",
+}
+
+
+def _backdate_history(order_ids: list[int]) -> None:
+    """Give the history rows of the backdated steps the order's own times: the services wrote them when the
+    demo ran, but the order says it was placed, paid and released from its hold hours or days earlier."""
+    for action, field in BACKDATED_ACTIONS.items():
+        when = Subquery(Order.objects.filter(pk=OuterRef("order_id")).values(field)[:1])
+        OrderEvent.objects.filter(order_id__in=order_ids, action=action).update(created_at=when)
 
 
 # Each step goes one further than the one before it; "lost" goes as far as in

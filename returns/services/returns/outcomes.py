@@ -24,6 +24,7 @@ from core.errors import InvalidInput, TransitionRefused
 from core.money import money
 from orders.models import OrderAction
 from orders.services import order_replacement_create, order_touch
+from payments.models import RefundKind
 from payments.services import payment_refund
 from returns.models import ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import return_refund_share
@@ -50,9 +51,10 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
     When: a ``return_and_refund`` once inspected, a ``refund_only`` once
     approved (``not_ready_for_refund`` otherwise; ``replacement_return`` for a
     replacement). Capped at what is left of the order's share of its payment
-    (``exceeds_refundable``). An order the seller paid by bank transfer cannot
-    be refunded through Stripe (``paid_outside_stripe``); a free replacement
-    order has nothing to refund (``replacement_not_charged``): record 0 then.
+    (``exceeds_refundable``). An order the seller paid by bank transfer is
+    refunded by bank transfer: the refund is owed until Finance records the
+    transfer it sent, with the real amount. A free replacement order has
+    nothing to refund (``replacement_not_charged``): record 0 then.
     Deciding again is a no-op that returns the first decision. Finance
     (``returns.refund_returnrequest``, and ``payments.refund_payment`` to move money).
     """
@@ -90,6 +92,7 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                 amount=amount,
                 actor=actor,
                 order_id=order.pk,
+                kind=RefundKind.RETURN,
                 reason=f"return #{ret.pk} of order {order.pk}" + (f": {note}" if note else ""),
             )
         what = f"{money(amount)} refunded to the seller" if amount else "no refund to the seller"

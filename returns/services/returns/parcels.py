@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
 from fulfillment.models import Carrier
-from fulfillment.services import carrier_resolve, stock_restock
+from fulfillment.services import carrier_resolve, stock_restock, tracking_number_refusal
 from orders.models import OrderAction
 from orders.services import order_touch
 from returns.models import ReturnLine, ReturnRequest, ReturnStatus
@@ -40,10 +40,7 @@ def _valid_return_tracking(carrier: Carrier, tracking_number: str) -> str:
     if not number:
         raise InvalidInput("Give the return parcel's tracking number.", code="tracking_number_required")
     if len(number) > TRACKING_MAX or not carrier.tracking_number_matches(number):
-        raise InvalidInput(
-            f"{number!r} is not a {carrier.name} tracking number (expected the pattern {carrier.tracking_pattern}).",
-            code="tracking_number_invalid",
-        )
+        raise InvalidInput(tracking_number_refusal(carrier, number), code="tracking_number_invalid")
     return number
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from core.actors import Actor
+from core.display import local_time
 from core.errors import InvalidInput, NotFound, TransitionRefused
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
@@ -164,7 +165,7 @@ def _check_returnable(order: Order, now: datetime) -> None:
         and (order.return_window_ends_at is None or order.return_window_ends_at <= now)
     ):
         ends = order.return_window_ends_at
-        when = f" on {ends:%Y-%m-%d %H:%M} UTC" if ends else ""
+        when = f" on {local_time(ends)}" if ends else ""
         raise TransitionRefused(f"Order {order.pk}'s return window closed{when}.", code="return_window_closed")
     if order.status != OrderStatus.DELIVERED:
         raise TransitionRefused(
@@ -239,12 +240,12 @@ def return_create(
         )
         ret.order = order
         units = sum(given.quantity for given, _ in resolved)
-        return_event_record(ret, action="requested", from_status="", actor=actor, note=reason)
+        return_event_record(ret, action="requested", from_status="", actor=actor, note=ret.reason_label)
         order_touch(
             order=order,
             action=OrderAction.RETURN_REQUESTED,
             actor=actor,
-            note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {reason}",
+            note=f"return #{ret.pk}: {ret.get_type_display().lower()}, {units} unit(s): {ret.reason_label}",
         )
         webhook_return_status_changed(ret=ret, from_status=None)
         # R13: the seller hears about it at once, by email, after commit.
@@ -324,8 +325,7 @@ def return_reject(*, return_id: int, actor: Actor, reason: str) -> ReturnRequest
             )
         if ret.respond_by <= timezone.now():
             raise TransitionRefused(
-                f"Return {ret.pk} was not answered by {ret.respond_by:%Y-%m-%d %H:%M} UTC, so it is approved "
-                "automatically.",
+                f"Return {ret.pk} was not answered by {local_time(ret.respond_by)}, so it is approved automatically.",
                 code="response_window_over",
             )
         return_transition_apply(
@@ -356,7 +356,7 @@ def _auto_approve_due(ret: ReturnRequest) -> None:
     order = lock_order_unless_busy(ret.order_id)
     ret.order = order
     if not can_proceed(ret.auto_approve):
-        raise TransitionRefused(f"Return {ret.pk} is not due until {ret.respond_by:%Y-%m-%d %H:%M}.")
+        raise TransitionRefused(f"Return {ret.pk} is not due until {local_time(ret.respond_by)}.")
     _approve_locked(order, ret, actor=TIMER, auto=True)
 
 
