@@ -73,3 +73,8 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "postgres" in item.keywords:
                 item.add_marker(skip)
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        skip = pytest.mark.skip(reason="about the embedded SQLite default")
+        for item in items:
+            if "sqlite" in item.keywords:
+                item.add_marker(skip)

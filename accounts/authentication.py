@@ -6,6 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from accounts.models import Partner, PartnerApiKey
+from core.api.throttling import client_address_throttle_check
 
 KEYWORD = "Api-Key"
 
@@ -18,6 +19,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     """Looks the key up by its public prefix and compares digests; ``request.user`` is the Partner."""
 
     def authenticate(self, request):
+        # Before the key is looked at: guesses count against the address as much as good keys do.
+        client_address_throttle_check(request)
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None

@@ -17,8 +17,14 @@ Outcomes:
 - same key with another body or path: 409 ``idempotency_key_reused``;
 - the first run failed on our side (5xx) or hit a transient conflict (409,
   429): the record is deleted, so a retry runs the request again;
+- a claim still without an answer after ``settings.IDEMPOTENCY_LEASE`` is
+  abandoned (the worker running it was killed, or lost its connection before
+  it could store the answer or free the key): the next retry takes the key
+  over and runs the request. Nothing the first run wrote survived, since its
+  transaction never committed an answer; the lease must exceed the web
+  server's request timeout, so a request still running is never doubled;
 - a record older than ``settings.IDEMPOTENCY_KEY_TTL`` is expired: the key
-  is free again (this also frees a key whose first run died mid-way).
+  is free again.
 
 Keys are per partner: two partners may use the same key independently.
 """
@@ -33,7 +39,6 @@ from datetime import datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -44,21 +49,25 @@ from core.errors import DomainError, InvalidInput
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII only: keys are compared byte for byte and echoed in logs.
-_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{IdempotencyRecord._meta.get_field('key').max_length}}}")
+_KEY_MAX = IdempotencyRecord._meta.get_field("key").max_length
+_KEY_PATTERN = re.compile(rf"[\x21-\x7e]{{1,{_KEY_MAX}}}")
 _PATH_MAX = IdempotencyRecord._meta.get_field("path").max_length
 # Answers worth retrying: keeping them would replay a failure the partner could recover from.
 _RETRYABLE_STATUSES = {409, 429}
 
 IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
     name=HEADER,
-    type=OpenApiTypes.STR,
+    # The same rule as _KEY_PATTERN, written for the schema: visible ASCII is "!" to "~".
+    type={"type": "string", "minLength": 1, "maxLength": _KEY_MAX, "pattern": f"^[!-~]{{1,{_KEY_MAX}}}$"},
     location=OpenApiParameter.HEADER,
     required=False,
     description=(
         "Any unique string of up to 255 visible ASCII characters (a UUID is a good choice). "
         "A repeat with the same key and body replays the first answer instead of running again; "
         "while the first is still running it answers 409 `request_in_progress`; with another body "
-        "or path it answers 409 `idempotency_key_reused`. Keys expire after 24 hours by default."
+        "or path it answers 409 `idempotency_key_reused`. A first request that never finished (its connection "
+        "was cut on our side) frees its key after a short lease, so a later retry runs it. Keys expire after "
+        "24 hours by default."
     ),
 )
 
@@ -76,6 +85,11 @@ def request_digest(body: bytes) -> str:
 
 def _expired_before() -> datetime:
     return timezone.now() - settings.IDEMPOTENCY_KEY_TTL
+
+
+def _abandoned(record: IdempotencyRecord) -> bool:
+    """A claim with no answer that has outlived the lease: its request is not running any more."""
+    return record.response_status is None and record.created_at <= timezone.now() - settings.IDEMPOTENCY_LEASE
 
 
 def idempotency_begin(
@@ -110,9 +124,11 @@ def idempotency_begin(
         record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
         if record is None:
             continue
-        if record.created_at <= _expired_before():
-            # Conditional on created_at, so a fresh claim racing with us is never deleted.
-            IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).delete()
+        if record.created_at <= _expired_before() or _abandoned(record):
+            # Conditional on the row we judged, so a fresh claim or an answer racing with us is never deleted.
+            IdempotencyRecord.objects.filter(
+                pk=record.pk, created_at=record.created_at, response_status=record.response_status
+            ).delete()
             continue
         if (record.method, record.path, record.request_digest) != (method, path, digest):
             raise IdempotencyConflict(
@@ -138,10 +154,12 @@ def idempotency_finish(*, record: IdempotencyRecord, response) -> None:
     if retryable or not isinstance(response, Response):
         IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return
-    # Stored as rendered JSON, so the replay carries exactly what the first caller parsed.
-    record.response_status = response.status_code
-    record.response_body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
-    record.save(update_fields=["response_status", "response_body"])
+    # Stored as rendered JSON, so the replay carries exactly what the first caller parsed. Only into our own
+    # claim: if it outlived its lease and a retry took the key over, that retry's answer is the one kept.
+    body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+    IdempotencyRecord.objects.filter(pk=record.pk, response_status__isnull=True).update(
+        response_status=response.status_code, response_body=body
+    )
 
 
 def idempotency_replay(record: IdempotencyRecord) -> Response:

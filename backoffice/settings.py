@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import environ
+from django.core.checks.security.base import SECRET_KEY_MIN_LENGTH, SECRET_KEY_MIN_UNIQUE_CHARACTERS
 from django.core.exceptions import ImproperlyConfigured
 
 from core.durations import parse_duration, parse_duration_list
@@ -28,9 +29,16 @@ DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
-if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
+# The same bar as ``check --deploy`` (security.W009): long, and not one character repeated.
+if not DEBUG and (
+    SECRET_KEY == _DEV_SECRET_KEY
+    or len(SECRET_KEY) < SECRET_KEY_MIN_LENGTH
+    or len(set(SECRET_KEY)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+    or SECRET_KEY.startswith("django-insecure-")
+):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off. "
+        f"SECRET_KEY must be set to a random value of at least {SECRET_KEY_MIN_LENGTH} characters, "
+        f"with at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones, when DEBUG is off. "
         "For development, run `make run` once (it writes a .env with DEBUG=true) or `export DEBUG=true`; "
         "in production, set SECRET_KEY in the environment (see the README's configuration table)."
     )
@@ -53,6 +61,7 @@ INSTALLED_APPS = [
     "django_q",
     "djstripe",
     "import_export",
+    "axes",
     # Ours, bottom layer first (see the README's architecture section).
     "core",
     "accounts",
@@ -69,6 +78,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every answer: errors under /api/ are JSON whatever raised them.
+    "core.api.middleware.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +88,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -102,15 +115,19 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A persistent connection may have died with a database restart or a failover: check it before each
+# request reuses it, or the first request of every worker after a restart answers 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL plus a busy timeout lets the web server and the task cluster share the file. Transactions take the
-    # write lock when they begin, so two that read then write wait for each other instead of failing at once
-    # with "database is locked" (SQLite cannot upgrade a read lock while another connection writes).
+    # WAL lets readers run beside the one writer. A transaction that reads and then writes must
+    # take the write lock when it begins (BEGIN IMMEDIATE): one that upgrades later fails at once
+    # with "database is locked" whenever another process wrote meanwhile, whatever the busy timeout.
+    # With IMMEDIATE it waits for the lock instead, up to the timeout (seconds).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "timeout": env.int("SQLITE_TIMEOUT", default=20),
             "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -122,7 +139,10 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 Q_CLUSTER = {
-    "name": env.str("Q_CLUSTER_NAME", default="backoffice"),
+    # Constant on purpose: django-q2 signs every task with it, so a cluster with another name (the
+    # delivery workers) would drop the tasks the web server queues. Which queue a qcluster serves is
+    # chosen by django-q2's own Q_CLUSTER_NAME variable (see ALT_CLUSTERS below).
+    "name": "backoffice",
     "workers": env.int("Q_WORKERS", default=2),
     # django-q2 requires timeout < retry, or a slow task is run twice.
     "timeout": env.int("Q_TIMEOUT", default=120),
@@ -136,6 +156,9 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+
+# django-axes checks each login (admin and portal alike) against its record of failures first.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -203,6 +226,20 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# --- Login lockout (django-axes) and the client's address -------------------------
+# How many proxies (load balancer, ingress) stand in front of the web server and append to
+# X-Forwarded-For; 0 means clients connect directly and REMOTE_ADDR is theirs.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# After LOGIN_FAILURE_LIMIT failed logins (admin or portal) for one username from one address, further
+# attempts are refused for LOGIN_LOCKOUT; a successful login clears the count.
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = parse_duration(env.str("LOGIN_LOCKOUT", default="15m"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_ip.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.login_locked_out"
+AXES_VERBOSE = False
+
 # --- API ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
@@ -213,7 +250,13 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Per API key here; per client address in the authentication class, before the key is checked.
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.ApiKeyRateThrottle"],
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
 }
+# Requests allowed per API key, and per client address (any key or none), as "<count>/<second|minute|hour>".
+API_THROTTLE_RATE_KEY = env.str("API_THROTTLE_RATE_KEY", default="1200/minute")
+API_THROTTLE_RATE_ADDRESS = env.str("API_THROTTLE_RATE_ADDRESS", default="2400/minute")
 API_PAGE_SIZE = env.int("API_PAGE_SIZE", default=50)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Back-office partner API",
@@ -221,6 +264,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The schema says what the server refuses: blank strings where a field may not be blank, empty query
+    # parameters, fields that depend on each other (core.api.schema).
+    "ENFORCE_NON_BLANK_FIELDS": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.api.schema.postprocess"],
     # Swagger UI's assets are served from our own static files, not a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -304,8 +351,13 @@ PAYMENT_STALE_AFTER = parse_duration(env.str("PAYMENT_STALE_AFTER", default="10m
 
 # How many due rows one timer batch locks at a time.
 TIMER_BATCH_SIZE = env.int("TIMER_BATCH_SIZE", default=100)
+# Times partners report (placed_at, paid_at, carrier and return events) older than this are refused (400).
+TIMESTAMP_MAX_AGE = parse_duration(env.str("TIMESTAMP_MAX_AGE", default="90d"))
 # How long a stored Idempotency-Key response is replayed.
 IDEMPOTENCY_KEY_TTL = parse_duration(env.str("IDEMPOTENCY_KEY_TTL", default="24h"))
+# A claimed key with no answer after this is taken to be abandoned (its worker was killed) and a retry runs.
+# Keep it above the web server's request timeout (gunicorn's default is 30 s).
+IDEMPOTENCY_LEASE = parse_duration(env.str("IDEMPOTENCY_LEASE", default="2m"))
 
 # --- Outbound partner webhooks (R13, webhooks.services) ---------------------------
 # Wait after each failed attempt; when the list runs out the event is parked.
@@ -314,18 +366,39 @@ WEBHOOK_RETRY_BACKOFF = parse_duration_list(env.str("WEBHOOK_RETRY_BACKOFF", def
 WEBHOOK_TIMEOUT = parse_duration(env.str("WEBHOOK_TIMEOUT", default="10s"))
 # After a secret rotation the previous secret keeps signing (a second v1=) this long.
 WEBHOOK_SECRET_ROTATION_GRACE = parse_duration(env.str("WEBHOOK_SECRET_ROTATION_GRACE", default="24h"))
-# One timer pass stops starting deliveries after this long; the rest wait for the next pass.
-WEBHOOK_PASS_TIME_LIMIT = parse_duration(env.str("WEBHOOK_PASS_TIME_LIMIT", default="60s"))
+# Deliveries run on their own django-q2 queue, served by its own workers (`Q_CLUSTER_NAME=webhooks manage.py
+# qcluster`), so a slow partner never holds up timers, payments or emails.
+WEBHOOK_QUEUE = env.str("WEBHOOK_QUEUE", default="webhooks")
+WEBHOOK_WORKERS = env.int("WEBHOOK_WORKERS", default=2)
+# A queued delivery whose task has not started after this is queued again by the timer pass (the task was lost).
+WEBHOOK_REQUEUE_AFTER = parse_duration(env.str("WEBHOOK_REQUEUE_AFTER", default="10m"))
+# Circuit breaker per partner: after this many failed attempts in a row, its endpoint is left alone for the
+# cool-down, then tried once; events wait meanwhile without using up attempts.
+WEBHOOK_BREAKER_FAILURES = env.int("WEBHOOK_BREAKER_FAILURES", default=5)
+WEBHOOK_BREAKER_COOLDOWN = parse_duration(env.str("WEBHOOK_BREAKER_COOLDOWN", default="10m"))
 # Delivered events are deleted after this long (parked ones are kept until redelivered).
 WEBHOOK_RETENTION = parse_duration(env.str("WEBHOOK_RETENTION", default="30d"))
 # Plain-http webhook URLs are refused unless allowed (development and tests).
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Webhook URLs on loopback, private, link-local and other internal addresses are refused (they would let the
+# admin probe our own network); development and tests turn this on to deliver to a receiver on this machine.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 if not WEBHOOK_RETRY_BACKOFF:
     raise ImproperlyConfigured("WEBHOOK_RETRY_BACKOFF needs at least one duration, e.g. 1m,5m,30m,2h,12h.")
-if (WEBHOOK_PASS_TIME_LIMIT + 2 * WEBHOOK_TIMEOUT).total_seconds() >= Q_CLUSTER["timeout"]:
-    raise ImproperlyConfigured(
-        "WEBHOOK_PASS_TIME_LIMIT + 2 × WEBHOOK_TIMEOUT must stay below Q_TIMEOUT, or the timer task is killed mid-pass."
-    )
+if WEBHOOK_BREAKER_FAILURES < 1:
+    raise ImproperlyConfigured("WEBHOOK_BREAKER_FAILURES must be at least 1.")
+# The delivery workers: one task is one POST (connect and read timeouts, WEBHOOK_TIMEOUT each) plus two short
+# transactions; django-q2 needs its retry above its timeout, or a slow task runs twice.
+_delivery_timeout = int(2 * WEBHOOK_TIMEOUT.total_seconds()) + 30
+Q_CLUSTER["ALT_CLUSTERS"] = {
+    WEBHOOK_QUEUE: {
+        "workers": WEBHOOK_WORKERS,
+        "timeout": _delivery_timeout,
+        "retry": _delivery_timeout + 60,
+        # The main cluster runs the schedules; this one only serves its queue.
+        "scheduler": False,
+    },
+}
 
 # --- TikTok Shop (tiktok app) ----------------------------------------------------
 # The app's credentials from TikTok's Partner Center, and its two hosts: TikTok's by

@@ -4,6 +4,11 @@ import os
 
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("Q_SYNC", "true")
+# The webhook tests deliver to a receiver on loopback; the address check has tests of its own.
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+# The suite sends thousands of API requests from one address; the throttle tests set their own rates.
+os.environ.setdefault("API_THROTTLE_RATE_KEY", "1000000/minute")
+os.environ.setdefault("API_THROTTLE_RATE_ADDRESS", "1000000/minute")
 
 from backoffice.settings import *  # noqa: F403
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Run the development web server, the django-q2 cluster and the local Stripe and TikTok Shop emulators together.
+"""Run the development web server, the django-q2 clusters and the local Stripe and TikTok Shop emulators together.
 
-``make run`` calls this after migrating and loading the demo data. Why a
-supervisor and not three ``&`` jobs in the Makefile:
+``make run`` calls this after migrating and loading the demo data. The
+children: the web server, the task cluster (timers, payments, emails), the
+partner-webhook delivery workers (a second django-q2 cluster serving only the
+delivery queue, as in production) and the Stripe emulator. Why a supervisor
+and not four ``&`` jobs in the Makefile:
 
 * every child runs in its own process group (its own session), so stopping it
   also stops what it spawned: runserver's autoreload child, qcluster's worker
@@ -13,7 +16,7 @@ supervisor and not three ``&`` jobs in the Makefile:
   which can hang while stopping (django-q2 issue 346);
 * if any child dies (a port already in use, a crash at import), the others are
   stopped too, instead of leaving a half-working stack behind;
-* every output line is prefixed with the child's name, so the three logs can be
+* every output line is prefixed with the child's name, so the logs can be
   told apart in one terminal;
 * once the web server and the emulators answer, it registers our Stripe webhook
   URL with the Stripe emulator, which forgets it on every restart, connects the
@@ -38,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-COLOURS = {"web": "32", "tasks": "35", "stripe": "36", "tiktok": "34", "dev": "33"}
+COLOURS = {"web": "32", "tasks": "35", "hooks": "31", "stripe": "36", "tiktok": "34", "dev": "33"}
 # The app credentials the TikTok emulator and our settings share in development.
 TIKTOK_DEV_APP_KEY = "dev-app-key"
 TIKTOK_DEV_APP_SECRET = "dev-app-secret"
@@ -49,6 +52,7 @@ class Child:
     name: str
     argv: list[str]
     stop_signal: int = signal.SIGINT
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen | None = None
     reader: threading.Thread | None = field(default=None, repr=False)
 
@@ -94,6 +98,8 @@ def build_children(args) -> list[Child]:
     return [
         Child("web", [py, "manage.py", "runserver", f"{args.host}:{args.port}"]),
         Child("tasks", [py, "manage.py", "qcluster"]),
+        # django-q2 picks the queue a cluster serves from Q_CLUSTER_NAME (see README, operations).
+        Child("hooks", [py, "manage.py", "qcluster"], env={"Q_CLUSTER_NAME": "webhooks"}),
         Child("stripe", [localstripe_bin(), "--port", str(args.stripe_port)]),
         Child(
             "tiktok",
@@ -129,7 +135,7 @@ def start(child: Child, out: Output, env: dict[str, str]) -> None:
     child.proc = subprocess.Popen(
         child.argv,
         cwd=ROOT,
-        env=env,
+        env={**env, **child.env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -328,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("TIKTOK_AUTH_BASE", f"http://{args.host}:{args.tiktok_port}")
     # Polls often, so a webhook the emulator could not deliver (the web server still starting) is not missed long.
     env.setdefault("TIKTOK_POLL_INTERVAL", "1m")
+    # A partner's test receiver on this machine is a normal thing in development (never in production).
+    env.setdefault("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    # django-q2 reads it to pick a queue; the main cluster must not inherit one from the shell.
+    env.pop("Q_CLUSTER_NAME", None)
     children = build_children(args)
     exit_code = 0
     try:

@@ -71,6 +71,9 @@ class WebhookEvent(ConcurrentTransitionMixin, models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # When a delivery task was last put on the delivery queue; cleared when a worker takes the attempt.
+    # The timer pass queues a due event again only when this is empty or older than WEBHOOK_REQUEUE_AFTER.
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -169,3 +172,27 @@ class WebhookEventLog(AuditEvent):
     class Meta(AuditEvent.Meta):
         verbose_name = "webhook event history"
         verbose_name_plural = "webhook event history"
+
+
+class WebhookCircuit(models.Model):
+    """A partner endpoint's circuit breaker: after repeated failures, stop trying it for a while.
+
+    Closed (``open_until`` empty): attempts go out, and ``consecutive_failures``
+    counts failed ones in a row. At ``WEBHOOK_BREAKER_FAILURES`` the circuit
+    opens until ``now + WEBHOOK_BREAKER_COOLDOWN``: the partner's due events
+    wait for that time without using up an attempt. Past it the circuit is
+    half-open: one attempt goes out as a trial (the others wait on its lease);
+    a success closes the circuit, a failure opens it for another cool-down.
+    Written by ``webhooks.breaker`` only, with the row locked.
+    """
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, primary_key=True, related_name="webhook_circuit")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    open_until = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True, help_text="When it last opened.")
+
+    class Meta:
+        verbose_name = "webhook circuit breaker"
+
+    def __str__(self):
+        return f"circuit of partner {self.partner_id}"

@@ -5,16 +5,21 @@ How an event travels:
 1. ``webhook_event_create`` writes a ``WebhookEvent`` row inside the caller's
    transaction (the one that moved the order; each app builds its own
    payloads in its ``notify.py``), due at once, and with
-   ``transaction.on_commit`` asks django-q2 to deliver it. The order change and
-   its events commit or roll back together, and nothing is sent before commit.
+   ``transaction.on_commit`` asks django-q2 to deliver it, on the delivery
+   queue (``WEBHOOK_QUEUE``), which its own workers serve: a slow partner
+   never holds up the timers, payments or emails. The order change and its
+   events commit or roll back together, and nothing is sent before commit.
 2. ``webhook_event_deliver`` claims the event in a short transaction of its own
-   (``SKIP LOCKED``, re-checked as due, ``next_attempt_at`` pushed forward as a
+   (locked, re-checked as due, ``next_attempt_at`` pushed forward as a
    lease, the attempt row created), commits, POSTs with no transaction or row
    lock open, then records the outcome in a new transaction: a 2xx answer
    delivers the event; anything else schedules the next attempt after the next
    ``WEBHOOK_RETRY_BACKOFF`` step, or parks the event when no step is left.
-3. ``webhooks.timers.process_due_webhooks`` sends whatever is due: retries,
-   and events whose prompt task was lost.
+3. ``webhooks.timers.process_due_webhooks``, in the timer pass, puts whatever
+   is due on the delivery queue (retries, and events whose prompt task was
+   lost); it never sends anything itself.
+4. ``webhooks.breaker``: after repeated failures in a row a partner's circuit
+   opens, and its events wait out a cool-down without using up attempts.
 
 Delivery is at least once: if a worker dies after the POST but before recording
 it, the event is due again when its lease ends. Partners dedupe on the event id.
@@ -51,8 +56,9 @@ from django_q.tasks import async_task
 from accounts.models import Partner
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, TransitionRefused
-from core.timers import lock_if_due
+from webhooks.breaker import circuit_paused_until, circuit_record
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventLog, WebhookEventStatus, WebhookEventType
+from webhooks.targets import webhook_target_problem
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +86,12 @@ def webhook_secret_generate() -> str:
 
 
 def webhook_url_clean(url: str) -> str:
-    """Return ``url`` stripped, or raise InvalidInput. Plain http is refused unless ``WEBHOOK_ALLOW_HTTP``."""
+    """Return ``url`` stripped, or raise InvalidInput.
+
+    Plain http is refused unless ``WEBHOOK_ALLOW_HTTP``; a host that is or
+    resolves to an internal address unless ``WEBHOOK_ALLOW_PRIVATE_TARGETS``
+    (``webhooks.targets``).
+    """
     url = (url or "").strip()
     if len(url) > Partner._meta.get_field("webhook_url").max_length:
         raise InvalidInput("The webhook URL is longer than 500 characters.", code="invalid_webhook_url")
@@ -90,6 +101,9 @@ def webhook_url_clean(url: str) -> str:
     except ValidationError:
         detail = "Enter a valid https:// URL." if "http" not in schemes else "Enter a valid http(s):// URL."
         raise InvalidInput(f"{url!r} is not a usable webhook URL. {detail}", code="invalid_webhook_url") from None
+    problem = webhook_target_problem(url)
+    if problem:
+        raise InvalidInput(f"{url!r} cannot receive webhooks: {problem}.", code="webhook_url_internal")
     return url
 
 
@@ -172,11 +186,31 @@ def webhook_event_create(
 
 
 def _enqueue_delivery(event_id: int) -> None:
-    """Ask a worker to deliver now. If the queue is down the timer pass delivers it instead: never fail the caller."""
+    """The prompt delivery after commit (a test replaces it to model a task that got lost)."""
+    webhook_event_enqueue(event_id)
+
+
+def webhook_event_enqueue(event_id: int, *, now: datetime | None = None) -> bool:
+    """Put a delivery task for a due event on the delivery queue, unless one was put there lately; return if it was.
+
+    The mark (``enqueued_at``) is set first and conditionally, so parallel timer
+    passes queue an event once; a worker clears it when it takes the attempt.
+    If the queue is down, the timer pass queues the event again later: never
+    fail the caller.
+    """
+    now = now or timezone.now()
+    marked = (
+        WebhookEvent.objects.filter(pk=event_id, status=WebhookEventStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lte=now - settings.WEBHOOK_REQUEUE_AFTER))
+        .update(enqueued_at=now)
+    )
+    if not marked:
+        return False
     try:
-        async_task(DELIVER_TASK, event_id, group="webhooks")
-    except Exception:  # the row is committed; the timer pass will send it
-        logger.exception("could not enqueue webhook event %s; the timer pass will deliver it", event_id)
+        async_task(DELIVER_TASK, event_id, group="webhooks", cluster=settings.WEBHOOK_QUEUE)
+    except Exception:  # the row is committed; the timer pass will queue it again
+        logger.exception("could not enqueue webhook event %s; the timer pass will queue it again", event_id)
+    return True
 
 
 # --- delivering ----------------------------------------------------------------------------
@@ -187,6 +221,7 @@ class _Claim:
     """Everything one attempt needs, read under the lock, so the POST itself touches no database row."""
 
     event_id: int
+    partner_id: int
     delivery_id: int
     round: int
     number: int
@@ -244,7 +279,13 @@ def _claim(event_id: int) -> _Claim | None:
     """
     now = timezone.now()
     with transaction.atomic(durable=True):
-        event = lock_if_due(WebhookEvent, event_id, status=WebhookEventStatus.PENDING, next_attempt_at__lte=now)
+        # Waits for the row rather than skipping it: every other holder (a claim, a record, a timer pass marking
+        # the event queued) is a short transaction, and skipping would leave a queued event to the next requeue.
+        event = (
+            WebhookEvent.objects.select_for_update(of=("self",))
+            .filter(pk=event_id, status=WebhookEventStatus.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
         if event is None:
             return None
         partner = Partner.objects.get(pk=event.partner_id)
@@ -253,6 +294,13 @@ def _claim(event_id: int) -> _Claim | None:
             _transition(event, "park", actor=DELIVERY, fields=["next_attempt_at", "last_error"], error=problem)
             logger.warning("webhook event %s parked: %s", event.uuid, problem)
             return None
+        paused_until = circuit_paused_until(partner_id=partner.pk, now=now, trial_lease=webhook_lease())
+        if paused_until is not None:
+            # The partner's endpoint keeps failing: wait with it, without using up an attempt.
+            event.next_attempt_at, event.enqueued_at = paused_until, None
+            event.last_error = f"paused: the endpoint failed repeatedly; next try at {iso(paused_until)}"
+            event.save(update_fields=["next_attempt_at", "enqueued_at", "last_error"])
+            return None
         # An earlier attempt of this round whose worker never reported back (it died, or outran its lease).
         WebhookDelivery.objects.filter(event=event, finished_at__isnull=True).update(
             error="no result recorded: the worker stopped or its lease ran out"
@@ -260,7 +308,8 @@ def _claim(event_id: int) -> _Claim | None:
         event.attempts += 1
         event.last_attempt_at = now
         event.next_attempt_at = now + webhook_lease()
-        event.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at"])
+        event.enqueued_at = None
+        event.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at", "enqueued_at"])
         delivery = WebhookDelivery.objects.create(
             event=event, round=event.round, number=event.attempts, url=partner.webhook_url, started_at=now
         )
@@ -276,6 +325,7 @@ def _claim(event_id: int) -> _Claim | None:
         }
     return _Claim(
         event_id=event.pk,
+        partner_id=partner.pk,
         delivery_id=delivery.pk,
         round=delivery.round,
         number=delivery.number,
@@ -307,6 +357,10 @@ def _post(claim: _Claim) -> _Outcome:
     """
     timeout = settings.WEBHOOK_TIMEOUT.total_seconds()
     started = time.monotonic()
+    # Checked again now: the name may resolve to an internal address since the URL was set.
+    problem = webhook_target_problem(claim.url)
+    if problem:
+        return _Outcome(status_code=None, error=f"not sent: {problem}"[:500], duration_ms=0)
     status_code, error = None, ""
     try:
         with requests.post(
@@ -336,6 +390,7 @@ def _record(claim: _Claim, outcome: _Outcome) -> WebhookDelivery:
             finished_at=now, status_code=outcome.status_code, duration_ms=outcome.duration_ms, error=outcome.error
         )
         delivery = WebhookDelivery.objects.get(pk=claim.delivery_id)
+        circuit_record(partner_id=claim.partner_id, ok=outcome.ok, now=now)
         current = (
             event is not None
             and event.status == WebhookEventStatus.PENDING

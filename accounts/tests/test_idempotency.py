@@ -168,6 +168,45 @@ def test_an_abandoned_claim_expires_too(api, partner, sku):
     assert post(api, order_request_body(), "key-9").status_code == 201
 
 
+def test_a_claim_left_by_a_killed_worker_frees_its_key_after_the_lease(api, partner, sku, settings):
+    """The worker died (SIGKILL) after committing its claim: retries wait out a short lease, not the 24 h TTL."""
+    settings.IDEMPOTENCY_LEASE = timedelta(minutes=2)
+    body = order_request_body()
+    raw = json.dumps(body).encode()
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        IdempotencyRecord.objects.create(
+            partner=partner, key="key-k", method="POST", path=URL, request_digest=request_digest(raw)
+        )
+    with time_machine.travel(start + timedelta(minutes=1), tick=False):
+        early = api.generic("POST", URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="key-k")
+    with time_machine.travel(start + timedelta(minutes=2, seconds=1), tick=False):
+        retried = api.generic("POST", URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="key-k")
+        replayed = api.generic("POST", URL, raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="key-k")
+
+    assert early.status_code == 409
+    assert early.json()["code"] == "request_in_progress"
+    assert retried.status_code == 201
+    assert "Idempotent-Replayed" not in retried
+    assert replayed.status_code == 201
+    assert replayed["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 1
+
+
+def test_a_finished_answer_is_replayed_after_the_lease(api, sku, settings):
+    """The lease is for claims without an answer: a stored answer is kept for the whole TTL."""
+    settings.IDEMPOTENCY_LEASE = timedelta(minutes=2)
+    body = order_request_body()
+    first = post(api, body, "key-l")
+
+    with time_machine.travel(timezone.now() + timedelta(hours=1)):
+        again = post(api, body, "key-l")
+
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert Order.objects.count() == 1
+
+
 def test_keys_belong_to_one_partner(api, seller, sku):
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Api-Key {make_api_key(PartnerFactory(sellers=[seller]))}")

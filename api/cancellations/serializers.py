@@ -10,6 +10,7 @@ import django_filters
 from django import forms
 from rest_framework import serializers
 
+from core.api.filters import UtcIsoDateTimeFilter
 from orders.models import MARKETPLACE_STATUS, OrderStatus
 from returns.models import CANCELLATION_TIKTOK_STATUS, CancellationRequest, CancellationStatus, RequestedBy
 
@@ -73,7 +74,7 @@ class CancellationRequestFilter(django_filters.FilterSet):
     order_external_id = django_filters.CharFilter(field_name="order__external_id", max_length=100)
     seller = django_filters.CharFilter(field_name="seller__code", max_length=32)
     external_id = django_filters.CharFilter(max_length=100)
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = CancellationRequest

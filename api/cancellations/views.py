@@ -19,6 +19,7 @@ from api.cancellations.serializers import MAX_ID, CancellationRequestFilter, Can
 from core.actors import Actor
 from core.api.errors import error_responses
 from core.api.pagination import KeysetPagination, filtered_page_response
+from core.api.schema import exactly_one_of, schema_one_of
 from core.errors import NotFound
 from returns.models import CancellationRequest, CancellationStatus
 from returns.selectors import cancellation_request_get, cancellation_request_list, partner_order_id
@@ -81,6 +82,7 @@ class CancellationRequestListApi(APIView):
 
 class CancellationRequestCreateApi(IdempotentPostMixin, APIView):
     @extend_schema_serializer(component_name="CancellationRequestCreateRequest")
+    @schema_one_of("CancellationRequestCreateRequest", exactly_one_of("order", "order_external_id"))
     class InputSerializer(serializers.Serializer):
         order = serializers.IntegerField(
             min_value=1, max_value=MAX_ID, required=False, help_text="Our order id; or give `order_external_id`."

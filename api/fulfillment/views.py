@@ -12,7 +12,7 @@ from api.fulfillment.serializers import CarrierOutputSerializer, StockOutputSeri
 from api.orders.serializers import OrderOutputSerializer
 from core.actors import Actor
 from core.api.errors import error_responses
-from core.api.fields import not_in_future
+from core.api.fields import plausible_time
 from core.api.pagination import KeysetPagination, filtered_page_response
 from core.errors import NotFound
 from fulfillment.models import CARRIER_EVENT_TYPES
@@ -80,7 +80,7 @@ class CarrierListApi(APIView):
             "The carriers parcels are labelled with (kept by staff; only active ones), with the pattern their "
             "tracking numbers follow and the handover methods they offer."
         ),
-        responses={200: CarrierOutputSerializer(many=True), **error_responses(401)},
+        responses={200: CarrierOutputSerializer(many=True), **error_responses(400, 401)},
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -95,7 +95,7 @@ class OrderShipmentEventApi(IdempotentPostMixin, APIView):
     @extend_schema_serializer(component_name="ShipmentEventRequest")
     class InputSerializer(serializers.Serializer):
         type = serializers.ChoiceField(choices=CARRIER_EVENT_TYPES)
-        at = serializers.DateTimeField(validators=[not_in_future], help_text="When the carrier recorded the event.")
+        at = serializers.DateTimeField(validators=[plausible_time], help_text="When the carrier recorded the event.")
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
     @extend_schema(

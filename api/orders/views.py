@@ -23,8 +23,9 @@ from api.orders.filters import OrderFilter
 from api.orders.serializers import OrderOutputSerializer
 from core.actors import Actor
 from core.api.errors import error_responses
-from core.api.fields import MinorUnitsField, not_in_future
+from core.api.fields import MinorUnitsField, plausible_time
 from core.api.pagination import KeysetPagination, filtered_page_response
+from core.api.schema import required_when, schema_one_of
 from core.errors import InvalidInput, NotFound, TransitionRefused
 from orders.models import CancelledBy, Order, OrderStatus
 from orders.selectors import order_get, order_list, partner_seller_get
@@ -101,6 +102,7 @@ class OrderListApi(PartnerApiView):
 
 class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
     @extend_schema_serializer(component_name="OrderCreateRequest")
+    @schema_one_of("OrderCreateRequest", required_when("buyer_payment", "paid", "paid_at", others=["pending"]))
     class InputSerializer(serializers.Serializer):
         class BuyerInputSerializer(serializers.Serializer):
             name = serializers.CharField(max_length=200)
@@ -134,13 +136,13 @@ class OrderCreateApi(IdempotentPostMixin, PartnerApiView):
             max_length=32,
             help_text="Code of a seller this partner may act for; any other is refused with `unknown_seller`.",
         )
-        placed_at = serializers.DateTimeField(validators=[not_in_future])
+        placed_at = serializers.DateTimeField(validators=[plausible_time])
         buyer_payment = serializers.ChoiceField(choices=["pending", "paid"])
         paid_at = serializers.DateTimeField(
             required=False,
             allow_null=True,
             default=None,
-            validators=[not_in_future],
+            validators=[plausible_time],
             help_text='Required when `buyer_payment` is "paid"; must be absent or null otherwise.',
         )
         buyer = BuyerInputSerializer()
@@ -236,13 +238,14 @@ class OrderDetailApi(PartnerApiView):
 
 class OrderBuyerPaymentApi(IdempotentPostMixin, PartnerApiView):
     @extend_schema_serializer(component_name="BuyerPaymentRequest")
+    @schema_one_of("BuyerPaymentRequest", required_when("status", "paid", "paid_at", others=["failed"]))
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["paid", "failed"])
         paid_at = serializers.DateTimeField(
             required=False,
             allow_null=True,
             default=None,
-            validators=[not_in_future],
+            validators=[plausible_time],
             help_text='Required when `status` is "paid"; must be absent or null for "failed".',
         )
 

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import MinorUnitsField
+from core.api.filters import UtcIsoDateTimeFilter
 from payments.models import RefundStatus
 from returns.models import RETURN_TIKTOK_STATUS, RequestedBy, ReturnRequest, ReturnStatus, ReturnType
 
@@ -119,7 +120,7 @@ class ReturnFilter(django_filters.FilterSet):
     order_external_id = django_filters.CharFilter(field_name="order__external_id", max_length=100)
     seller = django_filters.CharFilter(field_name="seller__code", max_length=32)
     external_id = django_filters.CharFilter(max_length=100)
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = ReturnRequest

@@ -18,8 +18,9 @@ from accounts.models import Partner
 from api.returns.serializers import MAX_ID, ReturnFilter, ReturnOutputSerializer
 from core.actors import Actor
 from core.api.errors import error_responses
-from core.api.fields import not_in_future
+from core.api.fields import plausible_time
 from core.api.pagination import KeysetPagination, filtered_page_response
+from core.api.schema import exactly_one_of, schema_one_of
 from core.errors import NotFound
 from returns.models import ReturnRequest, ReturnStatus, ReturnType
 from returns.selectors import partner_order_id, return_get, return_list
@@ -44,6 +45,7 @@ class OrderReturnCreateApi(IdempotentPostMixin, APIView):
     @extend_schema_serializer(component_name="ReturnCreateRequest")
     class InputSerializer(serializers.Serializer):
         @extend_schema_serializer(component_name="ReturnLineInput")
+        @schema_one_of("ReturnLineInput", exactly_one_of("line_id", "sku"))
         class LineInputSerializer(serializers.Serializer):
             line_id = serializers.IntegerField(
                 min_value=1, max_value=MAX_ID, required=False, help_text="The order line's `id`; or give `sku`."
@@ -195,7 +197,7 @@ class ReturnEventApi(IdempotentPostMixin, APIView):
             required=False,
             allow_null=True,
             default=None,
-            validators=[not_in_future],
+            validators=[plausible_time],
             help_text="When the buyer shipped it; now if absent.",
         )
 

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from django.db.models import Sum
+from django.http import HttpRequest
 from django.test import Client
 
 from accounts.models import Partner, PartnerApiKey, Seller
@@ -100,14 +101,16 @@ def test_demo_logins_and_api_key_work(tmp_path):
     output = load_demo(tmp_path)
 
     for username, password in [("admin", "admin"), ("warehouse", "warehouse-pass"), ("finance", "finance-pass")]:
-        user = authenticate(username=username, password=password)
+        user = authenticate(HttpRequest(), username=username, password=password)
         assert user is not None and user.is_staff, username
         assert f"{username} / {password}" in output
-    assert authenticate(username="finance", password="finance-pass").has_perm("orders.record_seller_payment")
+    assert authenticate(HttpRequest(), username="finance", password="finance-pass").has_perm(
+        "orders.record_seller_payment"
+    )
 
     client = Client()
-    assert client.login(username="acme", password="acme-pass")
-    seller_user = authenticate(username="acme", password="acme-pass")
+    assert client.login(request=HttpRequest(), username="acme", password="acme-pass")
+    seller_user = authenticate(HttpRequest(), username="acme", password="acme-pass")
     assert not seller_user.is_staff
     assert seller_user.seller_membership.seller.code == "ACME"
     assert "acme / acme-pass" in (tmp_path / "demo_logins.txt").read_text()

@@ -27,7 +27,17 @@ def run_manage(*args, **env):
     )
 
 
-@pytest.mark.parametrize("key", [None, "dev-only-insecure-secret-key-change-me", "short"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,
+        "dev-only-insecure-secret-key-change-me",
+        "short",
+        "a" * 50,  # long, but one character: ``check --deploy`` calls it weak, so do the settings
+        "abcd" * 20,  # four different characters
+        "django-insecure-" + "x1y2z3" * 10,  # Django's own generated development key
+    ],
+)
 def test_production_refuses_missing_default_or_weak_secret_key(key):
     env = {"DEBUG": "false"}
     if key is not None:
@@ -91,6 +101,22 @@ def test_time_windows_come_from_the_environment():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["12:00:00", "1:30:00", "11", "days,", "0:00:00"]
+
+
+@pytest.mark.parametrize(("max_age", "checked"), [("0", "False"), ("60", "True"), ("-1", "True")])
+def test_persistent_connections_are_health_checked_before_reuse(max_age, checked):
+    """After a database restart, a kept connection is found dead and replaced instead of failing a request."""
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings as s; print(s.DATABASES['default']['CONN_HEALTH_CHECKS'])",
+        DEBUG="true",
+        CONN_MAX_AGE=max_age,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == checked
 
 
 def test_parse_duration():

@@ -111,9 +111,15 @@ _ERROR_MEANINGS = {
     404: "No such object for this partner.",
     409: "Not allowed in the object's current state, or an Idempotency-Key conflict; see `code`.",
     413: "The request body is too large.",
+    429: "Too many requests from this key or address; retry after the `Retry-After` header's seconds.",
 }
 
 
 def error_responses(*statuses: int) -> dict:
-    """``extend_schema(responses=...)`` entries documenting the error answers a view can give."""
-    return {code: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[code]) for code in statuses}
+    """``extend_schema(responses=...)`` entries documenting the error answers a view can give.
+
+    429 is always among them: every operation is throttled (``core.api.throttling``).
+    """
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[code]) for code in sorted({*statuses, 429})
+    }

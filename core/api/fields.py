@@ -1,10 +1,11 @@
-"""DRF fields every API module shares: money in minor units, and timestamps that may not be in the future."""
+"""DRF fields every API module shares: money in minor units, and timestamps that must be plausible."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.fields import empty
@@ -22,6 +23,23 @@ def not_in_future(value: datetime) -> datetime:
     if value > timezone.now() + CLOCK_SKEW:
         raise serializers.ValidationError("Must not be in the future.", code="in_future")
     return value
+
+
+def not_too_old(value: datetime) -> datetime:
+    """Reject timestamps older than ``TIMESTAMP_MAX_AGE``: a partner's clock or parser is wrong.
+
+    An order "placed" in year 1 would be late on every clock at once and skew
+    the seller's performance figures (R14); nothing real arrives that late.
+    """
+    if value < timezone.now() - settings.TIMESTAMP_MAX_AGE:
+        days = settings.TIMESTAMP_MAX_AGE.days
+        raise serializers.ValidationError(f"Must not be more than {days} days in the past.", code="too_old")
+    return value
+
+
+def plausible_time(value: datetime) -> datetime:
+    """Neither in the future nor too far in the past: the validator of every time a partner reports."""
+    return not_too_old(not_in_future(value))
 
 
 class MinorUnitsField(serializers.DecimalField):

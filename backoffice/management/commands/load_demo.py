@@ -13,7 +13,6 @@ same random seed gives the same orders (relative to the current time).
 
 from __future__ import annotations
 
-import csv
 import io
 import random
 from collections import Counter
@@ -34,6 +33,7 @@ from accounts.services import partner_api_key_issue, partner_create, seller_crea
 from backoffice.setup import ensure_groups
 from backoffice.timers import process_due_timers
 from core.actors import Actor
+from core.csv import csv_writer
 from fulfillment.services import (
     STOCK_CSV_COLUMNS,
     shipment_hand_over,
@@ -208,7 +208,7 @@ class Command(BaseCommand):
 
     def _create_stock(self, accounts: Accounts) -> None:
         out = io.StringIO()
-        writer = csv.writer(out)
+        writer = csv_writer(out)
         writer.writerow(STOCK_CSV_COLUMNS)
         for seller in accounts.sellers:
             writer.writerows([seller.code, code, name, cost, 300] for code, name, cost in PRODUCTS)
