@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import call_command
 from django.db import models
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -169,7 +170,7 @@ def test_no_page_or_email_shows_a_raw_code(tmp_path, django_capture_on_commit_ca
         checkout_digests_queue(now=timezone.now())
     seller_orders = [o for o in _sample_orders() if o.seller.code == "ACME"]
     portal = Client()
-    portal.login(username="acme", password="acme-pass")
+    assert portal.login(request=HttpRequest(), username="acme", password="acme-pass")
     portal_pages = _urls(
         ("portal:orders",),
         ("portal:unpaid",),
