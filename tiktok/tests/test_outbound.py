@@ -17,13 +17,22 @@ from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import TransitionRefused
 from fulfillment.models import ShipmentStatus
-from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking, shipment_update_tracking
+from fulfillment.services import (
+    shipment_hand_over,
+    shipment_label,
+    shipment_pack,
+    shipment_record_carrier_event,
+    shipment_start_picking,
+    shipment_update_tracking,
+)
 from fulfillment.tests.factories import CarrierFactory
 from orders.models import Order, OrderStatus
 from orders.services import order_cancel
 from payments.services.bank import bank_transfer_record
-from returns.models import CancellationRequest, CancellationStatus
+from returns.models import CancellationRequest, CancellationStatus, ReturnRequest
+from returns.selectors import return_refund_share
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_reject
+from returns.services.returns import return_approve, return_inspect, return_receive, return_refund_decide
 from tiktok.models import CallOperation, CallStatus, CarrierProvider, TikTokCall
 from tiktok.services import outbox
 from tiktok.services.reasons import shop_reject_reasons
@@ -372,3 +381,42 @@ def test_a_seller_cancellation_waits_for_tiktok_then_cancels_our_order(
     (cancel,) = calls(tiktok, "/return_refund/202309/cancellations")
     assert cancel["body"] == {"order_id": tt["id"], "cancel_reason": "Out of stock"}
     assert tiktok.control(f"orders/{tt['id']}", method="GET")["status"] == "CANCELLED"
+
+
+def test_a_return_approved_then_partly_refunded_reaches_tiktok_as_its_decisions(
+    tiktok, shop, client, django_capture_on_commit_callbacks, staff, carrier
+):
+    order, tt = packed_tiktok_order(tiktok, shop, client, django_capture_on_commit_callbacks, staff)
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment_label(
+            order_id=order.pk, carrier="trk", tracking_number="TRK00000011", handover_method="pickup", actor=staff
+        )
+    shipment_hand_over(order_id=order.pk, actor=staff)
+    shipment_record_carrier_event(order_id=order.pk, type="delivered", at=timezone.now(), actor=staff)
+    tiktok.control(f"orders/{tt['id']}/status", {"status": "DELIVERED", "notify": False})
+    tt_return = tiktok.control(f"orders/{tt['id']}/returns", {"type": "RETURN_AND_REFUND", "skus": ["TSHIRT-M"]})
+    tiktok.deliver(client, capture=django_capture_on_commit_callbacks)
+    ret = ReturnRequest.objects.get(order=order)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        return_approve(return_id=ret.pk, actor=staff)
+    line = ret.lines.get()
+    return_receive(return_id=ret.pk, received={line.pk: 1}, actor=staff)
+    return_inspect(return_id=ret.pk, results={line.pk: (1, 0)}, actor=staff)
+    full = return_refund_share(ReturnRequest.objects.get(pk=ret.pk)).refundable
+    with django_capture_on_commit_callbacks(execute=True):
+        return_refund_decide(return_id=ret.pk, amount=full // 2, actor=staff)
+
+    decisions = calls(tiktok, f"/return_refund/202309/returns/{tt_return['return_id']}/")
+    assert [(c["path"].rsplit("/", 1)[1], c["http_status"]) for c in decisions] == [("approve", 200), ("approve", 200)]
+    assert decisions[0]["body"] == {"decision": "APPROVE_RETURN"}
+    offer = 1450 * (full // 2) // full  # the buyer paid 14.50 for the returned unit; the same share of it
+    assert decisions[1]["body"] == {
+        "decision": "OFFER_PARTIAL_REFUND",
+        "partial_refund": {"amount": f"{offer / 100:.2f}", "currency": "USD"},
+    }
+    assert all(c["query"]["idempotency_key"] for c in decisions)
+    state = tiktok.control(f"returns/{tt_return['return_id']}", method="GET")
+    assert state["decisions"] == ["APPROVE_RETURN", "OFFER_PARTIAL_REFUND"]
+    assert state["partial_refund"] == {"amount": f"{offer / 100:.2f}", "currency": "USD"}
+    assert TikTokCall.objects.filter(operation=CallOperation.RETURN_DECIDE, status=CallStatus.SUCCEEDED).count() == 2
