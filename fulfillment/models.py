@@ -140,6 +140,11 @@ class Carrier(models.Model):
         help_text="Public tracking page; {tracking_number} is replaced, e.g. https://www.ups.com/track?tracknum={tracking_number}",
     )
     handover = models.CharField(max_length=8, choices=CarrierHandover.choices, default=CarrierHandover.BOTH)
+    assigns_tracking = models.BooleanField(
+        default=False,
+        help_text="A marketplace's own logistics (TikTok Shipping): the marketplace gives the tracking number "
+        "when it ships the parcel, so staff label without one. Only marketplace orders can use it.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,8 +13,10 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from core.actors import Actor
@@ -36,6 +38,7 @@ from tiktok.models import (
     CarrierProvider,
     EventStatus,
     EventType,
+    ShippingDocument,
     Shop,
     ShopEvent,
     ShopStatus,
@@ -45,6 +48,7 @@ from tiktok.models import (
     TikTokEvent,
 )
 from tiktok.services import event_reprocess
+from tiktok.services.documents import DOCUMENT_TYPES, documents_merge
 from tiktok.services.events import REPROCESS_PERMISSION
 from tiktok.services.outbox import RETRY_PERMISSION, call_retry
 from tiktok.services.providers import tiktok_shipping_providers
@@ -409,3 +413,42 @@ class SkuLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("shop",)
     search_fields = ("sku__code", "tiktok_sku_id", "product_id")
     list_select_related = ("sku", "shop")
+
+
+@admin.register(ShippingDocument)
+class ShippingDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """TikTok's labels and packing slips, and the print view that merges a selection into one PDF."""
+
+    list_display = ("order", "document_type", "package_id", "fetched_at")
+    list_filter = ("document_type",)
+    search_fields = ("order__external_id", "package_id")
+    list_select_related = ("order",)
+    fields = ("order", "document_type", "package_id", "fetched_at")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.print_view)
+        return [path("print/", view, name="tiktok_documents_print"), *super().get_urls()]
+
+    def print_view(self, request):
+        """``?ids=1,2,3&type=SHIPPING_LABEL|PACKING_SLIP``: one PDF with a page per document, in that order."""
+        if not (request.user.has_perm("fulfillment.view_shipment") and request.user.has_perm("orders.view_order")):
+            raise PermissionDenied
+        back = request.GET.get("next", "")
+        if not back.startswith(reverse("admin:index")):
+            back = reverse("admin:fulfillment_console")
+        ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.isdigit()][:100]
+        kind = request.GET.get("type", "SHIPPING_LABEL")
+        if kind not in DOCUMENT_TYPES or not ids:
+            self.message_user(request, "Select TikTok orders and a document to print.", messages.WARNING)
+            return HttpResponseRedirect(back)
+        ordered = list(Order.objects.filter(pk__in=ids).order_by("ship_by", "id").values_list("pk", flat=True))
+        pdf, problems = documents_merge(order_ids=ordered, document_type=kind)
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+        if not pdf:
+            self.message_user(request, "None of the selected orders has a TikTok document to print.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        response = HttpResponse(pdf, content_type="application/pdf")
+        name = "tiktok-labels" if kind == "SHIPPING_LABEL" else "tiktok-packing-slips"
+        response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M%S}.pdf"'
+        return response

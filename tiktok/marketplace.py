@@ -76,7 +76,7 @@ class TikTokMarketplace:
             "handover_method": HANDOVER.get(handover_method, "DROP_OFF"),
         }
         if link.shipping_type == "TIKTOK":
-            if carrier.code != TIKTOK_LOGISTICS_CARRIER:
+            if not carrier.assigns_tracking:
                 raise TransitionRefused(
                     f"Order {order.pk} ships through TikTok's logistics: label it with the carrier "
                     f"“{TIKTOK_LOGISTICS_CARRIER}”, not a carrier of ours.",
@@ -84,7 +84,7 @@ class TikTokMarketplace:
                 )
             payload["logistics"] = "TIKTOK"
         else:
-            if carrier.code == TIKTOK_LOGISTICS_CARRIER:
+            if carrier.assigns_tracking:
                 raise TransitionRefused(
                     f"Order {order.pk} is shipped by the seller: label it with one of our carriers.",
                     code="seller_shipping",

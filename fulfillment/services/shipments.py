@@ -164,7 +164,10 @@ def shipment_label(
     """
     require(actor, WORK_PERMISSION, "You do not have permission to work shipments.")
     carrier = carrier_resolve(carrier)
-    number = valid_tracking_number(carrier, tracking_number)
+    if carrier.assigns_tracking and not marketplace_confirmed:
+        number = ""  # the marketplace gives it when it ships the parcel
+    else:
+        number = valid_tracking_number(carrier, tracking_number)
     method = valid_handover(carrier, handover_method)
     with transaction.atomic():
         order, shipment = _locked(order_id)
@@ -192,12 +195,16 @@ def shipment_label(
                 "enough stock). Restock it or cancel the order.",
                 code="stock_exception",
             )
-        if _tracking_in_use(shipment, carrier, number):
+        if number and _tracking_in_use(shipment, carrier, number):
             raise InvalidInput(f"{number} is already on another parcel.", code="tracking_number_in_use")
         if not marketplace_confirmed and _sent_to_marketplace(
             order, shipment, carrier=carrier, number=number, method=method, actor=actor
         ):
             return shipment
+        if not number:
+            raise TransitionRefused(
+                f"{carrier.name} ships only orders of the marketplace whose logistics it is.", code="not_marketplace"
+            )
         from_status = shipment.status
         now = timezone.now()
         shipment.label_requested, shipment.marketplace_note = None, ""

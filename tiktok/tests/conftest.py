@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from accounts.tests.factories import SellerFactory
+from accounts.tests.factories import SellerFactory, UserFactory
 from core.actors import Actor
 from fulfillment.tests.factories import make_sku
 
@@ -145,7 +145,16 @@ def tiktok(tiktok_emulator_url, settings):
     settings.TIKTOK_RETRY_BACKOFF = []
     world = Emulator(tiktok_emulator_url)
     world.control("reset")
-    world.control("config", {"app_key": APP_KEY, "app_secret": APP_SECRET, "webhook_url": "", "redirect_url": ""})
+    world.control(
+        "config",
+        {
+            "app_key": APP_KEY,
+            "app_secret": APP_SECRET,
+            "webhook_url": "",
+            "redirect_url": "",
+            "shipping_type": "SELLER",
+        },
+    )
     return world
 
 
@@ -187,3 +196,9 @@ def client_for_tests(**overrides) -> TikTokClient:
 
 def body_of(note: dict) -> dict:
     return json.loads(note["body"])
+
+
+@pytest.fixture
+def staff(db):
+    """A staff member with every permission, as an Actor."""
+    return Actor.for_user(UserFactory(is_staff=True, is_superuser=True, username="lead"))

@@ -12,9 +12,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from accounts.tests.factories import UserFactory
 from backoffice.timers import process_due_timers
-from core.actors import Actor
 from core.errors import TransitionRefused
 from fulfillment.models import ShipmentStatus
 from fulfillment.services import (
@@ -41,11 +39,6 @@ from tiktok.timers import process_due_tiktok
 pytestmark = pytest.mark.django_db
 
 UPS_PROVIDER = "7117858858072016686"
-
-
-@pytest.fixture
-def staff():
-    return Actor.for_user(UserFactory(is_staff=True, is_superuser=True, username="lead"))
 
 
 @pytest.fixture
