@@ -80,6 +80,11 @@ class Marketplace(Protocol):
     def stock_changing(self, *, sku_ids: Iterable[int]) -> None:
         """The stock rows of ``sku_ids`` are locked to change: their available quantity may differ."""
 
+    def reject_reasons(self, *, order: Order, kind: str) -> list[dict]:
+        """The reasons (``name``, ``text``) the marketplace accepts for rejecting a cancellation (``CANCEL``)
+        or a return (``RETURN``) of ``order``; empty when any reason in words will do. Called by forms,
+        outside any transaction (it may ask the marketplace)."""
+
 
 class NoMarketplace:
     """Every order is our own: nothing to tell anyone, everything happens here at once."""
@@ -104,6 +109,9 @@ class NoMarketplace:
 
     def stock_changing(self, **kwargs):
         return None
+
+    def reject_reasons(self, **kwargs):
+        return []
 
 
 class Reaction(Protocol):

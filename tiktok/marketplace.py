@@ -21,6 +21,7 @@ from orders.models import Order
 from tiktok.models import CALL_OPEN, CallOperation, CarrierProvider, ShopStatus, SkuLink, TikTokCall, TikTokOrder
 from tiktok.services.calls import call_record, is_tiktok_actor
 from tiktok.services.outbox import stock_push_link
+from tiktok.services.reasons import shop_reject_reasons
 
 HANDOVER = {Handover.PICKUP: "PICKUP", Handover.DROPOFF: "DROP_OFF"}
 # Our return decisions in TikTok's words, by our return type (TIKTOK.md, "Returns").
@@ -202,6 +203,12 @@ class TikTokMarketplace:
         SkuLink.objects.filter(pk__in=[link.pk for link in links], changed_at__isnull=True).update(changed_at=now)
         for link in links:
             stock_push_link(link=link, actor=Actor.system("stock"))
+
+    def reject_reasons(self, *, order, kind):
+        link = _link(order)
+        if link is None:
+            return []
+        return shop_reject_reasons(shop_id=link.shop_id, kind=kind)
 
 
 def reject_reason_name(shop, kind: str, given: str) -> str:

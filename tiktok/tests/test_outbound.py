@@ -31,7 +31,7 @@ from returns.models import CancellationRequest, CancellationStatus, ReturnReques
 from returns.selectors import return_refund_share
 from returns.services.cancellations import cancellation_request_approve, cancellation_request_reject
 from returns.services.returns import return_approve, return_inspect, return_receive, return_refund_decide
-from tiktok.models import CallOperation, CallStatus, CarrierProvider, TikTokCall
+from tiktok.models import CallOperation, CallStatus, TikTokCall
 from tiktok.services import outbox
 from tiktok.services.reasons import shop_reject_reasons
 from tiktok.timers import process_due_tiktok
@@ -39,13 +39,6 @@ from tiktok.timers import process_due_tiktok
 pytestmark = pytest.mark.django_db
 
 UPS_PROVIDER = "7117858858072016686"
-
-
-@pytest.fixture
-def carrier():
-    carrier = CarrierFactory(code="trk", name="Track Co")
-    CarrierProvider.objects.create(carrier=carrier, provider_id=UPS_PROVIDER, provider_name="UPS")
-    return carrier
 
 
 def calls(tiktok, path: str) -> list[dict]:
