@@ -321,9 +321,8 @@ def main() -> int:
             env = setup_django(database_url, emulator_url)
             started = time.monotonic()
             shop, order_ids = provision(emulator, orders=args.orders, skus=args.skus)
-            print(
-                f"provisioned {len(order_ids)} packed orders, {args.skus} linked SKUs in {time.monotonic() - started:.0f} s"
-            )
+            took = time.monotonic() - started
+            print(f"provisioned {len(order_ids)} packed orders, {args.skus} linked SKUs in {took:.0f} s")
             from django.conf import settings
             from django.db import connections
 
