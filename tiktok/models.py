@@ -333,6 +333,7 @@ class TikTokCall(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "TikTok call"
+        verbose_name_plural = "TikTok sync (calls to TikTok)"
         constraints = [
             # One waiting stock push per SKU link: a burst of changes makes one call.
             models.UniqueConstraint(

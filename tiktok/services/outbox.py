@@ -102,8 +102,9 @@ def call_retry(*, call_id: int, actor: Actor) -> TikTokCall:
 
 def call_requeue_due(call: TikTokCall) -> None:
     """Timer handler: a failed call whose wait is over, or a call whose worker never reported back.
+    A stock push that a newer one (waiting) replaces is closed instead: the newer one reads the stock.
     Precondition: ``call`` locked and due."""
-    if call.status == CallStatus.FAILED and call.collapse_key:
+    if call.collapse_key:
         newer = TikTokCall.objects.filter(collapse_key=call.collapse_key, status=CallStatus.PENDING).exclude(pk=call.pk)
         if newer.exists():
             call.status, call.next_attempt_at = CallStatus.SUPERSEDED, None

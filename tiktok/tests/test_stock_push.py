@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from fulfillment.models import Stock
 from fulfillment.tests.factories import make_sku
 from orders.tests.factories import make_order
 from tiktok.models import CallOperation, CallStatus, SkuLink, TikTokCall
 from tiktok.services.stock import shop_skus_link, shop_stock_sync, unmatched_skus
+from tiktok.timers import process_due_tiktok
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +93,25 @@ def test_the_periodic_sync_corrects_drift(tiktok, shop, linked, django_capture_o
     assert result["pushed"] == 1
     assert tiktok_quantity(tiktok, "TSHIRT-M") == 100
     assert TikTokCall.objects.get(operation=CallOperation.INVENTORY_UPDATE).status == CallStatus.SUCCEEDED
+
+
+def test_a_failed_push_is_replaced_by_the_newer_one_waiting(tiktok, shop, linked, django_capture_on_commit_callbacks):
+    path = f"/product/202309/products/{linked.product_id}/"
+    tiktok.control("failures", {"path": path, "http_status": 503, "times": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        make_order(partner=shop.partner, seller=shop.seller, lines=[("TSHIRT-M", 1)])
+    failed = TikTokCall.objects.get()
+    assert failed.status == CallStatus.FAILED
+    with django_capture_on_commit_callbacks():  # a newer change waits; its task has not run yet
+        make_order(partner=shop.partner, seller=shop.seller, lines=[("TSHIRT-M", 1)])
+    newer = TikTokCall.objects.exclude(pk=failed.pk).get()
+    assert newer.status == CallStatus.PENDING
+
+    later = timezone.now() + timedelta(minutes=2)
+    tiktok.control("clock", {"advance": 120})
+    with time_machine.travel(later, tick=True), django_capture_on_commit_callbacks(execute=True):
+        process_due_tiktok(now=timezone.now())
+    failed.refresh_from_db()
+    newer.refresh_from_db()
+    assert (failed.status, newer.status) == (CallStatus.SUPERSEDED, CallStatus.SUCCEEDED)
+    assert tiktok_quantity(tiktok, "TSHIRT-M") == 98
