@@ -133,7 +133,7 @@ def provision(emulator: Emulator, *, orders: int, skus: int):
     actor = Actor.system("bench")
     seller_create(code=SELLER, name="Benchmark seller", email="bench@example.com", actor=actor)
     rows = ["seller,sku,name,wholesale_cost,on_hand"]
-    rows += [f"{SELLER},SKU-{i:03d},Product {i},7.50,100000" for i in range(skus)]
+    rows += [f"{SELLER},SKU-{i:03d},Product {i},7.50,1000" for i in range(skus)]
     stock_import_csv(text="\n".join(rows) + "\n", actor=actor)
     carrier, _ = Carrier.objects.get_or_create(
         code="benchship", defaults={"name": "BenchShip", "tracking_pattern": r"^BS\d{10}$"}

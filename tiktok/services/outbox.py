@@ -57,6 +57,8 @@ from tiktok.services.calls import call_record
 logger = logging.getLogger(__name__)
 
 RETRY_PERMISSION = "tiktok.retry_tiktokcall"
+# The most stock TikTok accepts for one SKU in one warehouse.
+MAX_QUANTITY = 99999
 # Endpoints that take TikTok's idempotency_key: a repeat changes nothing, so no read-back is needed.
 IDEMPOTENT = frozenset(
     {
@@ -148,11 +150,12 @@ def _claim(call_id: int) -> tuple[TikTokCall, ShopAccess | None, str] | None:
 
 
 def _available(sku_id: int) -> int:
-    """What TikTok may sell of a SKU: on hand less reserved, never below 0."""
+    """What TikTok may sell of a SKU: on hand less reserved, never below 0 nor above what TikTok takes
+    (``MAX_QUANTITY``: TikTok refuses more, and would show nothing new)."""
     stock = Stock.objects.filter(sku_id=sku_id).values_list("on_hand", "reserved").first()
     if stock is None:
         return 0
-    return max(0, stock[0] - stock[1])
+    return min(MAX_QUANTITY, max(0, stock[0] - stock[1]))
 
 
 def call_send(call_id: int) -> TikTokCall | None:
@@ -264,8 +267,8 @@ def _perform(client: TikTokClient, access: ShopAccess, call: TikTokCall) -> dict
         return client.return_decide(access, return_id=call.target, body=p["body"], idempotency_key=call.idempotency_key)
     if op == CallOperation.INVENTORY_UPDATE:
         quantity = int(p["quantity"])
-        if quantity < 0:  # ``_available`` never gives one; kept as the last guard before TikTok
-            raise TikTokError("a negative quantity is never sent", http_status=400)
+        if not 0 <= quantity <= MAX_QUANTITY:  # ``_available`` never gives one; the last guard before TikTok
+            raise TikTokError(f"quantity {quantity} is not sent: TikTok takes 0 to {MAX_QUANTITY}", http_status=400)
         skus = [{"id": p["tiktok_sku_id"], "inventory": [{"warehouse_id": p["warehouse_id"], "quantity": quantity}]}]
         client.inventory_update(access, product_id=call.target, skus=skus)
         return {"quantity": quantity}

@@ -81,7 +81,13 @@ def test_a_negative_or_impossible_quantity_is_never_sent(tiktok, shop, linked, d
         make_order(partner=shop.partner, seller=shop.seller, lines=[("TSHIRT-M", 150)])
     (call,) = inventory_calls(tiktok)
     assert call["body"]["skus"][0]["inventory"][0]["quantity"] == 0
-    assert all(c["body"]["skus"][0]["inventory"][0]["quantity"] >= 0 for c in inventory_calls(tiktok))
+    # More than TikTok takes for one SKU: its maximum is sent, never a number it refuses.
+    Stock.objects.filter(sku__code="TSHIRT-M").update(on_hand=250_000)
+    with django_capture_on_commit_callbacks(execute=True):
+        make_order(partner=shop.partner, seller=shop.seller, lines=[("TSHIRT-M", 1)])
+    quantities = [c["body"]["skus"][0]["inventory"][0]["quantity"] for c in inventory_calls(tiktok)]
+    assert quantities == [0, 99999]
+    assert all(c["http_status"] == 200 for c in inventory_calls(tiktok))
 
 
 def test_the_periodic_sync_corrects_drift(tiktok, shop, linked, django_capture_on_commit_callbacks):
