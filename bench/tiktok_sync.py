@@ -192,7 +192,7 @@ def run_shipping(emulator: Emulator, order_ids: list[int]) -> tuple[list[float],
     """Label every order; wait for the cluster to ship them; (decision→TikTok seconds, ship calls)."""
     from core.actors import Actor
     from fulfillment.services import shipment_label
-    from tiktok.models import CallOperation, CallStatus, TikTokCall, TikTokOrder
+    from tiktok.models import CALL_OPEN, CallOperation, CallStatus, TikTokCall, TikTokOrder
 
     actor = Actor.system("bench warehouse")
     decided: dict[str, float] = {}
@@ -207,7 +207,9 @@ def run_shipping(emulator: Emulator, order_ids: list[int]) -> tuple[list[float],
         )
         decided[packages[order_id][0]] = time.time()  # committed: the decision is made
     ships = TikTokCall.objects.filter(operation=CallOperation.SHIP_PACKAGE)
-    wait_until("shipping", lambda: not ships.exclude(status=CallStatus.SUCCEEDED).exists())
+    wait_until("shipping", lambda: not ships.filter(status__in=CALL_OPEN).exists())
+    if ships.exclude(status=CallStatus.SUCCEEDED).exists():
+        raise SystemExit("some labels were refused or parked")
     answered = {}
     posts = [c for c in emulator.calls("/fulfillment/202309/packages/") if c["method"] == "POST"]
     for call in posts:
@@ -224,7 +226,7 @@ def run_stock(emulator: Emulator, *, changes: int) -> tuple[list[float], int, in
 
     from fulfillment.models import Stock
     from fulfillment.services import stock_restock
-    from tiktok.models import CallOperation, CallStatus, SkuLink, TikTokCall
+    from tiktok.models import CALL_OPEN, CallOperation, CallStatus, SkuLink, TikTokCall
 
     links = list(SkuLink.objects.select_related("sku"))
     before = len([c for c in emulator.calls("/product/") if "inventory" in c["path"]])
@@ -234,10 +236,11 @@ def run_stock(emulator: Emulator, *, changes: int) -> tuple[list[float], int, in
             with transaction.atomic():
                 stock_restock(quantities={link.sku_id: 1})
             last_change[link.tiktok_sku_id] = time.time()
-    open_pushes = TikTokCall.objects.filter(operation=CallOperation.INVENTORY_UPDATE).exclude(
-        status__in=[CallStatus.SUCCEEDED, CallStatus.SUPERSEDED]
-    )
-    wait_until("stock", lambda: not open_pushes.exists())
+    pushes_of = TikTokCall.objects.filter(operation=CallOperation.INVENTORY_UPDATE)
+    wait_until("stock", lambda: not pushes_of.filter(status__in=CALL_OPEN).exists())
+    refused = pushes_of.filter(status__in=[CallStatus.REJECTED, CallStatus.PARKED]).count()
+    if refused:
+        raise SystemExit(f"{refused} stock pushes were refused or parked")
     truth = {
         link.tiktok_sku_id: Stock.objects.get(sku_id=link.sku_id).on_hand
         - Stock.objects.get(sku_id=link.sku_id).reserved
