@@ -86,3 +86,17 @@ def test_tiktoks_reject_reasons_are_offered_in_the_portal_and_the_admin(
     assert 'data-testid="reject-reasons"' in page and "The product has been packed" in page
     form = admin_client.get(reverse("admin:returns_cancellationrequest_reject", args=[request.pk])).content.decode()
     assert "<select" in form and "Agreed with the buyer to continue" in form
+
+
+def test_the_demo_shop_gets_products_and_carriers_mapped_to_tiktok_providers(tiktok, staff):
+    from django.core.management import call_command
+
+    from accounts.tests.factories import SellerFactory
+    from backoffice.management.commands.load_demo import DEMO_SELLER_CODE, PRODUCTS
+    from tiktok.models import CarrierProvider
+
+    SellerFactory(code=DEMO_SELLER_CODE, name="Acme Goods")
+    call_command("tiktok_demo", emulator=tiktok.url, orders=1)
+    products = tiktok.control("products", method="GET")["products"]
+    assert {sku["seller_sku"] for p in products for sku in p["skus"]} == {code for code, _, _ in PRODUCTS}
+    assert CarrierProvider.objects.get(carrier__code="ups").provider_name == "UPS"
