@@ -211,7 +211,11 @@ def run_shipping(emulator: Emulator, order_ids: list[int]) -> tuple[list[float],
     if ships.exclude(status=CallStatus.SUCCEEDED).exists():
         raise SystemExit("some labels were refused or parked")
     answered = {}
-    posts = [c for c in emulator.calls("/fulfillment/202309/packages/") if c["method"] == "POST"]
+    posts = [
+        c
+        for c in emulator.calls("/fulfillment/202309/packages/")
+        if c["method"] == "POST" and c["path"].split("/")[4] in decided
+    ]
     for call in posts:
         package = call["path"].split("/")[4]
         if call["http_status"] == 200:
@@ -229,14 +233,16 @@ def run_stock(emulator: Emulator, *, changes: int) -> tuple[list[float], int, in
     from tiktok.models import CALL_OPEN, CallOperation, CallStatus, SkuLink, TikTokCall
 
     links = list(SkuLink.objects.select_related("sku"))
+    pushes_of = TikTokCall.objects.filter(operation=CallOperation.INVENTORY_UPDATE)
+    # The labels' own pushes (shipping moves stock too) are done before the stock changes start.
+    wait_until("earlier pushes", lambda: not pushes_of.filter(status__in=CALL_OPEN).exists())
     before = len([c for c in emulator.calls("/product/") if "inventory" in c["path"]])
     last_change: dict[str, float] = {}
-    for _ in range(changes):
-        for link in links:
+    for link in links:
+        for _ in range(changes):  # a burst on one SKU: each change its own transaction, as orders are
             with transaction.atomic():
                 stock_restock(quantities={link.sku_id: 1})
-            last_change[link.tiktok_sku_id] = time.time()
-    pushes_of = TikTokCall.objects.filter(operation=CallOperation.INVENTORY_UPDATE)
+        last_change[link.tiktok_sku_id] = time.time()
     wait_until("stock", lambda: not pushes_of.filter(status__in=CALL_OPEN).exists())
     refused = pushes_of.filter(status__in=[CallStatus.REJECTED, CallStatus.PARKED]).count()
     if refused:
@@ -305,6 +311,7 @@ def main() -> int:
     parser.add_argument("--skus", type=int, default=200)
     parser.add_argument("--changes", type=int, default=5, help="stock changes per SKU in the burst (default 5)")
     parser.add_argument("--cluster-workers", type=int, default=2)
+    parser.add_argument("--single", type=int, default=20, help="labels made one at a time first (default 20)")
     args = parser.parse_args()
 
     port = free_port()
@@ -323,7 +330,7 @@ def main() -> int:
         with fresh_database("tiktok_sync") as database_url:
             env = setup_django(database_url, emulator_url)
             started = time.monotonic()
-            shop, order_ids = provision(emulator, orders=args.orders, skus=args.skus)
+            shop, order_ids = provision(emulator, orders=args.orders + args.single, skus=args.skus)
             took = time.monotonic() - started
             print(f"provisioned {len(order_ids)} packed orders, {args.skus} linked SKUs in {took:.0f} s")
             from django.conf import settings
@@ -338,6 +345,12 @@ def main() -> int:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            single = order_ids[: args.single]
+            single_seconds = []
+            for order_id in single:  # one at a time: the latency of a decision with no queue in front of it
+                seconds, _ = run_shipping(emulator, [order_id])
+                single_seconds += seconds
+            order_ids = order_ids[args.single :]
             ship_seconds, ship_calls = run_shipping(emulator, order_ids)
             stock_seconds, push_calls, sku_count = run_stock(emulator, changes=args.changes)
             verify(emulator, order_ids)
@@ -354,6 +367,10 @@ def main() -> int:
                 f"({push_calls} calls, {sku_count * args.changes} changes, {sku_count} SKUs; window {window:g} s); "
                 f"last change to TikTok p50 {statistics.median(stock_seconds) * 1000:.0f} ms, "
                 f"p95 {percentile(stock_seconds, 0.95) * 1000:.0f} ms"
+            )
+            print(
+                f"one label at a time ({len(single_seconds)}): decision to TikTok p50 "
+                f"{statistics.median(single_seconds) * 1000:.0f} ms, p95 {percentile(single_seconds, 0.95) * 1000:.0f} ms"
             )
             print(
                 f"reference: a direct signed ship call p95 {p95_raw * 1000:.0f} ms; "
