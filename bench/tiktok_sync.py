@@ -370,7 +370,8 @@ def main() -> int:
             )
             print(
                 f"one label at a time ({len(single_seconds)}): decision to TikTok p50 "
-                f"{statistics.median(single_seconds) * 1000:.0f} ms, p95 {percentile(single_seconds, 0.95) * 1000:.0f} ms"
+                f"{statistics.median(single_seconds) * 1000:.0f} ms, "
+                f"p95 {percentile(single_seconds, 0.95) * 1000:.0f} ms"
             )
             print(
                 f"reference: a direct signed ship call p95 {p95_raw * 1000:.0f} ms; "
