@@ -197,11 +197,11 @@ def run_shipping(emulator: Emulator, order_ids: list[int]) -> tuple[list[float],
     actor = Actor.system("bench warehouse")
     decided: dict[str, float] = {}
     packages = dict(TikTokOrder.objects.filter(order_id__in=order_ids).values_list("order_id", "package_ids"))
-    for n, order_id in enumerate(order_ids):
+    for order_id in order_ids:
         shipment_label(
             order_id=order_id,
             carrier="benchship",
-            tracking_number=f"BS{n:010d}",
+            tracking_number=f"BS{order_id:010d}",
             handover_method="pickup",
             actor=actor,
         )
