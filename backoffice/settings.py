@@ -293,6 +293,8 @@ CURRENCY = env.str("CURRENCY", default="USD")
 PAYMENT_WINDOW = parse_duration(env.str("PAYMENT_WINDOW", default="24h"))  # R2
 HOLD_PERIOD = parse_duration(env.str("HOLD_PERIOD", default="60m"))  # R3
 CANCELLATION_RESPONSE_WINDOW = parse_duration(env.str("CANCELLATION_RESPONSE_WINDOW", default="48h"))  # R5
+# A request the marketplace approves at its own deadline (TikTok): the seller is reminded this long before.
+CANCELLATION_WARN_LEAD = parse_duration(env.str("CANCELLATION_WARN_LEAD", default="6h"))
 SHIP_BY_WINDOW = parse_duration(env.str("SHIP_BY_WINDOW", default="72h"))  # R8
 TRACKING_WINDOW = parse_duration(env.str("TRACKING_WINDOW", default="72h"))  # R8
 COLLECTION_WINDOW = parse_duration(env.str("COLLECTION_WINDOW", default="48h"))  # R8
@@ -422,6 +424,14 @@ TIKTOK_POLL_OVERLAP = parse_duration(env.str("TIKTOK_POLL_OVERLAP", default="2m"
 TIKTOK_EVENT_RETRY_BACKOFF = parse_duration_list(env.str("TIKTOK_EVENT_RETRY_BACKOFF", default="1m,5m,30m,2h"))
 # A received webhook whose task never ran (a lost task) is picked up by the timer after this.
 TIKTOK_EVENT_STALE_AFTER = parse_duration(env.str("TIKTOK_EVENT_STALE_AFTER", default="2m"))
+# The outbox of calls to TikTok (R17): waits after each retryable failure, then the call is parked.
+TIKTOK_CALL_BACKOFF = parse_duration_list(env.str("TIKTOK_CALL_BACKOFF", default="1m,5m,30m,2h,12h"))
+# A call whose worker never recorded an answer (it died) is checked and sent again after this.
+TIKTOK_CALL_LEASE = parse_duration(env.str("TIKTOK_CALL_LEASE", default="2m"))
+# Stock changes of one SKU within this window go to TikTok as one inventory update.
+TIKTOK_STOCK_PUSH_WINDOW = parse_duration(env.str("TIKTOK_STOCK_PUSH_WINDOW", default="1s"))
+# Every linked SKU's stock is pushed again this often, to correct drift.
+TIKTOK_STOCK_SYNC_INTERVAL = parse_duration(env.str("TIKTOK_STOCK_SYNC_INTERVAL", default="1h"))
 if (TIKTOK_APP_KEY and not TIKTOK_APP_SECRET) or (TIKTOK_APP_SECRET and not TIKTOK_APP_KEY):
     raise ImproperlyConfigured("TIKTOK_APP_KEY and TIKTOK_APP_SECRET are set together, or not at all.")
 

@@ -13,6 +13,10 @@ reactions is the order below, inside the transaction that moved the order:
 
 Then the order's own ``order.status_changed`` webhook is written (``orders.notify``).
 
+TikTok is the marketplace (``orders.hooks.Marketplace``): labels, tracking
+corrections, answers to requests and returns, a seller's cancellation and stock
+changes of TikTok orders and linked SKUs become calls in its outbox (R17).
+
 Checkout asks returns whether a buyer waits for an answer to a cancellation
 request (``payments.hooks``): no order is charged while one does (R5).
 """
@@ -24,8 +28,11 @@ from payments import hooks as payment_hooks
 from payments.reactions import on_order_status_changed as payments_react
 from returns.selectors import orders_with_pending_cancellation
 from returns.services.cancellations import cancellation_requests_on_order_status_changed as returns_react
+from tiktok.marketplace import MARKETPLACE as TIKTOK
 
 
 def connect() -> None:
-    hooks.connect(fulfilment=FULFILMENT, reactions=[fulfilment_reacts, payments_react, returns_react])
+    hooks.connect(
+        fulfilment=FULFILMENT, reactions=[fulfilment_reacts, payments_react, returns_react], marketplace=TIKTOK
+    )
     payment_hooks.connect(pending_cancellations=orders_with_pending_cancellation)

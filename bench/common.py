@@ -31,7 +31,8 @@ def _url_for(database: str) -> str:
 @contextmanager
 def fresh_database(label: str) -> Iterator[str]:
     """Create an empty database, yield its URL, and drop it afterwards whatever happened."""
-    name = f"bench_{label}_{os.getpid()}"
+    # ``BENCH_DATABASE`` names it instead (where only some database names may be used); it is still dropped.
+    name = os.environ.get("BENCH_DATABASE") or f"bench_{label}_{os.getpid()}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

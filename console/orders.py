@@ -49,6 +49,7 @@ from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine
 from orders.services import order_cancel
 from payments.services import bank_transfer_record
 from tiktok.models import TikTokEvent, TikTokOrder
+from tiktok.selectors import order_calls
 
 # Each order in a bulk action is its own locked transaction; past a few hundred
 # the request would outlive the web server's timeout.
@@ -385,7 +386,9 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
         if obj is not None and obj.status == OrderStatus.CANCELLED:
             fieldsets.append(("Cancellation", {"fields": self.CANCEL_FIELDS}))
         if obj is not None and TikTokOrder.objects.filter(order=obj).exists():
-            fieldsets.append(("TikTok Shop", {"fields": ("tiktok_status", "tiktok_events", "collect_by")}))
+            fieldsets.append(
+                ("TikTok Shop", {"fields": ("tiktok_status", "tiktok_events", "tiktok_calls", "collect_by")})
+            )
         fieldsets.append(("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}))
         return fieldsets
 
@@ -460,6 +463,29 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
             link.shop_id,
             link.tiktok_order_id,
             count,
+        )
+
+    @admin.display(description="calls to TikTok")
+    def tiktok_calls(self, order: Order):
+        """Each call our decisions made about this order, its state and TikTok's reason (R17)."""
+        rows = [
+            format_html(
+                "<tr><td>{}</td><td><strong>{}</strong></td><td>{}</td><td>{}</td></tr>",
+                row.what,
+                row.state,
+                f"{row.attempts} attempt(s)",
+                row.reason or "",
+            )
+            for row in order_calls(order)
+        ]
+        if not rows:
+            return "None yet"
+        url = reverse("admin:tiktok_tiktokcall_changelist")
+        return format_html(
+            '<table class="tiktok-calls">{}</table><a href="{}?q={}">Open them in TikTok sync</a>',
+            mark_safe("".join(rows)),  # each row is escaped by format_html
+            url,
+            order.external_id,
         )
 
     @admin.display(description="marketplace status")

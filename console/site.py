@@ -57,10 +57,12 @@ class ConsoleSite(admin.AdminSite):
 
 
 def tiktok_queues() -> list[Queue]:
-    """TikTok shops whose seller must connect them again, and TikTok events that failed."""
+    """TikTok shops whose seller must connect them again, TikTok events that failed, and calls to TikTok
+    (the "TikTok sync" queue) that are parked or were refused."""
     counts = tiktok_counts()
     shops = reverse("admin:tiktok_shop_changelist")
     events = reverse("admin:tiktok_tiktokevent_changelist")
+    calls = reverse("admin:tiktok_tiktokcall_changelist")
     return [
         Queue(
             "TikTok shops to connect again",
@@ -68,6 +70,10 @@ def tiktok_queues() -> list[Queue]:
             f"{shops}?{urlencode({'status__exact': 'token_expired'})}",
         ),
         Queue("TikTok events failed", counts["failed_events"], f"{events}?{urlencode({'status__exact': 'failed'})}"),
+        Queue("TikTok sync: parked calls", counts["parked_calls"], f"{calls}?{urlencode({'status__exact': 'parked'})}"),
+        Queue(
+            "TikTok sync: refused calls", counts["refused_calls"], f"{calls}?{urlencode({'status__exact': 'rejected'})}"
+        ),
     ]
 
 

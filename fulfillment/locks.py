@@ -8,6 +8,7 @@ wait on each other in a cycle.
 from collections.abc import Iterable
 
 from fulfillment.models import Shipment, Stock
+from orders import hooks
 
 
 def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
@@ -18,6 +19,8 @@ def lock_stock_for_skus(sku_ids: Iterable[int]) -> dict[int, Stock]:
     ids = sorted({sku_id for sku_id in sku_ids if sku_id is not None})
     if not ids:
         return {}
+    # Whoever locks stock rows is about to change them: a marketplace showing their stock must hear of it (R17).
+    hooks.marketplace().stock_changing(sku_ids=ids)
     rows = Stock.objects.select_for_update().filter(sku_id__in=ids).order_by("pk")
     return {stock.sku_id: stock for stock in rows}
 

@@ -140,6 +140,11 @@ class Carrier(models.Model):
         help_text="Public tracking page; {tracking_number} is replaced, e.g. https://www.ups.com/track?tracknum={tracking_number}",
     )
     handover = models.CharField(max_length=8, choices=CarrierHandover.choices, default=CarrierHandover.BOTH)
+    assigns_tracking = models.BooleanField(
+        default=False,
+        help_text="A marketplace's own logistics (TikTok Shipping): the marketplace gives the tracking number "
+        "when it ships the parcel, so staff label without one. Only marketplace orders can use it.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -214,6 +219,17 @@ class Shipment(ConcurrentTransitionMixin, models.Model):
     lost_at = models.DateTimeField(null=True, blank=True)
     last_event_at = models.DateTimeField(
         null=True, blank=True, help_text="Time of the latest carrier event; earlier ones are out of order."
+    )
+    label_requested = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="The label (carrier, tracking number, handover) sent to the marketplace and waiting for its "
+        "confirmation: the parcel stays packed until then (R17).",
+    )
+    marketplace_note = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the marketplace has not confirmed the label yet, or why it refused it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -324,6 +340,8 @@ class ShipmentEventType(models.TextChoices):
     PACKED = "packed", "Packed"
     LABELLED = "labelled", "Labelled"
     TRACKING_UPDATED = "tracking_updated", "Tracking corrected"
+    LABEL_REQUESTED = "label_requested", "Label sent to TikTok"
+    LABEL_REFUSED = "label_refused", "TikTok refused the label"
     HANDED_OVER = "handed_over", "Handed over to the carrier"
     LOST = "lost", "Declared lost"
     CANCELLED = "cancelled", "Cancelled"

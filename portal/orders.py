@@ -30,6 +30,7 @@ from portal.display import current_deadline, status_label
 from portal.forms import OrderFilterForm
 from portal.requests import cancellation_row
 from returns.selectors import order_pending_cancellation_request
+from tiktok.selectors import order_calls
 
 PAGE_SIZE = 25
 
@@ -254,6 +255,7 @@ def order_detail(request, seller, pk: int):
         "cancellation": _pending_cancellation(order, now=now),
         "checkout_status": order_checkout(order).status,
         "wholesale": _wholesale(order, seller=seller),
+        "tiktok_calls": order_calls(order),
     }
     return render(request, "portal/order_detail.html", context)
 

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.actors import Actor
 from core.display import Countdown, countdown
 from core.errors import DomainError
+from orders import hooks
 from orders.models import Order
 from payments.selectors import order_checkout
 from portal.auth import error_text, seller_required
@@ -63,11 +64,13 @@ class CancellationRow:
     countdown: Countdown
     approve_url: str
     reject_url: str
+    reject_reasons: list[dict]
 
 
 def cancellation_row(cancel_request: CancellationRequest, *, now) -> CancellationRow:
     order = cancel_request.order
     return CancellationRow(
+        reject_reasons=hooks.marketplace().reject_reasons(order=order, kind="CANCEL"),
         request=cancel_request,
         order_url=reverse("portal:order_detail", args=[order.pk]),
         order_status_label=status_label(order.status),

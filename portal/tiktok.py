@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import DomainError
 from portal.auth import error_text, portal_actor, seller_required
 from tiktok.models import Shop, ShopStatus
-from tiktok.selectors import seller_shops
+from tiktok.selectors import seller_shops, shop_health
 from tiktok.services import shop_connect_oauth, shop_deauthorise
 
 STATE_SALT = "portal.tiktok.oauth"
@@ -38,7 +38,7 @@ STATUS_TONES = {
 @require_GET
 @seller_required
 def tiktok_page(request, seller):
-    shops = [(shop, STATUS_TONES.get(shop.status, "")) for shop in seller_shops(seller)]
+    shops = [(shop, STATUS_TONES.get(shop.status, ""), shop_health(shop)) for shop in seller_shops(seller)]
     configured = bool(settings.TIKTOK_APP_KEY)
     return render(request, "portal/tiktok.html", {"seller": seller, "shops": shops, "configured": configured})
 

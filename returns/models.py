@@ -67,6 +67,14 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
     reason = models.CharField(max_length=500, blank=True, help_text="The buyer's reason.")
     requested_at = models.DateTimeField(default=timezone.now)
     respond_by = models.DateTimeField(help_text="Approved automatically at this time unless answered.")
+    marketplace_decides = models.BooleanField(
+        default=False,
+        help_text="The marketplace approves it at respond_by if nobody answers (TikTok): our timer does not, it "
+        "warns the seller instead (R16).",
+    )
+    warn_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the seller is reminded that the marketplace's deadline is near."
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.CharField(
         max_length=250, blank=True, help_text="Who answered: partner, staff, seller or system, and their name."
@@ -90,6 +98,7 @@ class CancellationRequest(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["respond_by", "id"], name="cancel_req_respond_by_idx", condition=Q(status="pending")),
+            models.Index(fields=["warn_at", "id"], name="cancel_req_warn_idx", condition=Q(status="pending")),
             models.Index(fields=["seller", "status"], name="cancel_req_seller_status_idx"),
             # The partner API lists requests most recently changed first (keyset pages on these two).
             models.Index(fields=["-updated_at", "-id"], name="cancel_req_updated_idx"),

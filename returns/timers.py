@@ -18,7 +18,7 @@ from core.timers import process_due
 from orders.models import Order, OrderStatus
 from orders.services import order_complete
 from returns.models import RETURN_OPEN
-from returns.services.cancellations import process_due_cancellation_requests
+from returns.services.cancellations import process_due_cancellation_requests, process_due_cancellation_warnings
 from returns.services.returns import process_due_returns
 
 TIMER = Actor.system("timer")
@@ -27,6 +27,7 @@ TIMER = Actor.system("timer")
 def process_due_reverse_flows(*, now: datetime) -> dict[str, int]:
     return {
         "cancellation_requests_auto_approved": process_due_cancellation_requests(now=now),
+        "cancellation_requests_warned": process_due_cancellation_warnings(now=now),
         "returns_auto_approved": process_due_returns(now=now),
         "orders_completed": process_due(
             model=Order,

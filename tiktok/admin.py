@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from core.actors import Actor
@@ -29,9 +32,26 @@ from core.admin_tools import (
     run_each,
 )
 from orders.models import Order
-from tiktok.models import EventStatus, EventType, Shop, ShopEvent, ShopStatus, TikTokEvent
+from tiktok.models import (
+    CALL_OPEN,
+    CallStatus,
+    CarrierProvider,
+    EventStatus,
+    EventType,
+    ShippingDocument,
+    Shop,
+    ShopEvent,
+    ShopStatus,
+    SkuLink,
+    TikTokCall,
+    TikTokCallAttempt,
+    TikTokEvent,
+)
 from tiktok.services import event_reprocess
+from tiktok.services.documents import DOCUMENT_TYPES, documents_merge
 from tiktok.services.events import REPROCESS_PERMISSION
+from tiktok.services.outbox import RETRY_PERMISSION, call_retry
+from tiktok.services.providers import tiktok_shipping_providers
 
 REPROCESS_BULK_LIMIT = 100
 SHOP_STATUS_COLOURS = {
@@ -219,3 +239,216 @@ class TikTokEventAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         run_each(self, request, events, lambda e: self._reprocess(e, actor), label=lambda e: f"Event {e.pk}")
         if not events:
             self.message_user(request, "Nothing selected.", messages.INFO)
+
+
+# --- TikTok sync: the outbox of calls to TikTok (R17) ------------------------------------------------------
+
+CALL_STATUS_COLOURS = {
+    CallStatus.PENDING: "#8a6d00",
+    CallStatus.SENDING: "#8a6d00",
+    CallStatus.FAILED: "#b3261e",
+    CallStatus.SUCCEEDED: "#1e7b34",
+    CallStatus.REJECTED: "#b3261e",
+    CallStatus.PARKED: "#b3261e",
+    CallStatus.SUPERSEDED: "#777",
+}
+RETRY_BULK_LIMIT = 100
+
+
+class CallAttemptInline(ReadOnlyInline):
+    model = TikTokCallAttempt
+    verbose_name_plural = "attempts"
+    fields = ("number", "at", "outcome", "http_status", "code", "message", "duration_ms")
+    readonly_fields = fields
+    ordering = ("number",)
+
+
+class CallQueueFilter(admin.SimpleListFilter):
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("attention", "Failed, refused or parked"), ("open", "Waiting or retrying")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "attention":
+            return queryset.filter(status__in=[CallStatus.FAILED, CallStatus.REJECTED, CallStatus.PARKED])
+        if self.value() == "open":
+            return queryset.filter(status__in=CALL_OPEN)
+        return queryset
+
+
+@admin.register(TikTokCall)
+class TikTokCallAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The "TikTok sync" queue: every call our decisions made, its attempts, and TikTok's refusals."""
+
+    list_display = (
+        "created_at",
+        "operation",
+        "shop",
+        "order_link",
+        "target",
+        "status_badge",
+        "attempts",
+        "next_attempt_at",
+        "reason_display",
+    )
+    list_display_links = ("created_at",)
+    list_filter = (CallQueueFilter, "status", "operation", "shop")
+    search_fields = ("target", "idempotency_key", "order__external_id")
+    search_help_text = "TikTok's id (package, request, return, product), the idempotency key, or the order's id."
+    list_select_related = ("shop", "order")
+    list_per_page = 50
+    show_full_result_count = False
+    actions = ("retry_selected",)
+    inlines = (CallAttemptInline,)
+    fieldsets = (
+        (None, {"fields": ("operation", "shop", "order_link", "target", "requested_by", "created_at")}),
+        (
+            "Sending",
+            {
+                "fields": (
+                    "status_badge",
+                    "attempts",
+                    "last_attempt_at",
+                    "next_attempt_at",
+                    "completed_at",
+                    "error_code",
+                    "error",
+                    "idempotency_key",
+                )
+            },
+        ),
+        ("What was sent, and TikTok's answer", {"fields": ("payload_pretty", "result_pretty")}),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm(RETRY_PERMISSION)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, call: TikTokCall):
+        return _badge(CALL_STATUS_COLOURS.get(call.status, "inherit"), call.get_status_display())
+
+    @admin.display(description="order", ordering="order")
+    def order_link(self, call: TikTokCall):
+        if call.order_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">#{} {}</a>',
+            reverse("admin:orders_order_change", args=[call.order_id]),
+            call.order_id,
+            call.order.external_id,
+        )
+
+    @admin.display(description="reason")
+    def reason_display(self, call: TikTokCall):
+        return call.reason or "-"
+
+    @admin.display(description="payload")
+    def payload_pretty(self, call: TikTokCall):
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', json.dumps(call.payload, indent=2))
+
+    @admin.display(description="answer")
+    def result_pretty(self, call: TikTokCall):
+        if call.result is None:
+            return "-"
+        return format_html('<pre style="white-space:pre-wrap;margin:0">{}</pre>', json.dumps(call.result, indent=2))
+
+    def _retry(self, call: TikTokCall, actor: Actor) -> str:
+        call = call_retry(call_id=call.pk, actor=actor)
+        call.refresh_from_db()
+        return f"Call {call.pk}: {call.get_status_display().lower()}" + (f" ({call.reason})" if call.reason else "")
+
+    @admin.action(description="Send selected calls again", permissions=["retry"])
+    def retry_selected(self, request, queryset):
+        chosen = bulk_selection(self, request, queryset, limit=RETRY_BULK_LIMIT, noun="calls")
+        if chosen is None:
+            return
+        actor = Actor.for_user(request.user)
+        run_each(self, request, chosen, lambda c: self._retry(c, actor), label=lambda c: f"Call {c.pk}")
+
+
+class ProviderChoiceForm(forms.ModelForm):
+    """The provider is picked from TikTok's list of shipping providers (read from a connected shop)."""
+
+    provider = forms.ChoiceField(label="TikTok shipping provider", choices=())
+
+    class Meta:
+        model = CarrierProvider
+        fields = ("carrier",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        providers = tiktok_shipping_providers()
+        self.providers = {p["id"]: p["name"] for p in providers}
+        self.fields["provider"].choices = [("", "---------")] + [
+            (p["id"], f"{p['name']} ({p['id']})") for p in providers
+        ]
+        if self.instance.pk:
+            self.fields["provider"].initial = self.instance.provider_id
+            if self.instance.provider_id not in self.providers:
+                self.fields["provider"].choices.append(
+                    (self.instance.provider_id, self.instance.provider_name or self.instance.provider_id)
+                )
+                self.providers[self.instance.provider_id] = self.instance.provider_name
+        if not providers:
+            self.fields["provider"].help_text = "TikTok's list could not be read: connect a shop first."
+
+    def save(self, commit=True):
+        self.instance.provider_id = self.cleaned_data["provider"]
+        self.instance.provider_name = self.providers.get(self.instance.provider_id, "")
+        return super().save(commit)
+
+
+@admin.register(CarrierProvider)
+class CarrierProviderAdmin(admin.ModelAdmin):
+    form = ProviderChoiceForm
+    list_display = ("carrier", "provider_name", "provider_id", "updated_at")
+
+
+@admin.register(SkuLink)
+class SkuLinkAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("sku", "shop", "product_id", "tiktok_sku_id", "pushed_quantity", "pushed_at", "changed_at")
+    list_filter = ("shop",)
+    search_fields = ("sku__code", "tiktok_sku_id", "product_id")
+    list_select_related = ("sku", "shop")
+
+
+@admin.register(ShippingDocument)
+class ShippingDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """TikTok's labels and packing slips, and the print view that merges a selection into one PDF."""
+
+    list_display = ("order", "document_type", "package_id", "fetched_at")
+    list_filter = ("document_type",)
+    search_fields = ("order__external_id", "package_id")
+    list_select_related = ("order",)
+    fields = ("order", "document_type", "package_id", "fetched_at")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.print_view)
+        return [path("print/", view, name="tiktok_documents_print"), *super().get_urls()]
+
+    def print_view(self, request):
+        """``?ids=1,2,3&type=SHIPPING_LABEL|PACKING_SLIP``: one PDF with a page per document, in that order."""
+        if not (request.user.has_perm("fulfillment.view_shipment") and request.user.has_perm("orders.view_order")):
+            raise PermissionDenied
+        back = request.GET.get("next", "")
+        if not back.startswith(reverse("admin:index")):
+            back = reverse("admin:fulfillment_console")
+        ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.isdigit()][:100]
+        kind = request.GET.get("type", "SHIPPING_LABEL")
+        if kind not in DOCUMENT_TYPES or not ids:
+            self.message_user(request, "Select TikTok orders and a document to print.", messages.WARNING)
+            return HttpResponseRedirect(back)
+        ordered = list(Order.objects.filter(pk__in=ids).order_by("ship_by", "id").values_list("pk", flat=True))
+        pdf, problems = documents_merge(order_ids=ordered, document_type=kind)
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+        if not pdf:
+            self.message_user(request, "None of the selected orders has a TikTok document to print.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        response = HttpResponse(pdf, content_type="application/pdf")
+        name = "tiktok-labels" if kind == "SHIPPING_LABEL" else "tiktok-packing-slips"
+        response["Content-Disposition"] = f'attachment; filename="{name}-{timezone.now():%Y%m%d-%H%M%S}.pdf"'
+        return response

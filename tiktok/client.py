@@ -312,3 +312,116 @@ class TikTokClient:
         return list(
             self._pages(f"/return_refund/{VERSION}/returns/search", "return_orders", shop=shop, body=body, page_size=50)
         )
+
+    # --- fulfilment and logistics (the outbound side) ---------------------------------------------------
+
+    def package_ship(
+        self, shop: ShopAccess, *, package_id: str, handover_method: str, self_shipment: dict | None = None
+    ) -> dict:
+        """Ship one package: ``handover_method`` PICKUP or DROP_OFF; ``self_shipment`` (``tracking_number``,
+        ``shipping_provider_id``) when the seller ships with its own carrier."""
+        body: dict = {"handover_method": handover_method}
+        if self_shipment:
+            body["self_shipment"] = self_shipment
+        return self.call("POST", f"/fulfillment/{VERSION}/packages/{package_id}/ship", body=body, shop=shop)
+
+    def package_get(self, shop: ShopAccess, *, package_id: str) -> dict:
+        """A package's current detail: status, tracking number, shipping provider."""
+        return self.call("GET", f"/fulfillment/{VERSION}/packages/{package_id}", shop=shop)
+
+    def shipping_info_update(
+        self, shop: ShopAccess, *, order_id: str, tracking_number: str, shipping_provider_id: str
+    ) -> dict:
+        """Correct the tracking of a shipped order (TikTok allows it within 72 hours of shipping)."""
+        body = {"tracking_number": tracking_number, "shipping_provider_id": shipping_provider_id}
+        return self.call("POST", f"/fulfillment/{VERSION}/orders/{order_id}/shipping_info/update", body=body, shop=shop)
+
+    def shipping_document_url(
+        self, shop: ShopAccess, *, package_id: str, document_type: str = "SHIPPING_LABEL", size: str = "A6"
+    ) -> str:
+        data = self.call(
+            "GET",
+            f"/fulfillment/{VERSION}/packages/{package_id}/shipping_documents",
+            params={"document_type": document_type, "document_size": size},
+            shop=shop,
+        )
+        url = str(data.get("doc_url") or "")
+        if not url:
+            raise TikTokError("the shipping document answer has no doc_url", http_status=200)
+        return url
+
+    def download(self, url: str) -> bytes:
+        """A document TikTok links to (a PDF); its URL is signed by TikTok, so it is fetched as given."""
+        try:
+            response = self.session.get(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise TikTokError(f"{type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200 or not response.content.startswith(b"%PDF"):
+            raise TikTokError("the shipping document is not a PDF", http_status=response.status_code)
+        return response.content
+
+    def shipping_providers(self, shop: ShopAccess, *, delivery_option_id: str) -> list[dict]:
+        """TikTok's shipping providers (``id``, ``name``) of a delivery option."""
+        path = f"/logistics/{VERSION}/delivery_options/{delivery_option_id}/shipping_providers"
+        return self.call("GET", path, shop=shop).get("shipping_providers") or []
+
+    # --- decisions --------------------------------------------------------------------------------------
+
+    def cancellation_approve(self, shop: ShopAccess, *, cancel_id: str, idempotency_key: str) -> dict:
+        path = f"/return_refund/{VERSION}/cancellations/{cancel_id}/approve"
+        return self.call("POST", path, params={"idempotency_key": idempotency_key}, body={}, shop=shop)
+
+    def cancellation_reject(
+        self, shop: ShopAccess, *, cancel_id: str, reject_reason: str, comment: str, idempotency_key: str
+    ) -> dict:
+        path = f"/return_refund/{VERSION}/cancellations/{cancel_id}/reject"
+        body = {"reject_reason": reject_reason, "comment": comment}
+        return self.call("POST", path, params={"idempotency_key": idempotency_key}, body=body, shop=shop)
+
+    def reject_reasons(self, shop: ShopAccess, *, kind: str = "CANCEL") -> list[dict]:
+        """TikTok's reasons a seller may give for rejecting (``name``, ``text``)."""
+        data = self.call(
+            "GET", f"/return_refund/{VERSION}/reject_reasons", params={"reverse_action_type": kind}, shop=shop
+        )
+        return data.get("reasons") or []
+
+    def order_cancel(self, shop: ShopAccess, *, order_id: str, cancel_reason: str, idempotency_key: str) -> dict:
+        body = {"order_id": order_id, "cancel_reason": cancel_reason}
+        return self.call(
+            "POST",
+            f"/return_refund/{VERSION}/cancellations",
+            params={"idempotency_key": idempotency_key},
+            body=body,
+            shop=shop,
+        )
+
+    def return_decide(self, shop: ShopAccess, *, return_id: str, body: dict, idempotency_key: str) -> dict:
+        """``body["decision"]`` APPROVE_* or OFFER_PARTIAL_REFUND goes to approve, REJECT_* to reject."""
+        verb = "reject" if str(body.get("decision", "")).startswith("REJECT") else "approve"
+        path = f"/return_refund/{VERSION}/returns/{return_id}/{verb}"
+        return self.call("POST", path, params={"idempotency_key": idempotency_key}, body=body, shop=shop)
+
+    # --- products and stock -------------------------------------------------------------------------------
+
+    def products_search(self, shop: ShopAccess, *, seller_skus: list[str]) -> list[dict]:
+        """Products with any of ``seller_skus`` (each with its ``skus[{id, seller_sku, inventory}]``)."""
+        found: list[dict] = []
+        page_token = ""
+        while True:
+            data = self.call(
+                "POST",
+                f"/product/{VERSION}/products/search",
+                params={"page_size": 100, "page_token": page_token or None},
+                body={"seller_skus": seller_skus},
+                shop=shop,
+            )
+            found += data.get("products") or []
+            page_token = str(data.get("next_page_token") or "")
+            if not page_token:
+                return found
+
+    def inventory_update(self, shop: ShopAccess, *, product_id: str, skus: list[dict]) -> dict:
+        """Set stock: ``skus[{id, inventory[{warehouse_id, quantity}]}]``."""
+        return self.call(
+            "POST", f"/product/{VERSION}/products/{product_id}/inventory/update", body={"skus": skus}, shop=shop
+        )

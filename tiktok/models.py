@@ -66,6 +66,12 @@ class Shop(ConcurrentTransitionMixin, models.Model):
     last_synced_at = models.DateTimeField(null=True, blank=True, help_text="The last poll that went through.")
     sync_error = models.CharField(max_length=500, blank=True, help_text="Why the last poll failed, if it did.")
     timer_error = models.CharField(max_length=500, blank=True)
+    next_stock_sync_at = models.DateTimeField(
+        null=True, blank=True, help_text="When every linked SKU's stock is pushed again (drift correction)."
+    )
+    reject_reasons = models.JSONField(
+        default=dict, blank=True, help_text="TikTok's reject reasons by kind (CANCEL, RETURN), as last read."
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -243,6 +249,11 @@ class TikTokOrder(models.Model):
     status = models.CharField("TikTok status", max_length=32)
     update_time = models.BigIntegerField(help_text="TikTok's update time (Unix seconds) of the detail last applied.")
     synced_at = models.DateTimeField(default=timezone.now)
+    shipping_type = models.CharField(
+        max_length=16, blank=True, help_text="SELLER: we ship with our carriers; TIKTOK: through TikTok's logistics."
+    )
+    package_ids = models.JSONField(default=list, blank=True, help_text="TikTok's packages of the order.")
+    delivery_option_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         verbose_name = "TikTok order"
@@ -252,3 +263,182 @@ class TikTokOrder(models.Model):
 
     def __str__(self):
         return f"TikTok order {self.tiktok_order_id}"
+
+
+# --- the outbound side: calls to TikTok (R17) ---------------------------------------------------------
+
+
+class CallOperation(models.TextChoices):
+    SHIP_PACKAGE = "ship_package", "Ship the package"
+    UPDATE_SHIPPING_INFO = "update_shipping_info", "Update the tracking"
+    FETCH_LABEL = "fetch_label", "Fetch the shipping label"
+    CANCELLATION_APPROVE = "cancellation_approve", "Approve a cancellation request"
+    CANCELLATION_REJECT = "cancellation_reject", "Reject a cancellation request"
+    ORDER_CANCEL = "order_cancel", "Cancel the order"
+    RETURN_DECIDE = "return_decide", "Answer a return"
+    INVENTORY_UPDATE = "inventory_update", "Update the stock"
+
+
+class CallStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to be sent"
+    SENDING = "sending", "Being sent"
+    FAILED = "failed", "Failed, will retry"
+    SUCCEEDED = "succeeded", "Sent"
+    REJECTED = "rejected", "Refused by TikTok"
+    PARKED = "parked", "Parked: gave up retrying"
+    SUPERSEDED = "superseded", "Replaced by a newer stock push"
+
+
+CALL_OPEN = [CallStatus.PENDING, CallStatus.SENDING, CallStatus.FAILED]
+
+
+class TikTokCall(models.Model):
+    """One call to TikTok that a decision of ours needs: the outbox row (R17).
+
+    Written in the transaction that made the decision, so both commit or neither
+    does; sent after the commit by a task, with no row lock held; the answer is
+    recorded in a new transaction. ``next_attempt_at`` is the timer column: when
+    a failed call is tried again, or when a call whose worker never reported
+    back (it died) is checked and sent again. ``idempotency_key`` goes to TikTok
+    where the endpoint takes one; elsewhere the sender reads TikTok's state back
+    before a second attempt, so a call has one visible effect.
+
+    ``collapse_key`` groups stock pushes: while one waits for a SKU, later
+    changes ride on it (the quantity is read when the call is sent).
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.PROTECT, related_name="calls")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, blank=True, related_name="tiktok_calls")
+    operation = models.CharField(max_length=32, choices=CallOperation.choices)
+    target = models.CharField(
+        max_length=64, blank=True, help_text="TikTok's id the call is about (package, request, return, product)."
+    )
+    payload = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    collapse_key = models.CharField(max_length=100, blank=True)
+
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.BigIntegerField(null=True, blank=True, help_text="TikTok's code of the last refusal.")
+    error = models.CharField(max_length=1000, blank=True, help_text="TikTok's message, or why there was no answer.")
+    result = models.JSONField(null=True, blank=True, help_text="TikTok's answer (its data).")
+
+    requested_by = models.CharField(max_length=200, blank=True, help_text="Who made the decision behind the call.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "TikTok call"
+        verbose_name_plural = "TikTok sync (calls to TikTok)"
+        constraints = [
+            # One waiting stock push per SKU link: a burst of changes makes one call.
+            models.UniqueConstraint(
+                fields=["collapse_key"],
+                condition=Q(status="pending") & ~Q(collapse_key=""),
+                name="tiktok_call_one_pending_per_collapse_key",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                name="tiktok_call_due_idx",
+                condition=Q(status__in=["pending", "sending", "failed"]),
+            ),
+            models.Index(fields=["status", "shop"], name="tiktok_call_status_idx"),
+        ]
+        permissions = [("retry_tiktokcall", "Can send a TikTok call again")]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} #{self.pk}"
+
+    @property
+    def reason(self) -> str:
+        if self.status in (CallStatus.REJECTED, CallStatus.PARKED, CallStatus.FAILED):
+            code = f" (TikTok code {self.error_code})" if self.error_code else ""
+            return f"{self.error}{code}"
+        return ""
+
+
+class TikTokCallAttempt(models.Model):
+    """One attempt of a call: when, how long, and TikTok's answer."""
+
+    call = models.ForeignKey(TikTokCall, on_delete=models.CASCADE, related_name="attempt_rows")
+    number = models.PositiveIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=CallStatus.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    code = models.BigIntegerField(null=True, blank=True)
+    message = models.CharField(max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["call", "number"]
+        verbose_name = "attempt"
+
+    def __str__(self):
+        return f"attempt {self.number}"
+
+
+class CarrierProvider(models.Model):
+    """Which of TikTok's shipping providers one of our carriers is: labels of seller-shipped TikTok orders
+    carry its ``shipping_provider_id``. Staff pick it in the carrier admin, from TikTok's list."""
+
+    carrier = models.OneToOneField("fulfillment.Carrier", on_delete=models.CASCADE, related_name="tiktok_provider")
+    provider_id = models.CharField("TikTok shipping provider id", max_length=64)
+    provider_name = models.CharField("TikTok shipping provider", max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "TikTok shipping provider of a carrier"
+
+    def __str__(self):
+        return f"{self.carrier} = {self.provider_name or self.provider_id}"
+
+
+class SkuLink(models.Model):
+    """Which TikTok product and SKU one of our SKUs is in a shop (matched by ``seller_sku``), and the last
+    stock we pushed for it."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="sku_links")
+    sku = models.ForeignKey("fulfillment.SKU", on_delete=models.CASCADE, related_name="tiktok_links")
+    product_id = models.CharField(max_length=64)
+    tiktok_sku_id = models.CharField(max_length=64)
+    warehouse_id = models.CharField(max_length=64, blank=True)
+    pushed_quantity = models.IntegerField(null=True, blank=True)
+    pushed_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(
+        null=True, blank=True, help_text="The first stock change not yet on TikTok (for the sync lag)."
+    )
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "TikTok SKU link"
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "sku"], name="tiktok_sku_link_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} = TikTok {self.tiktok_sku_id}"
+
+
+class ShippingDocument(models.Model):
+    """A shipping label (or packing slip) PDF fetched from TikTok for a TikTok-logistics package."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="tiktok_documents")
+    package_id = models.CharField(max_length=64)
+    document_type = models.CharField(max_length=40, default="SHIPPING_LABEL")
+    pdf = models.BinaryField()
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "TikTok shipping document"
+        constraints = [
+            models.UniqueConstraint(fields=["order", "document_type"], name="tiktok_document_unique_per_order"),
+        ]
+
+    def __str__(self):
+        return f"{self.document_type} of package {self.package_id}"

@@ -2,7 +2,10 @@
 
 * ``token_refresh_at``: a shop's tokens are renewed before the access token expires;
 * ``next_poll_at``: each connected shop is polled for what its webhooks missed;
-* ``next_attempt_at``: a webhook whose processing failed (or whose task was lost) is tried again.
+* ``next_attempt_at``: a webhook whose processing failed (or whose task was lost) is tried again;
+* ``TikTokCall.next_attempt_at``: a call to TikTok that failed is sent again after its backoff, and
+  one whose worker never reported back (its lease ran out) is checked and sent again;
+* ``next_stock_sync_at``: every linked SKU's stock is pushed again (``TIKTOK_STOCK_SYNC_INTERVAL``).
 
 Each due row is leased under its lock: the column moves to the next time (a
 retry time, should the task be lost) and a task is queued after the commit.
@@ -20,7 +23,8 @@ from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
-from tiktok.models import EventStatus, Shop, ShopStatus, TikTokEvent
+from tiktok.models import CallStatus, EventStatus, Shop, ShopStatus, TikTokCall, TikTokEvent
+from tiktok.services.outbox import call_requeue_due
 
 # A refresh task that never reported back is run again after this.
 REFRESH_LEASE = timedelta(minutes=10)
@@ -44,6 +48,12 @@ def _lease_event(event: TikTokEvent) -> None:
     enqueue_on_commit("tiktok.tasks.event_process", event.pk)
 
 
+def _lease_stock_sync(shop: Shop) -> None:
+    shop.next_stock_sync_at = timezone.now() + settings.TIKTOK_STOCK_SYNC_INTERVAL
+    shop.save(update_fields=["next_stock_sync_at", "updated_at"])
+    enqueue_on_commit("tiktok.tasks.shop_stock_sync", shop.pk)
+
+
 def process_due_tiktok(*, now: datetime) -> dict[str, int]:
     return {
         "tiktok_token_refreshes": process_due(
@@ -58,5 +68,15 @@ def process_due_tiktok(*, now: datetime) -> dict[str, int]:
             now=now,
             handle=_lease_event,
             status__in=[EventStatus.RECEIVED, EventStatus.FAILED],
+        ),
+        "tiktok_calls_requeued": process_due(
+            model=TikTokCall,
+            deadline="next_attempt_at",
+            now=now,
+            handle=call_requeue_due,
+            status__in=[CallStatus.PENDING, CallStatus.SENDING, CallStatus.FAILED],
+        ),
+        "tiktok_stock_syncs": process_due(
+            model=Shop, deadline="next_stock_sync_at", now=now, handle=_lease_stock_sync, status=ShopStatus.ACTIVE
         ),
     }

@@ -27,7 +27,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from devtools.tiktok_emulator.signing import request_sign_matches, webhook_signature
-from devtools.tiktok_emulator.state import Config, Notifier, Refused, World, search
+from devtools.tiktok_emulator.state import (
+    REJECT_REASONS,
+    RETURN_REJECT_REASONS,
+    SHIPPING_PROVIDERS,
+    Config,
+    Notifier,
+    Refused,
+    World,
+    label_pdf,
+    search,
+)
 
 # The request's timestamp may be this far behind or ahead of our clock (TikTok: 5 minutes before, 30 s after).
 TIMESTAMP_PAST, TIMESTAMP_FUTURE = 300, 30
@@ -215,6 +225,109 @@ def _reverse_search(items: dict, key: str, id_key: str, low: int):
     return handler
 
 
+# --- the outbound side: what the seller tells TikTok -------------------------------------------------
+
+
+def _idempotent(handler):
+    """Endpoints that take ``idempotency_key``: a repeat of a key answers as the first call did, changing nothing."""
+
+    def wrapped(world: World, request: Request):
+        key = request.query.get("idempotency_key", "")
+        if key and (request.path, key) in world.idempotent:
+            return world.idempotent[(request.path, key)]
+        return world.remember(request.path, key, handler(world, request))
+
+    return wrapped
+
+
+def package_ship(world: World, request: Request):
+    body = request.json()
+    return world.package_ship(
+        request.match["id"],
+        handover_method=str(body.get("handover_method") or ""),
+        self_shipment=body.get("self_shipment"),
+    )
+
+
+def package_get(world: World, request: Request):
+    return world.package_detail(request.match["id"])
+
+
+def shipping_documents(world: World, request: Request):
+    package = world.package_detail(request.match["id"])
+    kind = request.query.get("document_type", "")
+    if kind not in ("SHIPPING_LABEL", "PACKING_SLIP", "SHIPPING_LABEL_AND_PACKING_SLIP"):
+        raise Refused(
+            36009004, "document_type must be SHIPPING_LABEL, PACKING_SLIP or SHIPPING_LABEL_AND_PACKING_SLIP", 400
+        )
+    if package["package_status"] != "SHIPPED":
+        raise Refused(21011033, "documents exist once the package has shipped")
+    host = request.headers.get("host", "127.0.0.1")
+    size = request.query.get("document_size", "A6")
+    return {"doc_url": f"http://{host}/_emulator/documents/{package['id']}.pdf?type={kind}&size={size}"}
+
+
+def shipping_info_update(world: World, request: Request):
+    body = request.json()
+    return world.shipping_info_update(
+        request.match["id"],
+        tracking_number=str(body.get("tracking_number") or ""),
+        provider=str(body.get("shipping_provider_id") or ""),
+    )
+
+
+def shipping_providers(world: World, request: Request):
+    if request.match["id"] not in {o["delivery_option_id"] for o in world.orders.values()} | {"7100000000000000001"}:
+        raise Refused(21011050, f"delivery option {request.match['id']} does not exist", 404)
+    return {"shipping_providers": SHIPPING_PROVIDERS}
+
+
+def cancellation_approve(world: World, request: Request):
+    return world.cancellation_decide(request.match["id"], approve=True)
+
+
+def cancellation_reject(world: World, request: Request):
+    body = request.json()
+    return world.cancellation_decide(request.match["id"], approve=False, reason=str(body.get("reject_reason") or ""))
+
+
+def reject_reasons(world: World, request: Request):
+    kind = request.query.get("reverse_action_type", "CANCEL")
+    return {
+        "reasons": RETURN_REJECT_REASONS if kind in ("RETURN_AND_REFUND", "REFUND_ONLY", "RETURN") else REJECT_REASONS
+    }
+
+
+def seller_cancel(world: World, request: Request):
+    body = request.json()
+    return world.seller_cancel(str(body.get("order_id") or ""), reason=str(body.get("cancel_reason") or ""))
+
+
+def return_approve(world: World, request: Request):
+    body = request.json()
+    decision = str(body.get("decision") or "")
+    if not decision.startswith(("APPROVE", "OFFER")):
+        raise Refused(36009004, f"{decision!r} is not an approval decision", 400)
+    return world.return_decide(request.match["id"], decision=decision, body=body)
+
+
+def return_reject(world: World, request: Request):
+    body = request.json()
+    decision = str(body.get("decision") or "")
+    if not decision.startswith("REJECT"):
+        raise Refused(36009004, f"{decision!r} is not a rejection decision", 400)
+    return world.return_decide(request.match["id"], decision=decision, body=body)
+
+
+def products_search(world: World, request: Request):
+    found = world.products_search(request.json())
+    return {"products": found, "total_count": len(found), "next_page_token": ""}
+
+
+def inventory_update(world: World, request: Request):
+    return world.inventory_update(request.match["id"], request.json())
+
+
 # --- the control API (tests and development) ----------------------------------------------------------
 
 
@@ -304,6 +417,7 @@ def control_order_create(world: World, request: Request):
         address=body.get("address")
         or {"line1": "1 Main St", "city": "Austin", "region": "TX", "postal_code": "73301", "country": "US"},
         send=send and not body.get("status"),
+        shipping_type=str(body.get("shipping_type") or ""),
     )
     if body.get("status"):
         world.order_set_status(order, body["status"], send=send)
@@ -407,6 +521,59 @@ def control_return_status(world: World, request: Request):
     return world.return_set_status(world.returns[request.match["id"]], body["status"], send=body.get("notify", True))
 
 
+def control_order_split(world: World, request: Request):
+    return world.order_detail(world.package_split(_order(world, request), send=request.json().get("notify", True)))
+
+
+def control_package_get(world: World, request: Request):
+    package = world.packages.get(request.match["id"])
+    if package is None:
+        raise Refused(404, f"no package {request.match['id']}", 404)
+    return package
+
+
+def control_products(world: World, request: Request):
+    body = request.json()
+    return world.product_create(
+        seller_sku=str(body["seller_sku"]),
+        quantity=int(body.get("quantity", 0)),
+        product_id=str(body.get("product_id") or ""),
+        title=str(body.get("title") or ""),
+    )
+
+
+def control_products_list(world: World, request: Request):
+    return {"products": list(world.products.values())}
+
+
+def control_calls(world: World, request: Request):
+    """Every Partner API call answered so far (``?path=`` keeps those whose path starts with it)."""
+    prefix = request.query.get("path", "")
+    return {"calls": [call for call in world.calls if call["path"].startswith(prefix)]}
+
+
+def control_cancellation_get(world: World, request: Request):
+    return world.cancellations[request.match["id"]]
+
+
+def control_return_get(world: World, request: Request):
+    return world.returns[request.match["id"]]
+
+
+def control_document(world: World, request: Request):
+    package = world.package_detail(request.match["id"])
+    order = world.orders[package["order_id"]]
+    kind = request.query.get("type", "SHIPPING_LABEL")
+    lines = [
+        f"TikTok Shop {kind.replace('_', ' ').title()}",
+        f"Order {order['id']}",
+        f"Package {package['id']}",
+        f"Tracking {package['tracking_number']}",
+        f"To: {order['buyer'].get('name', '')}, {order['address'].get('city', '')}",
+    ]
+    return 200, "application/pdf", label_pdf(lines)
+
+
 def control_clock(world: World, request: Request):
     world.offset += float(request.json().get("advance", 0))
     world.tick()
@@ -462,6 +629,19 @@ ROUTES: list[tuple[str, re.Pattern, str, Handler]] = [
             "api",
             _reverse_search(lambda w: w.returns.values(), "return_orders", "return_id", 10),
         ),
+        ("POST", r"/fulfillment/202309/packages/(?P<id>\d+)/ship", "api", package_ship),
+        ("GET", r"/fulfillment/202309/packages/(?P<id>\d+)", "api", package_get),
+        ("GET", r"/fulfillment/202309/packages/(?P<id>\d+)/shipping_documents", "api", shipping_documents),
+        ("POST", r"/fulfillment/202309/orders/(?P<id>\d+)/shipping_info/update", "api", shipping_info_update),
+        ("GET", r"/logistics/202309/delivery_options/(?P<id>\d+)/shipping_providers", "api", shipping_providers),
+        ("POST", r"/return_refund/202309/cancellations/(?P<id>\d+)/approve", "api", _idempotent(cancellation_approve)),
+        ("POST", r"/return_refund/202309/cancellations/(?P<id>\d+)/reject", "api", _idempotent(cancellation_reject)),
+        ("GET", "/return_refund/202309/reject_reasons", "api", reject_reasons),
+        ("POST", "/return_refund/202309/cancellations", "api", _idempotent(seller_cancel)),
+        ("POST", r"/return_refund/202309/returns/(?P<id>\d+)/approve", "api", _idempotent(return_approve)),
+        ("POST", r"/return_refund/202309/returns/(?P<id>\d+)/reject", "api", _idempotent(return_reject)),
+        ("POST", "/product/202309/products/search", "api", products_search),
+        ("POST", r"/product/202309/products/(?P<id>\d+)/inventory/update", "api", inventory_update),
         ("GET", "/_emulator/", "page", control_page),
         ("POST", "/_emulator/config", "control", control_config),
         ("POST", "/_emulator/reset", "control", control_reset),
@@ -480,6 +660,14 @@ ROUTES: list[tuple[str, re.Pattern, str, Handler]] = [
         ("POST", r"/_emulator/cancellations/(?P<id>\d+)", "control", control_cancellation_status),
         ("POST", r"/_emulator/orders/(?P<id>\d+)/returns", "control", control_return_create),
         ("POST", r"/_emulator/returns/(?P<id>\d+)", "control", control_return_status),
+        ("POST", r"/_emulator/orders/(?P<id>\d+)/split", "control", control_order_split),
+        ("GET", r"/_emulator/packages/(?P<id>\d+)", "control", control_package_get),
+        ("POST", "/_emulator/products", "control", control_products),
+        ("GET", "/_emulator/products", "control", control_products_list),
+        ("GET", "/_emulator/calls", "control", control_calls),
+        ("GET", r"/_emulator/cancellations/(?P<id>\d+)", "control", control_cancellation_get),
+        ("GET", r"/_emulator/returns/(?P<id>\d+)", "control", control_return_get),
+        ("GET", r"/_emulator/documents/(?P<id>\d+)\.pdf", "page", control_document),
         ("POST", "/_emulator/clock", "control", control_clock),
         ("POST", "/_emulator/failures", "control", control_failures),
         ("GET", "/_emulator/notifications", "control", control_notifications),
@@ -528,7 +716,10 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                     check_signed(world, request)
                     check_token(world, request, shop_scoped=kind == "api")
                 result = handler(world, request)
+                self._record(request, kind, 200, 0)
         except Refused as exc:
+            with world.lock:
+                self._record(request, kind, exc.http_status, exc.code)
             self._envelope(exc.http_status, {"code": exc.code, "message": exc.message, "data": None})
             return
         except (KeyError, ValueError, TypeError) as exc:
@@ -542,9 +733,30 @@ class EmulatorHandler(BaseHTTPRequestHandler):
             if status == 302:
                 self._send(302, b"", "text/html", location=second)
             else:
-                self._send(status, text.encode(), second)
+                self._send(status, text if isinstance(text, bytes) else text.encode(), second)
             return
         self._envelope(200, {"code": 0, "message": "Success", "data": result})
+
+    def _record(self, request: Request, kind: str, status: int, code: int) -> None:
+        """Keep every Partner API call (signature checked or not) for the tests: ``GET /_emulator/calls``."""
+        if kind not in ("api", "app"):
+            return
+        try:
+            body = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = request.body.decode(errors="replace")
+        self.world.calls.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": {k: v for k, v in request.query.items() if k not in ("sign", "timestamp", "app_key")},
+                "body": body,
+                "http_status": status,
+                "code": code,
+                "at": time.time(),
+                "clock": self.world.now(),
+            }
+        )
 
     def _envelope(self, status: int, payload: dict) -> None:
         payload["request_id"] = time.strftime("%Y%m%d%H%M%S") + secrets.token_hex(9).upper()

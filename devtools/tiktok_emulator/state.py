@@ -23,6 +23,25 @@ from dataclasses import dataclass, field
 from devtools.tiktok_emulator.signing import webhook_signature
 
 DAY = 86400
+DELIVERY_OPTION_ID = "7100000000000000001"
+# TikTok's shipping providers for the one delivery option the emulator has.
+SHIPPING_PROVIDERS = [
+    {"id": "7117858858072016686", "name": "UPS"},
+    {"id": "7117859084333745966", "name": "USPS"},
+    {"id": "7129736012930000001", "name": "FedEx"},
+    {"id": "7129736012930000002", "name": "DHL eCommerce"},
+    {"id": "7208502187360519982", "name": "TikTok Shipping"},
+]
+TIKTOK_PROVIDER = SHIPPING_PROVIDERS[-1]
+REJECT_REASONS = [
+    {"name": "seller_reject_apply_product_has_been_packed", "text": "The product has been packed"},
+    {"name": "seller_reject_apply_package_in_transit", "text": "The package is on its way"},
+    {"name": "seller_reject_apply_negotiated_with_buyer", "text": "Agreed with the buyer to continue"},
+]
+RETURN_REJECT_REASONS = [
+    {"name": "seller_reject_return_item_used", "text": "The item was used"},
+    {"name": "seller_reject_return_not_received", "text": "The returned item was not received"},
+]
 # 18-digit ids like TikTok's, counted from the start time, so ids never repeat after a restart.
 ID_BASE = 576 * 10**15 + int(time.time() * 1000) % 10**10 * 10**5
 BEFORE_RELEASE = ("UNPAID", "ON_HOLD")
@@ -56,6 +75,12 @@ class Config:
     ship_seconds: int = 3 * DAY
     # Seller SKUs that ``POST /_emulator/orders/demo`` picks from (comma separated).
     demo_skus: str = "SKU-1"
+    # New orders are shipped by the seller (SELLER) or through TikTok's logistics (TIKTOK).
+    shipping_type: str = "SELLER"
+    # Shipping info can be updated this long after a package shipped (TikTok: 72 hours).
+    tracking_update_seconds: int = 3 * DAY
+    # The warehouse every product's stock is in.
+    warehouse_id: str = "7000000000000000001"
 
 
 @dataclass
@@ -143,6 +168,12 @@ class World:
     cancellations: dict[str, dict] = field(default_factory=dict)
     returns: dict[str, dict] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+    packages: dict[str, dict] = field(default_factory=dict)
+    products: dict[str, dict] = field(default_factory=dict)
+    # Every Partner API call answered (method, path, query without the signature, body, answer code), for tests.
+    calls: list[dict] = field(default_factory=list)
+    # Answers already given per idempotency key (path, key) -> data: a repeat answers the same, changing nothing.
+    idempotent: dict[tuple[str, str], dict] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     notifier: Notifier | None = None
@@ -264,7 +295,9 @@ class World:
 
     # --- orders ---------------------------------------------------------------------------------
 
-    def order_create(self, *, shop_id: str, lines: list[dict], buyer: dict, address: dict, send: bool = True) -> dict:
+    def order_create(
+        self, *, shop_id: str, lines: list[dict], buyer: dict, address: dict, send: bool = True, shipping_type: str = ""
+    ) -> dict:
         if shop_id not in self.shops:
             raise KeyError(f"no shop {shop_id}")
         now = self.now()
@@ -297,6 +330,22 @@ class World:
             "shipping_due_time": None,
             "collection_due_time": None,
             "delivery_due_time": None,
+            "shipping_type": shipping_type or self.config.shipping_type,
+            "delivery_option_id": DELIVERY_OPTION_ID,
+            "tracking_number": "",
+            "shipping_provider_id": "",
+        }
+        package_id = self.new_id("11")
+        order["package_ids"] = [package_id]
+        self.packages[package_id] = {
+            "id": package_id,
+            "order_id": order["id"],
+            "status": "PROCESSING",
+            "tracking_number": "",
+            "shipping_provider_id": "",
+            "handover_method": "",
+            "shipped_time": None,
+            "ship_calls": 0,
         }
         self.orders[order["id"]] = order
         self._order_notify(order, send=send)
@@ -351,7 +400,8 @@ class World:
     def order_detail(self, order: dict) -> dict:
         """The order as ``GET /order/202309/orders`` answers it: one line item per unit, the address withheld
         while UNPAID or ON_HOLD, amounts as strings."""
-        items = [{**item, "display_status": order["status"]} for item in order["items"]]
+        package = order["package_ids"][0] if order["package_ids"] else ""
+        items = [{**item, "display_status": order["status"], "package_id": package} for item in order["items"]]
         subtotal = sum(float(item["sale_price"]) for item in items)
         detail = {
             "id": order["id"],
@@ -364,7 +414,11 @@ class World:
             "cancel_reason": order["cancel_reason"],
             "cancellation_initiator": order["cancellation_initiator"],
             "cancel_order_sla_time": order["cancel_order_sla_time"],
-            "shipping_type": "SELLER",
+            "shipping_type": order["shipping_type"],
+            "delivery_option_id": order["delivery_option_id"],
+            "tracking_number": order["tracking_number"],
+            "shipping_provider_id": order["shipping_provider_id"],
+            "packages": [{"id": package_id} for package_id in order["package_ids"]],
             "buyer_email": order["buyer"].get("email", ""),
             "line_items": items,
             "payment": {"currency": "USD", "sub_total": f"{subtotal:.2f}", "total_amount": f"{subtotal:.2f}"},
@@ -479,6 +533,245 @@ class World:
         self._return_notify(ret, send=send)
         return ret
 
+    # --- what the seller tells TikTok (the outbound side) -------------------------------------------
+
+    def remember(self, path: str, key: str, answer: dict) -> dict:
+        """Keep ``answer`` for a call made with an ``idempotency_key``: a repeat gets it again."""
+        if key:
+            self.idempotent[(path, key)] = answer
+        return answer
+
+    def package_ship(self, package_id: str, *, handover_method: str, self_shipment: dict | None, send=True) -> dict:
+        package = self.packages.get(package_id)
+        if package is None:
+            raise Refused(21001001, f"package {package_id} does not exist", 404)
+        order = self.orders[package["order_id"]]
+        package["ship_calls"] += 1
+        if package["status"] == "SHIPPED":
+            raise Refused(21011008, f"package {package_id} has already been shipped")
+        if len(order["package_ids"]) != 1 or package_id not in order["package_ids"]:
+            raise Refused(21011011, f"package {package_id} was split or combined; ship the current packages")
+        if order["status"] != "AWAITING_SHIPMENT":
+            raise Refused(21011001, f"order {order['id']} is {order['status']}: only AWAITING_SHIPMENT ships")
+        if not order["address"]:
+            raise Refused(21011012, f"order {order['id']} has no recipient address")
+        if handover_method not in ("PICKUP", "DROP_OFF"):
+            raise Refused(36009004, "handover_method must be PICKUP or DROP_OFF", 400)
+        if order["shipping_type"] == "SELLER":
+            shipment = self_shipment or {}
+            number = str(shipment.get("tracking_number") or "")
+            provider = str(shipment.get("shipping_provider_id") or "")
+            if provider not in {p["id"] for p in SHIPPING_PROVIDERS}:
+                raise Refused(21011025, f"shipping_provider_id {provider!r} is not a provider of this delivery option")
+            if not 8 <= len(number) <= 40 or not number.isalnum() or number.upper().startswith("REFUSE"):
+                raise Refused(21011019, f"tracking number {number!r} is invalid for this shipping provider")
+        else:
+            if self_shipment:
+                raise Refused(21011020, "this order ships through TikTok's logistics: no self_shipment")
+            number, provider = f"TT{self.new_id()[-14:]}", TIKTOK_PROVIDER["id"]
+        package.update(
+            status="SHIPPED",
+            tracking_number=number,
+            shipping_provider_id=provider,
+            handover_method=handover_method,
+            shipped_time=self.now(),
+        )
+        order["tracking_number"], order["shipping_provider_id"] = number, provider
+        self.order_set_status(order, "AWAITING_COLLECTION", send=send)
+        return {"package_id": package_id, "tracking_number": number, "shipping_provider_id": provider}
+
+    def package_detail(self, package_id: str) -> dict:
+        package = self.packages.get(package_id)
+        if package is None:
+            raise Refused(21001001, f"package {package_id} does not exist", 404)
+        order = self.orders[package["order_id"]]
+        return {
+            "id": package_id,
+            "package_status": package["status"],
+            "order_id": order["id"],
+            "tracking_number": package["tracking_number"],
+            "shipping_provider_id": package["shipping_provider_id"],
+            "handover_method": package["handover_method"],
+            "shipping_type": order["shipping_type"],
+            "update_time": order["update_time"],
+        }
+
+    def shipping_info_update(self, order_id: str, *, tracking_number: str, provider: str, send=True) -> dict:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Refused(21001001, f"order {order_id} does not exist", 404)
+        package = self.packages[order["package_ids"][0]]
+        if package["status"] != "SHIPPED":
+            raise Refused(21011001, f"order {order_id} has not shipped")
+        if self.now() > package["shipped_time"] + self.config.tracking_update_seconds:
+            raise Refused(21011031, "shipping info can only be updated within 72 hours of shipping")
+        if provider not in {p["id"] for p in SHIPPING_PROVIDERS}:
+            raise Refused(21011025, f"shipping_provider_id {provider!r} is not a provider of this delivery option")
+        if not 8 <= len(tracking_number) <= 40 or not tracking_number.isalnum():
+            raise Refused(21011019, f"tracking number {tracking_number!r} is invalid for this shipping provider")
+        package.update(tracking_number=tracking_number, shipping_provider_id=provider)
+        order["tracking_number"], order["shipping_provider_id"] = tracking_number, provider
+        self._touch(order)
+        self._order_notify(order, send=send)
+        return {}
+
+    def cancellation_decide(self, cancel_id: str, *, approve: bool, reason: str = "", send=True) -> dict:
+        cancellation = self.cancellations.get(cancel_id)
+        if cancellation is None:
+            raise Refused(25001001, f"cancellation {cancel_id} does not exist", 404)
+        if cancellation["cancel_status"] != "CANCELLATION_REQUEST_PENDING":
+            raise Refused(25001003, f"cancellation {cancel_id} is {cancellation['cancel_status']}: nothing to decide")
+        deadline = cancellation["seller_next_action_response"][0]["deadline"]
+        if self.now() > deadline:
+            raise Refused(25001004, f"the request expired at {deadline}: the seller can no longer respond")
+        if not approve:
+            if reason not in {r["name"] for r in REJECT_REASONS}:
+                raise Refused(36009004, f"reject_reason {reason!r} is not one of the reject reasons", 400)
+            cancellation["reject_reason"] = reason
+        self.cancellation_set_status(
+            cancellation, "CANCELLATION_REQUEST_COMPLETE" if approve else "CANCELLATION_REQUEST_CANCEL", send=send
+        )
+        return {}
+
+    def seller_cancel(self, order_id: str, *, reason: str, send=True) -> dict:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Refused(21001001, f"order {order_id} does not exist", 404)
+        if order["status"] in SHIPPED or order["status"] == "CANCELLED":
+            raise Refused(25001010, f"order {order_id} is {order['status']} and cannot be cancelled by the seller")
+        if not reason:
+            raise Refused(36009004, "cancel_reason is required", 400)
+        cancel_id = self.new_id("4")
+        now = self.now()
+        self.cancellations[cancel_id] = {
+            "cancel_id": cancel_id,
+            "order_id": order["id"],
+            "shop_id": order["shop_id"],
+            "cancel_type": "SELLER_CANCEL",
+            "cancel_status": "CANCELLATION_REQUEST_COMPLETE",
+            "role": "SELLER",
+            "cancel_reason": reason,
+            "cancel_reason_text": reason,
+            "create_time": now,
+            "update_time": now,
+            "seller_next_action_response": [],
+        }
+        self.order_cancel(order, initiator="SELLER", reason=reason, send=send)
+        return {"cancel_id": cancel_id, "cancel_status": "CANCELLATION_REQUEST_COMPLETE"}
+
+    def return_decide(self, return_id: str, *, decision: str, body: dict, send=True) -> dict:
+        ret = self.returns.get(return_id)
+        if ret is None:
+            raise Refused(25001001, f"return {return_id} does not exist", 404)
+        status = ret["return_status"]
+        moves = {
+            "APPROVE_REFUND": ({"RETURN_OR_REFUND_REQUEST_PENDING"}, "RETURN_OR_REFUND_REQUEST_SUCCESS"),
+            "APPROVE_RETURN": ({"RETURN_OR_REFUND_REQUEST_PENDING"}, "AWAITING_BUYER_SHIP"),
+            "APPROVE_REPLACEMENT": ({"REPLACEMENT_REQUEST_PENDING"}, "AWAITING_BUYER_SHIP"),
+            "APPROVE_RECEIVED_PACKAGE": (
+                {"AWAITING_BUYER_SHIP", "BUYER_SHIPPED_ITEM"},
+                "RETURN_OR_REFUND_REQUEST_SUCCESS",
+            ),
+            "OFFER_PARTIAL_REFUND": (
+                {"RETURN_OR_REFUND_REQUEST_PENDING", "BUYER_SHIPPED_ITEM", "AWAITING_BUYER_SHIP"},
+                "RETURN_OR_REFUND_REQUEST_SUCCESS",
+            ),
+            "REJECT_REFUND": ({"RETURN_OR_REFUND_REQUEST_PENDING"}, "REFUND_OR_RETURN_REQUEST_REJECT"),
+            "REJECT_RETURN": ({"RETURN_OR_REFUND_REQUEST_PENDING"}, "REFUND_OR_RETURN_REQUEST_REJECT"),
+            "REJECT_REPLACEMENT": ({"REPLACEMENT_REQUEST_PENDING"}, "REPLACEMENT_REQUEST_REJECT"),
+            "REJECT_RECEIVED_PACKAGE": ({"AWAITING_BUYER_SHIP", "BUYER_SHIPPED_ITEM"}, "REJECT_RECEIVE_PACKAGE"),
+        }
+        if decision not in moves:
+            raise Refused(36009004, f"unknown decision {decision!r}", 400)
+        sources, target = moves[decision]
+        if status not in sources:
+            raise Refused(25002003, f"return {return_id} is {status}: {decision} is not possible now")
+        if ret["seller_next_action_response"] and self.now() > ret["seller_next_action_response"][0]["deadline"]:
+            raise Refused(25001004, "the return request expired: the seller can no longer respond")
+        if decision == "OFFER_PARTIAL_REFUND":
+            refund = body.get("partial_refund") or {}
+            try:
+                amount = float(refund.get("amount", ""))
+            except ValueError:
+                raise Refused(36009004, "partial_refund.amount must be a decimal string", 400) from None
+            if amount <= 0 or not refund.get("currency"):
+                raise Refused(36009004, "partial_refund needs a positive amount and a currency", 400)
+            ret["partial_refund"] = {"amount": refund["amount"], "currency": refund["currency"]}
+        if decision.startswith("REJECT"):
+            ret["reject_reason"] = body.get("reject_reason", "")
+        ret["decisions"] = [*ret.get("decisions", []), decision]
+        self.return_set_status(ret, target, send=send)
+        return {}
+
+    def product_create(self, *, seller_sku: str, quantity: int = 0, product_id: str = "", title: str = "") -> dict:
+        product_id = product_id or self.new_id("17")
+        product = self.products.setdefault(
+            product_id, {"id": product_id, "title": title or seller_sku, "status": "ACTIVATE", "skus": []}
+        )
+        sku = {
+            "id": self.new_id("17"),
+            "seller_sku": seller_sku,
+            "inventory": [{"warehouse_id": self.config.warehouse_id, "quantity": int(quantity)}],
+        }
+        product["skus"].append(sku)
+        return product
+
+    def products_search(self, body: dict) -> list[dict]:
+        wanted = {str(s) for s in body.get("seller_skus") or []}
+        found = []
+        for product in self.products.values():
+            if not wanted or any(sku["seller_sku"] in wanted for sku in product["skus"]):
+                found.append(product)
+        return found
+
+    def inventory_update(self, product_id: str, body: dict) -> dict:
+        product = self.products.get(product_id)
+        if product is None:
+            raise Refused(12019001, f"product {product_id} does not exist", 404)
+        skus = body.get("skus")
+        if not isinstance(skus, list) or not skus:
+            raise Refused(36009004, "skus is required", 400)
+        by_id = {sku["id"]: sku for sku in product["skus"]}
+        for entry in skus:
+            if str(entry.get("id")) not in by_id:
+                raise Refused(12052017, f"sku {entry.get('id')} is not a sku of product {product_id}")
+            for inventory in entry.get("inventory") or []:
+                quantity = inventory.get("quantity")
+                if not isinstance(quantity, int) or quantity < 0 or quantity > 99999:
+                    raise Refused(12052029, f"quantity {quantity!r} must be a whole number from 0 to 99999", 400)
+        for entry in skus:
+            by_id[str(entry["id"])]["inventory"] = [
+                {"warehouse_id": str(i.get("warehouse_id") or self.config.warehouse_id), "quantity": i["quantity"]}
+                for i in entry["inventory"]
+            ]
+        return {}
+
+    def package_split(self, order: dict, *, send: bool = True) -> dict:
+        """TikTok split the order's package in two (type 4, ``sc_type`` SPLIT): the old package is gone."""
+        old = order["package_ids"]
+        new_ids = [self.new_id("11"), self.new_id("11")]
+        for package_id in old:
+            self.packages.pop(package_id, None)
+        for package_id in new_ids:
+            self.packages[package_id] = {
+                "id": package_id,
+                "order_id": order["id"],
+                "status": "PROCESSING",
+                "tracking_number": "",
+                "shipping_provider_id": "",
+                "handover_method": "",
+                "shipped_time": None,
+                "ship_calls": 0,
+            }
+        order["package_ids"] = new_ids
+        self._touch(order)
+        data = {
+            "sc_type": "SPLIT",
+            "package_list": [{"package_id": p, "order_id_list": [order["id"]]} for p in new_ids],
+        }
+        self.notify(4, order["shop_id"], data, send=send)
+        return order
+
     # --- time -----------------------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -522,3 +815,34 @@ def search(items: list[dict], *, body: dict, id_key: str, page_size: int, page_t
     page = found[start : start + page_size]
     next_token = str(start + page_size) if start + page_size < len(found) else ""
     return page, next_token, len(found)
+
+
+def label_pdf(lines: list[str]) -> bytes:
+    """A one-page A6 PDF with ``lines`` of text: what TikTok's shipping documents look like to a printer."""
+    text = (
+        "BT /F1 11 Tf 20 270 Td 14 TL "
+        + " ".join("(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '" for line in lines)
+        + " ET"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 298 420] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length "
+        + str(len(text)).encode()
+        + b" >>\nstream\n"
+        + text.encode("latin-1", "replace")
+        + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

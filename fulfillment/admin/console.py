@@ -143,6 +143,10 @@ CONSOLE_ACTIONS = {
         ConsoleAction("pack", "Mark packed", (STAGE_TO_SHIP,)),
         ConsoleAction("label", "Label with carrier and tracking…", (STAGE_TO_SHIP,)),
         ConsoleAction("packing_slips", "Print packing slips", (STAGE_TO_SHIP, STAGE_COLLECTION), writes=False),
+        ConsoleAction(
+            "marketplace_labels", "Print TikTok shipping labels (one PDF)", (STAGE_COLLECTION,), writes=False
+        ),
+        ConsoleAction("marketplace_slips", "Print TikTok packing slips (one PDF)", (STAGE_COLLECTION,), writes=False),
         ConsoleAction("hand_over", "Hand over to the carrier", (STAGE_COLLECTION,)),
     )
 }
@@ -178,8 +182,18 @@ class LabelForm(forms.Form):
         self.fields["carrier"].queryset = carrier_list()
         for order in orders:
             self.fields[self.tracking_field(order)] = forms.CharField(
-                max_length=64, label=f"Tracking number for order {order.pk}", required=True
+                max_length=64, label=f"Tracking number for order {order.pk}", required=False
             )
+
+    def clean(self):
+        """A tracking number per order, except with a marketplace's logistics, which gives it when it ships."""
+        cleaned = super().clean()
+        carrier = cleaned.get("carrier")
+        if carrier is not None and not carrier.assigns_tracking:
+            for order in self.orders:
+                if not cleaned.get(self.tracking_field(order)):
+                    self.add_error(self.tracking_field(order), "This field is required.")
+        return cleaned
 
     @staticmethod
     def tracking_field(order: Order) -> str:
@@ -317,6 +331,12 @@ class WarehouseConsole:
             return HttpResponseRedirect(back)
         if action.name == "packing_slips":
             return self._packing_slips_page(request, ids, back_url=back)
+        if action.name in ("marketplace_labels", "marketplace_slips"):
+            # The marketplace's own documents (TikTok's PDFs), merged by the app that fetches them.
+            kind = "SHIPPING_LABEL" if action.name == "marketplace_labels" else "PACKING_SLIP"
+            print_url = reverse("admin:tiktok_documents_print")
+            query = urlencode({"ids": ",".join(map(str, ids)), "type": kind, "next": back})
+            return HttpResponseRedirect(f"{print_url}?{query}")
         label_url = reverse("admin:fulfillment_console_label")
         return HttpResponseRedirect(f"{label_url}?{urlencode({'ids': ','.join(map(str, ids)), 'next': back})}")
 
@@ -398,11 +418,17 @@ class WarehouseConsole:
                     else:
                         self._message(request, f"Order {order.pk}: {exc.detail}", messages.ERROR)
                 else:
-                    self._message(
-                        request,
-                        f"Order {order.pk}: labelled {shipment.carrier.name} {shipment.tracking_number}; now shipped "
-                        f"(awaiting collection).",
-                    )
+                    shipment.refresh_from_db()
+                    if shipment.label_requested:
+                        self._message(request, f"Order {order.pk}: {shipment.marketplace_note}", messages.INFO)
+                    elif shipment.labelled_at is None:
+                        self._message(request, f"Order {order.pk}: {shipment.marketplace_note}", messages.ERROR)
+                    else:
+                        self._message(
+                            request,
+                            f"Order {order.pk}: labelled {shipment.carrier.name} {shipment.tracking_number}; now "
+                            f"shipped (awaiting collection).",
+                        )
             if not remaining:
                 return HttpResponseRedirect(back)
             form.orders = remaining

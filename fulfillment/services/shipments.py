@@ -28,6 +28,7 @@ from fulfillment.models import (
 from fulfillment.services.carriers import carrier_resolve, require, valid_handover, valid_tracking_number
 from fulfillment.services.stock import stock_consume_for_order, stock_top_up_for_order
 from fulfillment.sla import collection_deadline
+from orders import hooks
 from orders.locks import lock_order
 from orders.models import OrderAction, OrderStatus
 from orders.services import order_touch, order_transition_apply
@@ -136,7 +137,13 @@ def shipment_pack(*, order_id: int, actor: Actor) -> Shipment:
 
 
 def shipment_label(
-    *, order_id: int, carrier: Carrier | str, tracking_number: str, handover_method: str, actor: Actor
+    *,
+    order_id: int,
+    carrier: Carrier | str,
+    tracking_number: str,
+    handover_method: str,
+    actor: Actor,
+    marketplace_confirmed: bool = False,
 ) -> Shipment:
     """Label a packed parcel: carrier, tracking number and handover method. The order is ``shipped``
     (TikTok AWAITING_COLLECTION) and its units leave ``on_hand`` and ``reserved`` together.
@@ -148,10 +155,19 @@ def shipment_label(
     order not fully reserved even after topping up from stock (``stock_exception``).
     Labelling again with the same carrier and number is a no-op; to change
     them use ``shipment_update_tracking``.
+
+    A marketplace order (R17: TikTok) is not labelled at once: the label is
+    sent to the marketplace (``orders.hooks.marketplace().label_requested``),
+    the parcel stays packed with ``label_requested`` set, and the order only
+    becomes ``shipped`` when the marketplace confirms, which calls this again
+    with ``marketplace_confirmed``. A refusal goes to ``shipment_label_refused``.
     """
     require(actor, WORK_PERMISSION, "You do not have permission to work shipments.")
     carrier = carrier_resolve(carrier)
-    number = valid_tracking_number(carrier, tracking_number)
+    if carrier.assigns_tracking and not marketplace_confirmed:
+        number = ""  # the marketplace gives it when it ships the parcel
+    else:
+        number = valid_tracking_number(carrier, tracking_number)
     method = valid_handover(carrier, handover_method)
     with transaction.atomic():
         order, shipment = _locked(order_id)
@@ -179,10 +195,19 @@ def shipment_label(
                 "enough stock). Restock it or cancel the order.",
                 code="stock_exception",
             )
-        if _tracking_in_use(shipment, carrier, number):
+        if number and _tracking_in_use(shipment, carrier, number):
             raise InvalidInput(f"{number} is already on another parcel.", code="tracking_number_in_use")
+        if not marketplace_confirmed and _sent_to_marketplace(
+            order, shipment, carrier=carrier, number=number, method=method, actor=actor
+        ):
+            return shipment
+        if not number:
+            raise TransitionRefused(
+                f"{carrier.name} ships only orders of the marketplace whose logistics it is.", code="not_marketplace"
+            )
         from_status = shipment.status
         now = timezone.now()
+        shipment.label_requested, shipment.marketplace_note = None, ""
         shipment.label(
             carrier=carrier,
             tracking_number=number,
@@ -192,7 +217,17 @@ def shipment_label(
         )
         _save_tracking(
             shipment,
-            ["status", "carrier", "tracking_number", "handover_method", "labelled_at", "collect_by", "lost_deadline"],
+            [
+                "status",
+                "carrier",
+                "tracking_number",
+                "handover_method",
+                "labelled_at",
+                "collect_by",
+                "lost_deadline",
+                "label_requested",
+                "marketplace_note",
+            ],
         )
         stock_consume_for_order(order=order)
         _shipment_event(
@@ -212,6 +247,62 @@ def shipment_label(
             args={"at": shipment.labelled_at},
         )
         notify.order_shipped(order=order, shipment=shipment)
+    return shipment
+
+
+def _sent_to_marketplace(
+    order, shipment: Shipment, *, carrier: Carrier, number: str, method: str, actor: Actor
+) -> bool:
+    """Ask the marketplace to ship first, if the order is one it owns; True when it was asked (or already is).
+
+    Precondition: order and shipment locked, every local check passed.
+    """
+    wanted = {"carrier": carrier.code, "tracking_number": number, "handover_method": method}
+    if shipment.label_requested:
+        asked = {key: shipment.label_requested.get(key) for key in wanted}
+        if asked == wanted:
+            return True
+        raise TransitionRefused(
+            f"Order {order.pk} waits for TikTok to confirm the label {asked['carrier']} {asked['tracking_number']}; "
+            "label it again once TikTok has answered.",
+            code="label_pending",
+        )
+    note = hooks.marketplace().label_requested(
+        order=order, carrier=carrier, tracking_number=number, handover_method=method, actor=actor
+    )
+    if note is None:
+        return False
+    shipment.label_requested = {**wanted, "requested_at": timezone.now().isoformat()}
+    shipment.marketplace_note = note[:500]
+    shipment.save(update_fields=["label_requested", "marketplace_note", "updated_at"])
+    _shipment_event(
+        shipment, type=ShipmentEventType.LABEL_REQUESTED, from_status=shipment.status, actor=actor, data=wanted
+    )
+    order_touch(order=order, action=OrderAction.LABEL_SENT_TO_MARKETPLACE, actor=actor, note=f"{carrier.name} {number}")
+    return True
+
+
+def shipment_label_refused(*, order_id: int, reason: str, actor: Actor) -> Shipment | None:
+    """The marketplace refused the label it was sent (or cannot ship the package): the parcel stays packed,
+    with the reason shown to the warehouse, and can be labelled again. A no-op when nothing waits."""
+    with transaction.atomic():
+        order, shipment = _locked(order_id)
+        if shipment is None:
+            return None
+        asked = shipment.label_requested
+        shipment.label_requested = None
+        shipment.marketplace_note = reason[:500]
+        shipment.save(update_fields=["label_requested", "marketplace_note", "updated_at"])
+        if asked:
+            _shipment_event(
+                shipment,
+                type=ShipmentEventType.LABEL_REFUSED,
+                from_status=shipment.status,
+                actor=actor,
+                note=reason[:500],
+                data=asked,
+            )
+            order_touch(order=order, action=OrderAction.LABEL_REFUSED_BY_MARKETPLACE, actor=actor, note=reason[:500])
     return shipment
 
 
@@ -262,6 +353,7 @@ def shipment_update_tracking(
             + (f": {reason}" if reason else ""),
         )
         notify.order_shipped(order=order, shipment=shipment, previous=old)
+        hooks.marketplace().tracking_updated(order=order, carrier=new_carrier, tracking_number=number, actor=actor)
     return shipment
 
 

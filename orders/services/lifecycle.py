@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import InvalidInput, PermissionRefused, TransitionRefused
+from orders import hooks
 from orders.locks import lock_order
 from orders.models import (
     BEFORE_HOLD_ENDS,
@@ -26,7 +27,7 @@ from orders.models import (
     OrderAction,
     OrderStatus,
 )
-from orders.services.transitions import order_event_record, order_transition_apply
+from orders.services.transitions import order_event_record, order_touch, order_transition_apply
 
 CANCEL_FIELDS = ["cancelled_at", "cancelled_by", "cancel_reason"]
 
@@ -82,23 +83,32 @@ def order_end_hold(*, order: Order, actor: Actor) -> Order:
 # --- cancellation -------------------------------------------------------------------
 
 
-def order_cancel(*, order_id: int, by: str, reason: str, actor: Actor) -> Order:
+def order_cancel(*, order_id: int, by: str, reason: str, actor: Actor, marketplace_confirmed: bool = False) -> Order:
     """Cancel an order where the rules allow it without approval; its stock goes back and a wholesale
     payment is refunded (R7), through the reactions.
 
     ``by`` is who asks: buyer or platform (only until the hold ends, R3),
     seller or staff (anything not shipped, R6), or system (the unpaid timer, R2).
     Cancelling an order that is already cancelled is a no-op.
+
+    A marketplace order (R17) cancelled by its seller or staff is not cancelled
+    here at once: the marketplace is asked (``orders.hooks.marketplace``) and the
+    order stays as it is until it confirms, which calls this again with
+    ``marketplace_confirmed``.
     """
     if by not in CancelledBy.values:
         raise InvalidInput(f"Unknown canceller {by!r}.", code="invalid_canceller")
     if by == CancelledBy.STAFF and actor.user is not None and not actor.user.has_perm("orders.cancel_order"):
         raise PermissionRefused("You do not have permission to cancel orders.")
     with transaction.atomic():
-        return order_cancel_locked(order=lock_order(order_id), by=by, reason=reason, actor=actor)
+        return order_cancel_locked(
+            order=lock_order(order_id), by=by, reason=reason, actor=actor, marketplace_confirmed=marketplace_confirmed
+        )
 
 
-def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> Order:
+def order_cancel_locked(
+    *, order: Order, by: str, reason: str, actor: Actor, marketplace_confirmed: bool = False
+) -> Order:
     """Cancel ``order``; see ``order_cancel``. Precondition: the caller holds the order's lock."""
     if order.status == OrderStatus.CANCELLED:
         return order
@@ -115,6 +125,11 @@ def order_cancel_locked(*, order: Order, by: str, reason: str, actor: Actor) -> 
         raise TransitionRefused(
             "The hold has ended: the platform can no longer cancel on its own.", code="cancel_not_allowed"
         )
+    if by in (CancelledBy.SELLER, CancelledBy.STAFF) and not marketplace_confirmed:
+        note = hooks.marketplace().cancel_requested(order=order, by=by, reason=reason, actor=actor)
+        if note is not None:
+            order_touch(order=order, action=OrderAction.CANCEL_SENT_TO_MARKETPLACE, actor=actor, note=note)
+            return order
     if by == CancelledBy.SYSTEM:
         order_transition_apply(order, OrderAction.CANCEL_UNPAID, actor=actor, fields=CANCEL_FIELDS, note="unpaid")
         return order

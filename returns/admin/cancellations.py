@@ -34,6 +34,7 @@ from core.admin_tools import (
 )
 from core.display import countdown, local_time
 from core.errors import DomainError
+from orders import hooks
 from orders.models import Order
 from returns.admin.common import RequestColumnsMixin
 from returns.models import CancellationRequest, CancellationRequestEvent, CancellationStatus, RequestedBy
@@ -76,6 +77,15 @@ class RejectForm(forms.Form):
         help_text="Required. Passed on to the marketplace, which tells the buyer why the order goes ahead.",
     )
 
+    def __init__(self, *args, reasons: list[dict] | None = None, **kwargs):
+        """``reasons``: the marketplace's own list (TikTok's reject reasons), offered instead of free text."""
+        super().__init__(*args, **kwargs)
+        if reasons:
+            self.fields["reason"] = forms.ChoiceField(
+                choices=[(r["text"], r["text"]) for r in reasons],
+                help_text="Required. TikTok accepts only its own reasons; the buyer is told this one.",
+            )
+
 
 class CreateForm(forms.Form):
     order = forms.IntegerField(min_value=1, help_text="Our order id (the number shown as #123 in the order list).")
@@ -103,6 +113,14 @@ class Decision:
     form_class: type[forms.Form]
     submit_label: str
     run: Callable[[CancellationRequest, dict, Actor], str]
+
+
+def _form_options(decision: Decision, chosen: list[CancellationRequest]) -> dict:
+    """A rejection of marketplace orders offers the marketplace's reasons (the first order's marketplace
+    decides; the service refuses a reason another marketplace does not take)."""
+    if decision.form_class is not RejectForm or not chosen:
+        return {}
+    return {"reasons": hooks.marketplace().reject_reasons(order=chosen[0].order, kind="CANCEL")}
 
 
 def _already(done: CancellationRequest, actor: Actor) -> str | None:
@@ -324,7 +342,9 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
         )
         if chosen is None:
             return None
-        form = decision.form_class(request.POST if request.POST.get("confirm") else None)
+        form = decision.form_class(
+            request.POST if request.POST.get("confirm") else None, **_form_options(decision, chosen)
+        )
         if form.is_bound and form.is_valid():
             self._run(request, chosen, decision, form.cleaned_data)
             return None
@@ -348,7 +368,8 @@ class CancellationRequestAdmin(RequestColumnsMixin, IdSearchMixin, ReadOnlyAdmin
             missing="No such cancellation request.",
         )
         change_url = reverse("admin:returns_cancellationrequest_change", args=[obj.pk])
-        form = decision.form_class(request.POST if request.method == "POST" else None)
+        data = request.POST if request.method == "POST" else None
+        form = decision.form_class(data, **_form_options(decision, [obj]))
         if form.is_bound and form.is_valid():
             self._run(request, [obj], decision, form.cleaned_data)
             return HttpResponseRedirect(change_url)

@@ -37,6 +37,7 @@ from core.display import local_time
 from core.errors import InvalidInput, NotFound, PermissionRefused, TransitionRefused
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
+from orders import hooks
 from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import BEFORE_HOLD_ENDS, CANCELLABLE_ON_REQUEST, NOT_SHIPPED, Order, OrderAction, OrderStatus
 from orders.services import order_cancel_on_request_locked, order_touch
@@ -186,11 +187,15 @@ def cancellation_request_create(
     external_id: str = "",
     requested_by: str = RequestedBy.BUYER,
     respond_by: datetime | None = None,
+    marketplace_decides: bool = False,
 ) -> tuple[CancellationRequest, bool]:
     """Ask the seller to approve cancelling ``order_id`` (R5); return ``(request, created)``.
 
     ``respond_by`` is the marketplace's own deadline for the seller's answer,
     when it sets one (R16); else ``CANCELLATION_RESPONSE_WINDOW`` from now.
+    ``marketplace_decides``: the marketplace approves an unanswered request at
+    ``respond_by`` itself (TikTok), so our timer does not: it reminds the seller
+    ``CANCELLATION_WARN_LEAD`` before instead, and waits for the marketplace's status.
 
     Idempotent: a repeat with an ``external_id`` already seen for this order
     returns that request, and while a request is pending any new one returns the
@@ -231,6 +236,7 @@ def cancellation_request_create(
                 code="already_shipped",
             )
         now = timezone.now()
+        respond_by = respond_by or now + settings.CANCELLATION_RESPONSE_WINDOW
         request = CancellationRequest.objects.create(
             order=order,
             seller_id=order.seller_id,
@@ -238,7 +244,9 @@ def cancellation_request_create(
             requested_by=requested_by,
             reason=reason,
             requested_at=now,
-            respond_by=respond_by or now + settings.CANCELLATION_RESPONSE_WINDOW,
+            respond_by=respond_by,
+            marketplace_decides=marketplace_decides,
+            warn_at=max(now, respond_by - settings.CANCELLATION_WARN_LEAD) if marketplace_decides else None,
         )
         _record(request, action="requested", from_status="", actor=actor, note=reason)
         # R13: the seller hears about it at once, by email, after commit.
@@ -267,6 +275,7 @@ def cancellation_request_approve(*, request_id: int, actor: Actor, note: str = "
         if request.status != CancellationStatus.PENDING:
             raise _not_pending(request)
         _approve_locked(order, request, actor=actor, note=note)
+        hooks.marketplace().cancellation_answered(request=request, approved=True, reason=note, actor=actor)
     return request
 
 
@@ -298,6 +307,7 @@ def cancellation_request_reject(*, request_id: int, actor: Actor, reason: str) -
                 "so it is approved automatically.",
                 code="response_window_over",
             )
+        hooks.marketplace().cancellation_answered(request=request, approved=False, reason=reason, actor=actor)
         _reject_locked(request, actor=actor, note=reason)
     return request
 
@@ -381,5 +391,26 @@ def process_due_cancellation_requests(*, now: datetime) -> int:
         now=now,
         handle=_auto_approve_due,
         status=CancellationStatus.PENDING,
+        marketplace_decides=False,
         owns_error=True,
+    )
+
+
+def _warn_due(request: CancellationRequest) -> None:
+    """Remind the seller once that the marketplace approves the request at ``respond_by`` unless answered.
+    Precondition: ``request`` locked and pending."""
+    request.warn_at = None
+    request.save(update_fields=["warn_at", "updated_at"])
+    enqueue_on_commit("returns.tasks.request_waiting_email", "cancellation", request.pk)
+
+
+def process_due_cancellation_warnings(*, now: datetime) -> int:
+    """Requests the marketplace decides at its deadline (TikTok): the seller is reminded
+    ``CANCELLATION_WARN_LEAD`` before it, once. Our timer never approves them (R16)."""
+    return process_due(
+        model=CancellationRequest,
+        deadline="warn_at",
+        now=now,
+        handle=_warn_due,
+        status=CancellationStatus.PENDING,
     )

@@ -92,13 +92,20 @@ def order_reconcile(*, shop: Shop, detail: dict, actor: Actor) -> Order | None:
             logger.info("TikTok order %s: detail of %s is older than the one applied; skipped", tiktok_id, update_time)
             return order
         order = _converge(order, detail=detail, status=status, actor=actor)
+        shipping = {
+            "shipping_type": str(detail.get("shipping_type") or ""),
+            "package_ids": [str(p["id"]) for p in detail.get("packages") or [] if isinstance(p, dict) and p.get("id")],
+            "delivery_option_id": str(detail.get("delivery_option_id") or ""),
+        }
         if link is None:
             TikTokOrder.objects.create(
-                shop=shop, order=order, tiktok_order_id=tiktok_id, status=status, update_time=update_time
+                shop=shop, order=order, tiktok_order_id=tiktok_id, status=status, update_time=update_time, **shipping
             )
         else:
             link.status, link.update_time, link.synced_at = status, update_time, timezone.now()
-            link.save(update_fields=["status", "update_time", "synced_at"])
+            for name, value in shipping.items():
+                setattr(link, name, value)
+            link.save(update_fields=["status", "update_time", "synced_at", *shipping])
     return order
 
 
@@ -163,6 +170,7 @@ def cancellation_reconcile(*, shop: Shop, cancellation: dict, actor: Actor) -> C
             external_id=cancel_id,
             requested_by=RequestedBy.BUYER,
             respond_by=mapping.next_action_deadline(cancellation),
+            marketplace_decides=True,
         )
     if ours.status != CancellationStatus.PENDING:
         return ours

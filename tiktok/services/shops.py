@@ -109,11 +109,21 @@ def shop_connect(*, seller: Seller, shop: dict, grant: TokenGrant, actor: Actor)
             )
             row.token_refresh_at = _refresh_at(grant.access_token_expires_at)
             row.next_poll_at = now
+            row.next_stock_sync_at = now
             row.timer_error = ""
             if created:
                 row.save(force_insert=True)
             else:
-                row.save(update_fields=[*fields, *TOKEN_FIELDS, *STATUS_FIELDS, "timer_error", "updated_at"])
+                row.save(
+                    update_fields=[
+                        *fields,
+                        *TOKEN_FIELDS,
+                        *STATUS_FIELDS,
+                        "timer_error",
+                        "next_stock_sync_at",
+                        "updated_at",
+                    ]
+                )
             action = ShopAction.CONNECTED if created else ShopAction.RECONNECTED
             _shop_record(row, action, actor=actor, from_status=from_status, note=f"{row} ({row.region or 'region ?'})")
     except IntegrityError:

@@ -20,13 +20,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from accounts.tests.factories import SellerFactory
+from accounts.tests.factories import SellerFactory, UserFactory
 from core.actors import Actor
-from fulfillment.tests.factories import make_sku
+from fulfillment.models import Carrier
+from fulfillment.tests.factories import CarrierFactory, make_sku
 
 # The Stripe emulator's fixtures (localstripe), for the refund of a checkout that TikTok cancels.
 from payments.tests.conftest import emulator, localstripe_url, stripe_emulator  # noqa: F401
 from tiktok.client import TikTokClient
+from tiktok.models import CarrierProvider
 from tiktok.services import shop_connect_oauth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +147,16 @@ def tiktok(tiktok_emulator_url, settings):
     settings.TIKTOK_RETRY_BACKOFF = []
     world = Emulator(tiktok_emulator_url)
     world.control("reset")
-    world.control("config", {"app_key": APP_KEY, "app_secret": APP_SECRET, "webhook_url": "", "redirect_url": ""})
+    world.control(
+        "config",
+        {
+            "app_key": APP_KEY,
+            "app_secret": APP_SECRET,
+            "webhook_url": "",
+            "redirect_url": "",
+            "shipping_type": "SELLER",
+        },
+    )
     return world
 
 
@@ -187,3 +198,26 @@ def client_for_tests(**overrides) -> TikTokClient:
 
 def body_of(note: dict) -> dict:
     return json.loads(note["body"])
+
+
+@pytest.fixture
+def staff(db):
+    """A staff member with every permission, as an Actor."""
+    return Actor.for_user(UserFactory(is_staff=True, is_superuser=True, username="lead"))
+
+
+@pytest.fixture
+def carrier(db):
+    """Our carrier ``trk`` (tracking numbers ``TRK`` and 8 digits), mapped to TikTok's UPS provider."""
+    carrier = CarrierFactory(code="trk", name="Track Co")
+    CarrierProvider.objects.create(carrier=carrier, provider_id="7117858858072016686", provider_name="UPS")
+    return carrier
+
+
+@pytest.fixture(autouse=True)
+def tiktok_shipping_carrier(db):
+    """The carrier of TikTok-logistics orders, as the migration creates it (a flushed test database loses it)."""
+    Carrier.objects.get_or_create(
+        code="tiktok-shipping",
+        defaults={"name": "TikTok Shipping", "tracking_pattern": r"^[A-Z0-9]{8,40}$", "assigns_tracking": True},
+    )

@@ -47,3 +47,32 @@ def test_two_polls_and_webhooks_on_a_cancellation_request_make_one_request(tikto
     assert errors == []
     assert Order.objects.count() == 1
     assert CancellationRequest.objects.count() == 1
+
+
+def test_workers_sending_the_same_call_at_once_ship_the_package_once(tiktok, shop, client, staff, carrier, monkeypatch):
+    """Two task copies (a retry, a timer pass) racing on one call: one claims it, the other finds nothing."""
+    from fulfillment.services import shipment_label, shipment_pack, shipment_start_picking
+    from payments.services.bank import bank_transfer_record
+    from tiktok.models import CallStatus, TikTokCall
+    from tiktok.services.outbox import call_send
+
+    tt = tiktok.order(shop.tiktok_id, status="AWAITING_SHIPMENT")
+    tiktok.deliver(client)  # its task runs at the commit (tasks run inline here)
+    order = Order.objects.get(external_id=tt["id"])
+    bank_transfer_record(order_id=order.pk, reference="BANK-1", actor=staff)
+    shipment_start_picking(order_id=order.pk, actor=staff)
+    shipment_pack(order_id=order.pk, actor=staff)
+    shipment_label(
+        order_id=order.pk, carrier="trk", tracking_number="TRK00000042", handover_method="pickup", actor=staff
+    )
+    call = TikTokCall.objects.get(order=order)
+
+    results, errors = run_in_threads(4, lambda i: call_send(call.pk))
+
+    assert errors == []
+    call.refresh_from_db()
+    assert (call.status, call.attempts) == (CallStatus.SUCCEEDED, 1)
+    ships = [c for c in tiktok.control("calls?path=/fulfillment/", method="GET")["calls"] if c["method"] == "POST"]
+    assert len(ships) == 1
+    order.refresh_from_db()
+    assert order.status == "shipped"

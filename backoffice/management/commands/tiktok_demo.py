@@ -17,9 +17,11 @@ from accounts.models import Seller
 from backoffice.management.commands.load_demo import DEMO_SELLER_CODE, PRODUCTS
 from core.actors import Actor
 from core.errors import DomainError
+from fulfillment.models import Carrier
 from tiktok.mapping import when
-from tiktok.models import Shop
+from tiktok.models import CarrierProvider, Shop
 from tiktok.services import shop_connect_with_tokens
+from tiktok.services.providers import tiktok_shipping_providers
 
 SHOP_NAME = "Acme Goods on TikTok"
 
@@ -64,6 +66,21 @@ class Command(BaseCommand):
             )
         except DomainError as exc:
             raise CommandError(exc.detail) from None
+        # TikTok's products for the demo SKUs (the stock sync links them and pushes their stock), and our
+        # carriers mapped to TikTok's providers of the same name, so TikTok orders can be labelled at once.
+        listed = requests.get(f"{base}/_emulator/products", timeout=10).json()["data"]["products"]
+        have = {sku["seller_sku"] for product in listed for sku in product["skus"]}
+        for code, _, _ in PRODUCTS:
+            if code not in have:
+                self._control(base, "products", {"seller_sku": code, "quantity": 0})
+        mapped = 0
+        for provider in tiktok_shipping_providers(refresh=True):
+            carrier = Carrier.objects.filter(name__iexact=provider["name"]).first()
+            if carrier is not None:
+                CarrierProvider.objects.update_or_create(
+                    carrier=carrier, defaults={"provider_id": provider["id"], "provider_name": provider["name"]}
+                )
+                mapped += 1
         for number in range(orders):
             code, _, _ = PRODUCTS[number % len(PRODUCTS)]
             order = self._control(
@@ -78,5 +95,5 @@ class Command(BaseCommand):
                 self._control(base, f"orders/{order['id']}/pay", {})
         self.stdout.write(
             f"TikTok demo shop {shop} ({shop.shop_id}) {'connected' if created else 'connected again'} to "
-            f"{seller.code}; {orders} orders placed on the emulator."
+            f"{seller.code}; {orders} orders placed on the emulator; {mapped} carriers mapped to TikTok providers."
         )

@@ -22,6 +22,7 @@ from django_fsm import can_proceed
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
 from core.money import money
+from orders import hooks
 from orders.models import OrderAction
 from orders.services import order_replacement_create, order_touch
 from payments.models import RefundKind
@@ -77,9 +78,10 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
                 f"Return {ret.pk} is {ret.get_status_display().lower()}; its refund is decided {when}.",
                 code="not_ready_for_refund",
             )
-        refund = None
+        refund, full = None, None
         if amount:
             share = return_refund_share(ret)
+            full = share.refundable
             if share.problem:
                 raise TransitionRefused(share.detail, code=share.problem)
             if amount > share.refundable:
@@ -106,6 +108,9 @@ def return_refund_decide(*, return_id: int, amount: int, actor: Actor, note: str
             data={"amount": amount, "refund_id": refund.pk if refund is not None else None},
         )
         order_touch(order=order, action=OrderAction.RETURN_REFUNDED, actor=actor, note=f"return #{ret.pk}: {what}")
+        hooks.marketplace().return_decided(
+            ret=ret, decision="refund", amount=amount, full=full, reason=note, actor=actor
+        )
     return ret
 
 
@@ -202,6 +207,9 @@ def return_reject_after_inspection(*, return_id: int, reason: str, actor: Actor)
             action=OrderAction.RETURN_REJECTED_AFTER_INSPECTION,
             actor=actor,
             note=f"return #{ret.pk} rejected after inspection: {reason}",
+        )
+        hooks.marketplace().return_decided(
+            ret=ret, decision="reject_received", amount=None, full=None, reason=reason, actor=actor
         )
     return ret
 

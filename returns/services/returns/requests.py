@@ -24,6 +24,7 @@ from core.display import local_time
 from core.errors import InvalidInput, NotFound, TransitionRefused
 from core.tasks import enqueue_on_commit
 from core.timers import process_due
+from orders import hooks
 from orders.locks import lock_order, lock_order_unless_busy
 from orders.models import Order, OrderAction, OrderStatus
 from orders.services import order_touch
@@ -300,6 +301,9 @@ def return_approve(*, return_id: int, actor: Actor, note: str = "") -> ReturnReq
         if ret.status != ReturnStatus.REQUESTED:
             raise TransitionRefused(f"Return {ret.pk} was {ret.get_status_display().lower()}.", code="not_pending")
         _approve_locked(order, ret, actor=actor, note=note)
+        hooks.marketplace().return_decided(
+            ret=ret, decision="approve", amount=None, full=None, reason=note, actor=actor
+        )
     return ret
 
 
@@ -339,6 +343,9 @@ def return_reject(*, return_id: int, actor: Actor, reason: str) -> ReturnRequest
         )
         order_touch(
             order=order, action=OrderAction.RETURN_REJECTED, actor=actor, note=f"return #{ret.pk} rejected: {reason}"
+        )
+        hooks.marketplace().return_decided(
+            ret=ret, decision="reject", amount=None, full=None, reason=reason, actor=actor
         )
     return ret
 
