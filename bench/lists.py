@@ -247,7 +247,8 @@ def populate(total: int) -> None:
                    CASE WHEN s.status NOT IN ('picking', 'packed') THEN 'pickup' ELSE '' END,
                    o.placed_at + interval '3 hours',
                    CASE WHEN s.status <> 'picking' THEN o.placed_at + interval '4 hours' END,
-                   CASE WHEN s.status NOT IN ('picking', 'packed') THEN LEAST(o.placed_at + interval '5 hours', now()) END,
+                   CASE WHEN s.status NOT IN ('picking', 'packed')
+                        THEN LEAST(o.placed_at + interval '5 hours', now()) END,
                    CASE WHEN s.status NOT IN ('picking', 'packed') THEN o.placed_at + interval '29 hours' END,
                    CASE WHEN s.status NOT IN ('picking', 'packed', 'labelled') THEN o.shipped_at END,
                    o.delivered_at, 0,
@@ -393,10 +394,8 @@ def main() -> int:
 
     warnings.filterwarnings("ignore", "No directory at", UserWarning)  # static files are not collected
     django.setup()
-    from django.test.utils import setup_test_environment
-
     from django.conf import settings
-    from django.test.utils import override_settings
+    from django.test.utils import override_settings, setup_test_environment
 
     setup_test_environment()  # ALLOWED_HOSTS gains the test client's "testserver"
     # Static files are not collected for a benchmark: plain static URLs instead of the manifest's.
