@@ -156,7 +156,9 @@ def populate(total: int) -> None:
         raise SystemExit(f"need more than {ACTIVE} orders")
     history = total - ACTIVE
     seller_ids = list(Seller.objects.order_by("code").values_list("pk", flat=True))
-    sellers = f"(ARRAY[{', '.join(map(str, seller_ids))}])[1 + g % {SELLERS}]"
+    # Runs of 100 consecutive orders per seller: each run holds every status of the mixes
+    # (which cycle by g % 100), so every seller has the same spread of states.
+    sellers = f"(ARRAY[{', '.join(map(str, seller_ids))}])[1 + (g / 100) % {SELLERS}]"
     partner_id = Partner.objects.get().pk
     carrier_id = Carrier.objects.order_by("pk").values_list("pk", flat=True).first()
     order_t, line_t, res_t = Order._meta.db_table, OrderLine._meta.db_table, Reservation._meta.db_table
