@@ -198,3 +198,50 @@ def test_lost_tile_is_bounded(client, monkeypatch, add_orders):
     response = client.get("/admin/")
     [lost] = [q for _, _, queues in response.context["team_tiles"] for q in queues if q.label == "Lost"]
     assert lost.display == "1+"
+
+
+# --- indexes ---------------------------------------------------------------------------------
+
+
+def _page_queries(seller, partner):
+    """The row query of each list page, as the page builds it (sorted, one page long)."""
+    import orders.selectors
+    from fulfillment.selectors import needs_stock_queryset, to_ship_queue
+
+    return {
+        "admin order list": Order.objects.order_by("-placed_at", "-id")[:50],
+        "admin order list by status": Order.objects.filter(status=OrderStatus.COMPLETED).order_by("-placed_at", "-id")[
+            :50
+        ],
+        "portal orders": portal.selectors.order_list(seller=seller)[:25],
+        "portal orders, a tab": portal.selectors.order_list(seller=seller, status=OrderStatus.COMPLETED)[:25],
+        "API orders": orders.selectors.order_list(partner=partner).order_by("-updated_at", "-id")[:51],
+        "warehouse to ship": to_ship_queue()[:50],
+        "warehouse needs stock": needs_stock_queryset()[:50],
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="reads PostgreSQL's plans")
+@pytest.mark.parametrize(
+    "page",
+    [
+        "admin order list",
+        "admin order list by status",
+        "portal orders",
+        "portal orders, a tab",
+        "API orders",
+        "warehouse to ship",
+        "warehouse needs stock",
+    ],
+)
+def test_an_index_hands_each_list_its_rows_in_order(seller, partner, page):
+    """With sorting and sequential scans priced out, a plan without a Sort node exists only if an index
+    matches the list's filter and order: dropping one of the list indexes fails this test."""
+    queryset = _page_queries(seller, partner)[page]
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Sort" not in plan, plan
