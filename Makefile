@@ -20,7 +20,7 @@ STRIPE_PORT ?= 8420
 TIKTOK_PORT ?= 8430
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok bench-tiktok-sync clean
+.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok bench-tiktok-sync bench-lists clean
 
 # Local development and the test suite run with DEBUG on (settings refuse the
 # development SECRET_KEY otherwise). Production never runs through this file.
@@ -34,6 +34,7 @@ help:
 	@echo "make bench-timers  timer scaling benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-tiktok  TikTok webhook intake against the API (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-tiktok-sync  TikTok outbound: calls per label and stock change, decision to TikTok time"
+	@echo "make bench-lists   list pages at 1M orders against 10k (needs PostgreSQL; BENCH_ARGS=--rebuild)"
 	@echo "make clean         remove the virtualenv and caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -80,6 +81,10 @@ bench-tiktok: $(STAMP)
 
 bench-tiktok-sync: $(STAMP)
 	$(BIN)/python bench/tiktok_sync.py
+# The two databases it fills are kept for the next run; BENCH_ARGS="--rebuild" starts over.
+BENCH_ARGS ?=
+bench-lists: $(STAMP)
+	$(BIN)/python bench/lists.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles

@@ -43,6 +43,7 @@ from core.admin_tools import (
 from core.display import local_time, order_address_lines
 from core.exports import EXPORT_FORMATS
 from core.money import money
+from core.paginators import EstimatedCountPaginator
 from core.privacy import mask_email, mask_name, mask_phone, masked_shipping_address
 from fulfillment.sla import SlaClockName, SlaState, order_sla_clocks, order_sla_worst, sla_at_risk_q, sla_late_q
 from orders.models import NOT_SHIPPED, CancelledBy, Order, OrderEvent, OrderLine, OrderStatus
@@ -278,8 +279,10 @@ class OrderAdmin(ExportMixin, IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     BUYER_SEARCH_FIELDS = ("buyer_name",)
     list_select_related = ("seller", "shipment")
     list_per_page = 50
-    # The exact total would cost a COUNT over every order on each page view.
+    # The exact totals would cost a COUNT over every matching order on each page view (twice by default):
+    # no grand total, and PostgreSQL's estimate or a bounded count for the page links (``core.paginators``).
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     inlines = (OrderLineInline, OrderEventInline)
     actions = (CANCEL.name, RECORD_SELLER_PAYMENT.name)
     change_form_template = "admin/orders/order/change_form.html"

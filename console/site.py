@@ -11,7 +11,8 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from fulfillment.selectors import fulfillment_counts, needs_stock_count
+from core.paginators import bounded_label
+from fulfillment.selectors import LOST_COUNT_BOUND, fulfillment_counts, needs_stock_count
 from orders.models import NOT_SHIPPED, Order, OrderStatus
 from payments.models import AutoCheckout, LedgerMethod, Refund, RefundStatus
 from returns.models import CancellationRequest, CancellationStatus, ReturnRequest, ReturnStatus, ReturnType
@@ -26,6 +27,12 @@ class Queue:
     label: str
     count: int
     url: str
+    # Set for a count that stops at ``bound`` (it reads "999+" past it).
+    bound: int | None = None
+
+    @property
+    def display(self) -> str:
+        return bounded_label(self.count, self.bound) if self.bound is not None else str(self.count)
 
 
 class ConsoleSite(admin.AdminSite):
@@ -92,7 +99,7 @@ RETURNS_TO_RECEIVE = [ReturnStatus.AWAITING_RETURN_SHIPMENT, ReturnStatus.IN_TRA
 
 def warehouse_queues() -> list[Queue]:
     """What the warehouse has today: orders to pick, pack and hand over, orders waiting for stock, parcels
-    coming back, and the clocks that run out (``fulfillment_counts``, one query, and three small counts).
+    coming back, and the clocks that run out (``fulfillment_counts``, two queries, and three small counts).
 
     To pick, packed, to hand over and needs stock open the warehouse console;
     at risk, late, in transit and lost open the order list, since those clocks
@@ -121,7 +128,12 @@ def warehouse_queues() -> list[Queue]:
         Queue(
             "In transit", counts["in_transit"], f"{orders}?{urlencode({'status__exact': OrderStatus.IN_TRANSIT.value})}"
         ),
-        Queue("Lost", counts["lost"], f"{orders}?{urlencode({'status__exact': OrderStatus.LOST.value})}"),
+        Queue(
+            "Lost",
+            counts["lost"],
+            f"{orders}?{urlencode({'status__exact': OrderStatus.LOST.value})}",
+            bound=LOST_COUNT_BOUND,
+        ),
     ]
 
 
@@ -188,7 +200,7 @@ def order_queues() -> list[Queue]:
     """The order queues staff work from, counted in one aggregate query.
 
     Only unshipped orders are read, so on PostgreSQL the count walks the
-    ``(status, stock_exception)`` index over open orders instead of the whole
+    ``(status, placed_at)`` index over open orders instead of the whole
     order history. A stock exception is only a queue while something can still
     be done about it, i.e. before the order ships.
     """

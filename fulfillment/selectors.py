@@ -11,9 +11,10 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Partner
+from core.paginators import bounded_count
 from fulfillment.models import SKU, Carrier, ShipmentStatus
 from fulfillment.sla import sla_at_risk_q, sla_late_q
-from orders.models import NOT_SHIPPED, Order, OrderLine, OrderStatus
+from orders.models import DELIVERY_CLOCK_OPEN, NOT_SHIPPED, Order, OrderLine, OrderStatus
 
 
 def stock_list(*, partner: Partner) -> QuerySet[SKU]:
@@ -51,20 +52,30 @@ def to_ship_queue(*, seller_code: str | None = None, sku_code: str | None = None
     return orders
 
 
+# Lost parcels pile up with the years; their count stops here ("999+").
+LOST_COUNT_BOUND = 999
+
+
 def fulfillment_counts(*, now: datetime | None = None) -> dict[str, int]:
-    """The warehouse's headline counts in one query: to pick, packed, at risk, late, in transit, lost."""
+    """The warehouse's headline counts in two queries: to pick, packed, at risk, late, in transit, and lost
+    (counted no further than ``LOST_COUNT_BOUND + 1``).
+
+    Every count but lost is about orders whose delivery clock still runs, so the aggregate
+    reads only those (the status index), not the order history; lost is final, so its count
+    is bounded instead.
+    """
     now = now or timezone.now()
     to_pick = Q(status=OrderStatus.READY_TO_FULFILL) | Q(
         status=OrderStatus.IN_FULFILLMENT, shipment__status=ShipmentStatus.PICKING
     )
-    return Order.objects.aggregate(
+    counts = Order.objects.filter(status__in=DELIVERY_CLOCK_OPEN).aggregate(
         to_pick=Count("pk", filter=to_pick),
         packed=Count("pk", filter=Q(status=OrderStatus.IN_FULFILLMENT, shipment__status=ShipmentStatus.PACKED)),
         at_risk=Count("pk", filter=sla_at_risk_q(now)),
         late=Count("pk", filter=sla_late_q(now)),
         in_transit=Count("pk", filter=Q(status=OrderStatus.IN_TRANSIT)),
-        lost=Count("pk", filter=Q(status=OrderStatus.LOST)),
     )
+    return {**counts, "lost": bounded_count(Order.objects.filter(status=OrderStatus.LOST), LOST_COUNT_BOUND)}
 
 
 @dataclass

@@ -12,7 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET
 
 from core.display import local_time
 from core.exports import download_response, safe_dataset
+from core.paginators import BoundedCountPaginator, bounded_label
 from core.privacy import mask_email, mask_name, mask_phone
 from fulfillment.sla import SlaClockName, order_sla_clocks, order_sla_worst
 from orders.models import Order, OrderStatus
@@ -33,6 +33,10 @@ from returns.selectors import order_pending_cancellation_request
 from tiktok.selectors import order_calls
 
 PAGE_SIZE = 25
+# The list pages through a seller's newest 2,500 orders (100 pages) and says "more than
+# 2,500" past that; counting further would cost a scan of the seller's whole history on
+# every visit. Search, a status tab or the CSV download reach older orders.
+LIST_COUNT_BOUND = 100 * PAGE_SIZE
 
 
 # Lost is an exception state; its tab is only shown when the seller has lost parcels.
@@ -166,7 +170,9 @@ def order_list(request, seller):
     filters = (form := OrderFilterForm(request.GET)).filters()
     status, q = filters["status"], filters["q"]
     counts = selectors.order_status_counts(seller=seller, q=q)
-    paginator = Paginator(selectors.order_list(seller=seller, status=status, q=q), PAGE_SIZE)
+    paginator = BoundedCountPaginator(
+        selectors.order_list(seller=seller, status=status, q=q), PAGE_SIZE, bound=LIST_COUNT_BOUND
+    )
     page = paginator.get_page(request.GET.get("page"))
     list_url = reverse("portal:orders")
 
@@ -180,6 +186,7 @@ def order_list(request, seller):
             {"status": OrderStatus.LOST.value, "label": OrderStatus.LOST.label, "count": counts[OrderStatus.LOST]}
         )
     for tab in tabs:
+        tab["count_label"] = bounded_label(tab["count"], selectors.TAB_COUNT_BOUND)
         tab["active"] = tab["status"] == status
         tab["url"] = list_link(status=tab["status"])  # a new tab starts at page 1
 

@@ -31,6 +31,7 @@ from core.admin_tools import (
     object_action_urls,
     run_each,
 )
+from core.paginators import EstimatedCountPaginator
 from orders.models import Order
 from tiktok.models import (
     CALL_OPEN,
@@ -141,6 +142,7 @@ class TikTokEventAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("shop",)
     list_per_page = 50
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT over the whole table per page view
     actions = ("reprocess_selected",)
     change_form_template = "admin/tiktok/tiktokevent/change_form.html"
     fieldsets = (

@@ -25,6 +25,7 @@ from core.admin_tools import (
     object_action_urls,
 )
 from core.errors import DomainError
+from core.paginators import EstimatedCountPaginator
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventStatus, WebhookEventType
 from webhooks.services import webhook_event_body, webhook_event_redeliver
 
@@ -109,6 +110,7 @@ class WebhookEventAdmin(IdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("partner",)
     list_per_page = 50
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT over the whole table per page view
     inlines = (WebhookDeliveryInline,)
     actions = ("redeliver_selected",)
     change_form_template = "admin/webhooks/webhookevent/change_form.html"

@@ -17,6 +17,7 @@ from core.actors import Actor
 from core.admin_tools import AuditInline, ReadOnlyAdminMixin, admin_page
 from core.display import local_time
 from core.errors import DomainError
+from core.paginators import EstimatedCountPaginator
 from fulfillment.admin.common import (
     CARRIER_EVENT_PERMISSION,
     TRACKING_ERROR_CODES,
@@ -162,6 +163,7 @@ class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = "Tracking number or the order's external id."
     list_select_related = ("order", "carrier")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator  # no COUNT over the whole table per page view
     fields = (
         "order_link",
         "status",
