@@ -20,7 +20,7 @@ STRIPE_PORT ?= 8420
 TIKTOK_PORT ?= 8430
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok clean
+.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok bench-scaleout topology clean
 
 # Local development and the test suite run with DEBUG on (settings refuse the
 # development SECRET_KEY otherwise). Production never runs through this file.
@@ -33,6 +33,8 @@ help:
 	@echo "make bench-ingest  API intake throughput benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-timers  timer scaling benchmark (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-tiktok  TikTok webhook intake against the API (needs PostgreSQL on 127.0.0.1)"
+	@echo "make bench-scaleout throughput with 1 and 2 task clusters, and duplicated effects (PostgreSQL and REDIS_URL)"
+	@echo "make topology      web + TASK_CLUSTERS task clusters + DELIVERY_CLUSTERS delivery clusters (Procfile)"
 	@echo "make clean         remove the virtualenv and caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -76,6 +78,13 @@ bench-timers: $(STAMP)
 
 bench-tiktok: $(STAMP)
 	$(BIN)/python bench/tiktok_intake.py
+
+# Empties the Redis database of REDIS_URL: give it one of its own.
+bench-scaleout: $(STAMP)
+	$(BIN)/python bench/scaleout.py $(BENCH_ARGS)
+
+topology: $(STAMP)
+	$(BIN)/python scripts/topology.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles

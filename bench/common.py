@@ -29,9 +29,12 @@ def _url_for(database: str) -> str:
 
 
 @contextmanager
-def fresh_database(label: str) -> Iterator[str]:
-    """Create an empty database, yield its URL, and drop it afterwards whatever happened."""
-    name = f"bench_{label}_{os.getpid()}"
+def fresh_database(label: str, name: str | None = None) -> Iterator[str]:
+    """Create an empty database, yield its URL, and drop it afterwards whatever happened.
+
+    ``name`` is the database's name (default ``bench_<label>_<pid>``); a database of that name is replaced.
+    """
+    name = name or f"bench_{label}_{os.getpid()}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
