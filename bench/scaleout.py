@@ -43,6 +43,7 @@ import argparse
 import io
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -287,6 +288,10 @@ def run(*, clusters: int, args, env: dict[str, str], ids: list[int], emulator_pi
         "WEB_CONCURRENCY": "2",
         "Q_WORKERS": str(args.workers),
         "WEBHOOK_WORKERS": str(args.hook_workers),
+        # A pass over thousands of due rows on a busy machine can outlive the default 120 s task timeout;
+        # killing it is harmless (each row is its own transaction) but would measure the restarts.
+        "Q_TIMEOUT": str(int(args.timeout)),
+        "Q_RETRY": str(int(args.timeout) + 60),
     }
     topology = Topology(processes, topo_env, output=log, grace=30).start()
     try:
@@ -407,6 +412,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=900, help="seconds a run may take (900)")
     parser.add_argument("--log", type=Path, help="write the topology's output to this file")
     args = parser.parse_args()
+    # Stop cleanly (topology, emulator, database) on SIGTERM, and on Ctrl-C even when started in the background.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not args.redis_url:
         raise SystemExit("set REDIS_URL (or --redis-url) to a Redis database this benchmark may empty")
 
