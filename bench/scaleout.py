@@ -371,7 +371,7 @@ def duplicates(all_ids: list[int], endpoint: Endpoint, emulator_url: str, shop: 
             f"{emulator_url}/v1/payment_intents",
             params={"limit": 1000, **({"starting_after": after} if after else {})},
             auth=(SECRET_KEY, ""),
-            timeout=60,
+            timeout=600,  # the emulator lists slowly once it holds thousands of objects
         ).json()
         intents += sum(1 for pi in page["data"] if pi["customer"] == shop["customer"])
         if not page["has_more"]:
