@@ -20,7 +20,7 @@ STRIPE_PORT ?= 8420
 TIKTOK_PORT ?= 8430
 
 .DEFAULT_GOAL := help
-.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok bench-tiktok-sync bench-lists clean
+.PHONY: help install migrate demo run test check bench-ingest bench-timers bench-tiktok bench-tiktok-sync bench-lists bench-scaleout topology clean
 
 # Local development and the test suite run with DEBUG on (settings refuse the
 # development SECRET_KEY otherwise). Production never runs through this file.
@@ -35,6 +35,8 @@ help:
 	@echo "make bench-tiktok  TikTok webhook intake against the API (needs PostgreSQL on 127.0.0.1)"
 	@echo "make bench-tiktok-sync  TikTok outbound: calls per label and stock change, decision to TikTok time"
 	@echo "make bench-lists   list pages at 1M orders against 10k (needs PostgreSQL; BENCH_ARGS=--rebuild)"
+	@echo "make bench-scaleout throughput with 1 and 2 task clusters, and duplicated effects (PostgreSQL and REDIS_URL)"
+	@echo "make topology      web + TASK_CLUSTERS task clusters + DELIVERY_CLUSTERS delivery clusters (Procfile)"
 	@echo "make clean         remove the virtualenv and caches"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -81,10 +83,20 @@ bench-tiktok: $(STAMP)
 
 bench-tiktok-sync: $(STAMP)
 	$(BIN)/python bench/tiktok_sync.py
-# The two databases it fills are kept for the next run; BENCH_ARGS="--rebuild" starts over.
+
+# Extra arguments for a benchmark, e.g. `make bench-lists BENCH_ARGS=--rebuild`.
 BENCH_ARGS ?=
+
+# The two databases it fills are kept for the next run; BENCH_ARGS="--rebuild" starts over.
 bench-lists: $(STAMP)
 	$(BIN)/python bench/lists.py $(BENCH_ARGS)
+
+# Empties the Redis database of REDIS_URL: give it one of its own.
+bench-scaleout: $(STAMP)
+	$(BIN)/python bench/scaleout.py $(BENCH_ARGS)
+
+topology: $(STAMP)
+	$(BIN)/python scripts/topology.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache staticfiles

@@ -45,6 +45,7 @@ from rest_framework.response import Response
 
 from accounts.models import IdempotencyRecord, Partner
 from core.errors import DomainError, InvalidInput
+from core.pruning import prune_in_batches
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -166,10 +167,12 @@ def idempotency_replay(record: IdempotencyRecord) -> Response:
     return Response(record.response_body, status=record.response_status, headers={REPLAYED_HEADER: "true"})
 
 
-def idempotency_purge_expired() -> int:
-    """Delete records past ``IDEMPOTENCY_KEY_TTL``; return how many. Safe to run at any time."""
-    deleted, _ = IdempotencyRecord.objects.filter(created_at__lte=_expired_before()).delete()
-    return deleted
+def idempotency_records_prune() -> int:
+    """Delete records past ``IDEMPOTENCY_KEY_TTL`` (their key is free again anyway), in batches; return how many.
+
+    Safe to run at any time: a record a request holds right now is left for the next run.
+    """
+    return prune_in_batches(IdempotencyRecord.objects.filter(created_at__lte=_expired_before()))
 
 
 class _Replay(Exception):

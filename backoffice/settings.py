@@ -353,6 +353,17 @@ PAYMENT_STALE_AFTER = parse_duration(env.str("PAYMENT_STALE_AFTER", default="10m
 
 # How many due rows one timer batch locks at a time.
 TIMER_BATCH_SIZE = env.int("TIMER_BATCH_SIZE", default=100)
+
+# --- Pruning (backoffice.pruning): rows whose job is done are deleted after a retention each ----
+# How often the prune_old_rows schedule runs, and how many rows each of its transactions deletes.
+PRUNE_INTERVAL = parse_duration(env.str("PRUNE_INTERVAL", default="1h"))
+PRUNE_BATCH_SIZE = env.int("PRUNE_BATCH_SIZE", default=1000)
+# django-q2's task results (successes and failures) are deleted this long after the task stopped.
+TASK_RESULT_RETENTION = parse_duration(env.str("TASK_RESULT_RETENTION", default="7d"))
+if PRUNE_INTERVAL < datetime.timedelta(minutes=1):
+    raise ImproperlyConfigured("PRUNE_INTERVAL must be at least 1m (the schedule counts whole minutes).")
+if PRUNE_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("PRUNE_BATCH_SIZE must be at least 1.")
 # Times partners report (placed_at, paid_at, carrier and return events) older than this are refused (400).
 TIMESTAMP_MAX_AGE = parse_duration(env.str("TIMESTAMP_MAX_AGE", default="90d"))
 # How long a stored Idempotency-Key response is replayed.
@@ -432,6 +443,8 @@ TIKTOK_CALL_LEASE = parse_duration(env.str("TIKTOK_CALL_LEASE", default="2m"))
 TIKTOK_STOCK_PUSH_WINDOW = parse_duration(env.str("TIKTOK_STOCK_PUSH_WINDOW", default="1s"))
 # Every linked SKU's stock is pushed again this often, to correct drift.
 TIKTOK_STOCK_SYNC_INTERVAL = parse_duration(env.str("TIKTOK_STOCK_SYNC_INTERVAL", default="1h"))
+# Events processed (or ignored) are deleted this long afterwards; failed ones wait for staff.
+TIKTOK_EVENT_RETENTION = parse_duration(env.str("TIKTOK_EVENT_RETENTION", default="30d"))
 if (TIKTOK_APP_KEY and not TIKTOK_APP_SECRET) or (TIKTOK_APP_SECRET and not TIKTOK_APP_KEY):
     raise ImproperlyConfigured("TIKTOK_APP_KEY and TIKTOK_APP_SECRET are set together, or not at all.")
 

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 TIMER_SCHEDULE_NAME = "process_due_timers"
 CHECKOUT_DIGEST_SCHEDULE_NAME = "checkout_digests"
+PRUNE_SCHEDULE_NAME = "prune_old_rows"
 
 # Group → permission codenames ("app_label.codename"). Only additive: a
 # permission staff granted by hand is never taken away here.
@@ -138,6 +139,17 @@ def ensure_schedules() -> None:
             "schedule_type": Schedule.DAILY,
             "repeats": -1,
             "next_run": _next_local_time(settings.CHECKOUT_DIGEST_TIME),
+        },
+    )
+
+    # Deletes what outlived its retention (backoffice.pruning), in small batches; a second run deletes nothing more.
+    Schedule.objects.update_or_create(
+        name=PRUNE_SCHEDULE_NAME,
+        defaults={
+            "func": "backoffice.tasks.prune_old_rows",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": max(1, int(settings.PRUNE_INTERVAL.total_seconds() // 60)),
+            "repeats": -1,
         },
     )
 

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from accounts.timers import process_due_accounts
 from fulfillment.timers import process_due_fulfillment
 from orders.timers import process_due_orders
 from payments.timers import process_due_payments
@@ -35,7 +34,6 @@ def process_due_timers(*, now: datetime | None = None) -> dict[str, int]:
     counts.update(process_due_reverse_flows(now=now))
     # TikTok: token refreshes, polls and event retries are leased here and run by tasks (no call under a lock).
     counts.update(process_due_tiktok(now=now))
-    counts.update(process_due_accounts(now=now))
     # Keep this after every timer that moves orders, so the events they write go out in the same pass.
     counts.update(process_due_webhooks(now=now))
     if any(counts.values()):

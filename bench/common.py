@@ -29,10 +29,13 @@ def _url_for(database: str) -> str:
 
 
 @contextmanager
-def fresh_database(label: str) -> Iterator[str]:
-    """Create an empty database, yield its URL, and drop it afterwards whatever happened."""
-    # ``BENCH_DATABASE`` names it instead (where only some database names may be used); it is still dropped.
-    name = os.environ.get("BENCH_DATABASE") or f"bench_{label}_{os.getpid()}"
+def fresh_database(label: str, name: str | None = None) -> Iterator[str]:
+    """Create an empty database, yield its URL, and drop it afterwards whatever happened.
+
+    ``name`` is the database's name; without it, ``BENCH_DATABASE`` (where only some database names may be
+    used), else ``bench_<label>_<pid>``. A database of that name is replaced.
+    """
+    name = name or os.environ.get("BENCH_DATABASE") or f"bench_{label}_{os.getpid()}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')

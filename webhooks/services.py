@@ -56,6 +56,7 @@ from django_q.tasks import async_task
 from accounts.models import Partner
 from core.actors import Actor
 from core.errors import InvalidInput, NotFound, TransitionRefused
+from core.pruning import prune_in_batches
 from webhooks.breaker import circuit_paused_until, circuit_record
 from webhooks.models import WebhookDelivery, WebhookEvent, WebhookEventLog, WebhookEventStatus, WebhookEventType
 from webhooks.targets import webhook_target_problem
@@ -440,21 +441,17 @@ def webhook_event_deliver(event_id: int) -> WebhookDelivery | None:
     return _record(claim, _post(claim))
 
 
-def webhook_events_purge(*, now: datetime, limit: int = 1000) -> int:
-    """Delete up to ``limit`` delivered events older than ``WEBHOOK_RETENTION``, with their attempts and history."""
-    ids = list(
+def webhook_events_prune(*, now: datetime) -> int:
+    """Delete delivered events older than ``WEBHOOK_RETENTION``, with their attempts and history, in batches.
+
+    Parked and pending events stay. An event redelivered since it was read is pending again and stays; one a
+    worker holds is left for the next run. Returns how many events were deleted.
+    """
+    return prune_in_batches(
         WebhookEvent.objects.filter(
             status=WebhookEventStatus.DELIVERED, delivered_at__lt=now - settings.WEBHOOK_RETENTION
         )
-        .order_by("delivered_at")
-        .values_list("pk", flat=True)[:limit]
     )
-    if not ids:
-        return 0
-    # Re-checked: an event redelivered since the read above is pending again and stays. Its
-    # attempts and history go with it (their foreign keys cascade).
-    WebhookEvent.objects.filter(pk__in=ids, status=WebhookEventStatus.DELIVERED).delete()
-    return len(ids) - WebhookEvent.objects.filter(pk__in=ids).count()
 
 
 # --- a partner's webhook URL and signing secret -----------------------------------------------

@@ -1,4 +1,7 @@
-"""The outbox's timer: queue whatever is due for the delivery workers (retries, lost tasks), and prune."""
+"""The outbox's timer: queue whatever is due for the delivery workers (retries, lost tasks).
+
+Delivered events are pruned by the prune schedule (``backoffice.pruning``), not here.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webhooks.models import WebhookEvent, WebhookEventStatus
-from webhooks.services import webhook_event_enqueue, webhook_events_purge
+from webhooks.services import webhook_event_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -47,4 +50,4 @@ def process_due_webhooks(*, now: datetime) -> dict[str, int]:
             except Exception:  # one bad row must not stop the pass; it stays due
                 logger.exception("queueing the webhook event pk=%s failed", pk)
         after = batch[-1]
-    return {"webhooks_queued": queued, "webhooks_purged": webhook_events_purge(now=now)}
+    return {"webhooks_queued": queued}

@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.idempotency import idempotency_purge_expired, request_digest
+from accounts.idempotency import idempotency_records_prune, request_digest
 from accounts.models import IdempotencyRecord
 from accounts.tests.factories import PartnerFactory, make_api_key
 from api.orders import views as order_views
@@ -245,13 +245,13 @@ def test_reads_ignore_the_key(api):
     assert not IdempotencyRecord.objects.exists()
 
 
-def test_purge_deletes_only_expired_records(partner, settings):
+def test_prune_deletes_only_expired_records(partner, settings):
     settings.IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
     with time_machine.travel(timezone.now() - timedelta(hours=25)):
         IdempotencyRecord.objects.create(partner=partner, key="old", method="POST", path=URL, request_digest="x")
     IdempotencyRecord.objects.create(partner=partner, key="new", method="POST", path=URL, request_digest="x")
 
-    assert idempotency_purge_expired() == 1
+    assert idempotency_records_prune() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 

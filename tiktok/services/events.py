@@ -19,14 +19,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.actors import Actor
 from core.errors import DomainError, InvalidInput, PermissionRefused
+from core.pruning import prune_in_batches
 from core.tasks import enqueue_on_commit
 from tiktok import mapping
 from tiktok.client import TikTokError
@@ -190,3 +192,18 @@ def event_reprocess(*, event_id: int, actor: Actor) -> TikTokEvent:
         event.save(update_fields=["status", "next_attempt_at"])
     logger.info("TikTok event %s processed again by %s", event_id, actor)
     return event_process(event_id=event_id)
+
+
+def tiktok_events_prune(*, now: datetime) -> int:
+    """Delete events processed (or ignored) longer than ``TIKTOK_EVENT_RETENTION`` ago, in batches.
+
+    Received and failed events stay: they still have work to do, or wait for staff. Processing is
+    state-based, so should TikTok send a pruned notification again, processing it again changes nothing.
+    """
+    cutoff = now - settings.TIKTOK_EVENT_RETENTION
+    return prune_in_batches(
+        TikTokEvent.objects.filter(
+            Q(status=EventStatus.PROCESSED, processed_at__lt=cutoff)
+            | Q(status=EventStatus.IGNORED, received_at__lt=cutoff)
+        )
+    )

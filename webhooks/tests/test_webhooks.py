@@ -12,6 +12,7 @@ from django.conf import settings as settings_module
 from django.db import transaction
 
 from accounts.tests.factories import make_staff_user
+from backoffice.pruning import prune_old_rows
 from backoffice.timers import process_due_timers
 from core.actors import Actor
 from core.errors import InvalidInput, TransitionRefused
@@ -479,7 +480,7 @@ def test_configuring_creates_the_secret_once_and_validates_the_url(partner, sett
 # --- retention -------------------------------------------------------------------------------
 
 
-def test_delivered_events_are_purged_after_the_retention_parked_ones_stay(hooked, receiver, clock, settings):
+def test_delivered_events_are_pruned_after_the_retention_parked_ones_stay(hooked, receiver, clock, settings):
     settings.WEBHOOK_RETENTION = timedelta(days=30)
     settings.WEBHOOK_RETRY_BACKOFF = [timedelta(minutes=1)]
     partner, _ = hooked
@@ -491,8 +492,8 @@ def test_delivered_events_are_purged_after_the_retention_parked_ones_stay(hooked
     process_due_timers()
 
     clock.move_to(START + timedelta(days=30, minutes=-1))
-    assert process_due_timers()["webhooks_purged"] == 0
+    assert prune_old_rows()["webhook_events"] == 0
     clock.move_to(START + timedelta(days=30, minutes=1))
-    assert process_due_timers()["webhooks_purged"] == 1
+    assert prune_old_rows()["webhook_events"] == 1
     assert list(WebhookEvent.objects.values_list("pk", "status")) == [(parked.pk, WebhookEventStatus.PARKED)]
     assert not WebhookDelivery.objects.filter(event_id=delivered.pk).exists()
