@@ -13,6 +13,7 @@ from django_q.models import Schedule
 from fulfillment.carriers import carriers_seed_defaults
 from fulfillment.models import Carrier
 from payments.stripe_setup import ensure_stripe
+from tiktok.marketplace import tiktok_logistics_carrier_ensure
 
 logger = logging.getLogger(__name__)
 
@@ -171,5 +172,6 @@ def after_migrate(sender, apps=None, using="default", **kwargs) -> None:
     ensure_schedules()
     # A database with no carriers at all (new, or flushed by a test) starts with the common ones.
     carriers_seed_defaults(Carrier)
+    tiktok_logistics_carrier_ensure()
     # The Stripe key/account and webhook endpoint rows dj-stripe needs (no network call).
     ensure_stripe()

@@ -66,11 +66,11 @@ def carriers_seed_defaults(carrier_model) -> int:
     """Create the default carriers when there is no carrier at all; returns how many were created.
 
     A fresh database (after migrate, or after a test flushed it) gets the common US
-    carriers. Once any carrier exists the list is the staff's: nothing is added back
-    or overwritten. ``carrier_model`` is the model class, so a migration can pass its
-    historical model.
+    carriers. Once any carrier of our own exists the list is the staff's: nothing is
+    added back or overwritten. A marketplace's own logistics (``assigns_tracking``),
+    which its app creates in a migration, does not count: it is not one of ours.
     """
-    if carrier_model.objects.exists():
+    if carrier_model.objects.filter(assigns_tracking=False).exists():
         return 0
     carrier_model.objects.bulk_create([carrier_model(**carrier) for carrier in DEFAULT_CARRIERS])
     return len(DEFAULT_CARRIERS)

@@ -28,6 +28,24 @@ HANDOVER = {Handover.PICKUP: "PICKUP", Handover.DROPOFF: "DROP_OFF"}
 APPROVE = {"refund_only": "APPROVE_REFUND", "return_and_refund": "APPROVE_RETURN", "replacement": "APPROVE_REPLACEMENT"}
 REJECT = {"refund_only": "REJECT_REFUND", "return_and_refund": "REJECT_RETURN", "replacement": "REJECT_REPLACEMENT"}
 TIKTOK_LOGISTICS_CARRIER = "tiktok-shipping"
+TIKTOK_LOGISTICS_CARRIER_DEFAULTS = {
+    "name": "TikTok Shipping",
+    "tracking_pattern": r"^[A-Z0-9]{8,40}$",
+    "tracking_example": "8 to 40 letters or digits, given by TikTok when it ships the package",
+    "handover": "both",
+    "assigns_tracking": True,
+}
+
+
+def tiktok_logistics_carrier_ensure() -> Carrier:
+    """The carrier of TikTok-logistics orders, created if missing (a flushed database loses the migration's row).
+
+    An existing row is left as staff made it.
+    """
+    carrier, _ = Carrier.objects.get_or_create(
+        code=TIKTOK_LOGISTICS_CARRIER, defaults=TIKTOK_LOGISTICS_CARRIER_DEFAULTS
+    )
+    return carrier
 
 
 def _link(order: Order) -> TikTokOrder | None:

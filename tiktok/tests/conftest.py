@@ -28,6 +28,7 @@ from fulfillment.tests.factories import CarrierFactory, make_sku
 # The Stripe emulator's fixtures (localstripe), for the refund of a checkout that TikTok cancels.
 from payments.tests.conftest import emulator, localstripe_url, stripe_emulator  # noqa: F401
 from tiktok.client import TikTokClient
+from tiktok.marketplace import TIKTOK_LOGISTICS_CARRIER
 from tiktok.models import CarrierProvider
 from tiktok.services import shop_connect_oauth
 
@@ -216,8 +217,5 @@ def carrier(db):
 
 @pytest.fixture(autouse=True)
 def tiktok_shipping_carrier(db):
-    """The carrier of TikTok-logistics orders, as the migration creates it (a flushed test database loses it)."""
-    Carrier.objects.get_or_create(
-        code="tiktok-shipping",
-        defaults={"name": "TikTok Shipping", "tracking_pattern": r"^[A-Z0-9]{8,40}$", "assigns_tracking": True},
-    )
+    """The carrier of TikTok-logistics orders, as migrate creates it."""
+    return Carrier.objects.get(code=TIKTOK_LOGISTICS_CARRIER)
