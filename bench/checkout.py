@@ -49,7 +49,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
-from common import ROOT, fresh_database, production_env
+from common import ROOT, fresh_database
+from common import setup_django as common_setup_django
 
 SELLER = "BENCH"
 SECRET_KEY = "sk_test_bench" + "0" * 24
@@ -90,25 +91,16 @@ def start_emulator(port: int, persisting: bool) -> subprocess.Popen:
 
 def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
     """Production settings (bench/common.py) talking to this run's emulator; migrate; return the environment."""
-    env = production_env(database_url)
-    env.update(
+    return common_setup_django(
+        database_url,
         {
             "STRIPE_API_HOST": emulator_url,
             "STRIPE_SECRET_KEY": SECRET_KEY,
             "STRIPE_PUBLISHABLE_KEY": PUBLISHABLE_KEY,
             "Q_SYNC": "false",
             "SITE_URL": "http://127.0.0.1:8000",
-        }
+        },
     )
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    return env
 
 
 def provision(emulator_url: str, orders: int) -> dict:

@@ -88,9 +88,11 @@ def production_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def setup_django(database_url: str) -> dict[str, str]:
-    """Configure this process for ``database_url``, migrate it, and return the environment used."""
+def setup_django(database_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Configure this process for ``database_url`` (plus a benchmark's ``extra`` settings), migrate it, and
+    return the environment used, for the processes the benchmark starts."""
     env = production_env(database_url)
+    env.update(extra or {})
     os.environ.update(env)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))

@@ -55,7 +55,8 @@ from pathlib import Path
 
 import requests
 from checkout import PUBLISHABLE_KEY, SECRET_KEY, start_emulator
-from common import ROOT, fresh_database, production_env
+from common import ROOT, fresh_database
+from common import setup_django as common_setup_django
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from topology import Topology, formation, read_procfile
@@ -103,8 +104,8 @@ class Endpoint:
 
 
 def configure(database_url: str, emulator_url: str, redis_url: str) -> dict[str, str]:
-    env = production_env(database_url)
-    env.update(
+    env = common_setup_django(
+        database_url,
         {
             "REDIS_URL": redis_url,
             "STRIPE_API_HOST": emulator_url,
@@ -115,17 +116,10 @@ def configure(database_url: str, emulator_url: str, redis_url: str) -> dict[str,
             "WEBHOOK_ALLOW_HTTP": "true",
             "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
             "SITE_URL": "http://127.0.0.1:8000",
-        }
+        },
     )
+    # Each cluster's kind is given by the bench when it starts it.
     env.pop("Q_CLUSTER_NAME", None)
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
     return env
 
 

@@ -42,7 +42,8 @@ import sys
 import time
 
 import requests
-from common import ROOT, fresh_database, production_env
+from common import ROOT, fresh_database
+from common import setup_django as common_setup_django
 
 SELLER = "BENCH"
 APP_KEY, APP_SECRET = "bench-app-key", "bench-app-secret"
@@ -96,25 +97,16 @@ class Emulator:
 
 
 def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
-    env = production_env(database_url)
-    env.update(
+    return common_setup_django(
+        database_url,
         {
             "Q_SYNC": "false",
             "TIKTOK_APP_KEY": APP_KEY,
             "TIKTOK_APP_SECRET": APP_SECRET,
             "TIKTOK_API_BASE": emulator_url,
             "TIKTOK_AUTH_BASE": emulator_url,
-        }
+        },
     )
-    os.environ.update(env)
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0, interactive=False)
-    return env
 
 
 def provision(emulator: Emulator, *, orders: int, skus: int):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import threading
+from pathlib import Path
 
 from django.db import connection
 
@@ -42,3 +46,25 @@ def admin_export(client, url: str, *, filters: dict | None = None, file_format: 
     data = {"format": choices[file_format], "resource": "0"}
     data.update({name: "on" for name, field in form.fields.items() if getattr(field, "is_selectable_field", False)})
     return client.post(target, data)
+
+
+def process_start(argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a server or task cluster for a test, in a process group of its own, its output in ``log``."""
+    return subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def process_stop(proc: subprocess.Popen, *, grace: float = 10) -> None:
+    """Stop what ``process_start`` started, children included: Ctrl-C, then after ``grace`` seconds, SIGKILL."""
+    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -13,8 +13,6 @@ Skipped on SQLite (row locks).
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +33,7 @@ from django_q.tasks import async_task
 from accounts.models import Seller
 from backoffice.setup import CHECKOUT_DIGEST_SCHEDULE_NAME, TIMER_SCHEDULE_NAME, ensure_schedules
 from core.actors import Actor
-from core.testing import run_in_threads
+from core.testing import process_start, process_stop, run_in_threads
 from orders.models import Order, OrderAction, OrderEvent, OrderStatus
 from payments.models import Payment, PaymentOrder, PaymentStatus
 from payments.selectors import seller_customer
@@ -56,26 +54,6 @@ def _database_url() -> str:
     if db["PASSWORD"]:
         auth += ":" + quote(db["PASSWORD"])
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGINT, 15), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _empty_queues() -> None:
@@ -119,7 +97,10 @@ def test_two_task_clusters_and_two_delivery_clusters_do_each_effect_once(emulato
     # Six passes over the same due rows before any cluster is up, so both clusters' workers take some.
     for _ in range(6):
         async_task("backoffice.tasks.process_due_timers", sync=False)
-    processes = {name: _start(qcluster, penv, tmp_path / f"{name}.log") for name, penv in commands.items()}
+    processes = {
+        name: process_start(qcluster, cwd=ROOT, env=penv, log=tmp_path / f"{name}.log")
+        for name, penv in commands.items()
+    }
     try:
         events = WebhookEvent.objects.filter(order_id__in=ids)
         deadline = time.monotonic() + 50
@@ -132,7 +113,7 @@ def test_two_task_clusters_and_two_delivery_clusters_do_each_effect_once(emulato
             time.sleep(0.5)
     finally:
         for proc in processes.values():
-            _stop(proc)
+            process_stop(proc, grace=15)
         receiver.stop()
 
     logs = {name: (tmp_path / f"{name}.log").read_text(errors="replace")[-2000:] for name in processes}

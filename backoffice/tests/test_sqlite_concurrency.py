@@ -10,9 +10,7 @@ emails were lost that way under ``make run``. The real processes run here, as
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,6 +27,7 @@ from django_q.tasks import async_task
 
 from accounts.tests.factories import PartnerFactory, SellerFactory, make_api_key
 from core.actors import Actor
+from core.testing import process_start, process_stop
 from fulfillment.tests.factories import make_sku
 from orders.models import Order, OrderStatus
 from webhooks.models import WebhookEvent, WebhookEventStatus
@@ -45,31 +44,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    for sig, wait in ((signal.SIGINT, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _wait_for_port(port: int, timeout: float = 60) -> None:
@@ -109,7 +83,10 @@ def test_web_server_and_task_clusters_write_at_once_for_a_minute_without_lock_er
         "tasks": ([*manage, "qcluster"], env),
         "hooks": ([*manage, "qcluster"], env | {"Q_CLUSTER_NAME": "webhooks"}),
     }
-    processes = {name: _start(argv, penv, tmp_path / f"{name}.log") for name, (argv, penv) in commands.items()}
+    processes = {
+        name: process_start(argv, cwd=ROOT, env=penv, log=tmp_path / f"{name}.log")
+        for name, (argv, penv) in commands.items()
+    }
     statuses: list[int] = []
     stop = threading.Event()
     try:
@@ -161,7 +138,7 @@ def test_web_server_and_task_clusters_write_at_once_for_a_minute_without_lock_er
     finally:
         stop.set()
         for proc in processes.values():
-            _stop(proc)
+            process_stop(proc)
         receiver.stop()
 
     logs = {name: (tmp_path / f"{name}.log").read_text(errors="replace") for name in processes}
