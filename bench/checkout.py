@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
-from common import ROOT, fresh_database
+from common import ROOT, free_port, fresh_database, stop
 from common import setup_django as common_setup_django
 
 SELLER = "BENCH"
@@ -59,12 +57,6 @@ NO_PERSIST = (
     "import sys, localstripe.resources as r; r.Store.dump_to_disk = lambda self: None; "
     "from localstripe.server import start; sys.argv[0] = 'localstripe'; start()"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_emulator(port: int, persisting: bool) -> subprocess.Popen:
@@ -217,18 +209,6 @@ def start_cluster(env: dict[str, str], workers: int) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGINT to the process group (what Ctrl-C sends), SIGKILL if it lingers."""
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 def ours_timed(ids: list[int], cluster: subprocess.Popen) -> float:

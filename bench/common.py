@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -102,3 +107,54 @@ def setup_django(database_url: str, extra: dict[str, str] | None = None) -> dict
     django.setup()
     call_command("migrate", verbosity=0, interactive=False)
     return env
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on now, for a server the benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, what: str, **kwargs) -> None:
+    """Wait until ``url`` answers (below 500), or stop the benchmark if ``proc`` exits or 60 s pass."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with status {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2, **kwargs).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not answer within 60 s")
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGINT) -> None:
+    """``sig`` (by default SIGINT, what Ctrl-C sends) to the process group, SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+class TikTokEmulator:
+    """The TikTok emulator's control endpoints (``/_emulator/...``), which drive it and read what it saw."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
+        answer = requests.request(method, f"{self.url}/_emulator/{path}", json=body or {}, timeout=300).json()
+        if answer["code"] != 0:
+            raise SystemExit(f"emulator refused {path}: {answer}")
+        return answer["data"]
+
+    def calls(self, prefix: str) -> list[dict]:
+        """The signed API calls it received whose path starts with ``prefix``."""
+        return self.control(f"calls?path={prefix}", method="GET")["calls"]

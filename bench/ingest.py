@@ -27,7 +27,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
-from common import ROOT, fresh_database, setup_django
+from common import ROOT, free_port, fresh_database, setup_django
 
 SKU_COUNT = 50
 SELLER = "BENCH"
@@ -56,12 +55,6 @@ def provision() -> str:
     rows += [f"{SELLER},SKU-{i:03d},Product {i},7.50,1000000" for i in range(SKU_COUNT)]
     stock_import_csv(text="\n".join(rows) + "\n", actor=actor)
     return raw_key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:

@@ -33,67 +33,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
-import requests
-from common import ROOT, fresh_database
+from common import ROOT, free_port, fresh_database, stop, wait_for
+from common import TikTokEmulator as Emulator
 from common import setup_django as common_setup_django
 
 SELLER = "BENCH"
 APP_KEY, APP_SECRET = "bench-app-key", "bench-app-secret"
 PROVIDER = "7117858858072016686"  # the emulator's UPS
 REFERENCE_CALLS = 100
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{what} exited with status {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{what} did not answer within 60 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
-
-
-class Emulator:
-    def __init__(self, url: str):
-        self.url = url
-
-    def control(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
-        answer = requests.request(method, f"{self.url}/_emulator/{path}", json=body or {}, timeout=300).json()
-        if answer["code"] != 0:
-            raise SystemExit(f"emulator refused {path}: {answer}")
-        return answer["data"]
-
-    def calls(self, prefix: str) -> list[dict]:
-        return self.control(f"calls?path={prefix}", method="GET")["calls"]
 
 
 def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
