@@ -158,3 +158,44 @@ class TikTokEmulator:
     def calls(self, prefix: str) -> list[dict]:
         """The signed API calls it received whose path starts with ``prefix``."""
         return self.control(f"calls?path={prefix}", method="GET")["calls"]
+
+
+# The TikTok app the benchmarks connect to the emulator as.
+TIKTOK_APP_KEY, TIKTOK_APP_SECRET = "bench-app-key", "bench-app-secret"
+
+
+def tiktok_setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
+    """``setup_django`` for a benchmark that talks to the TikTok emulator at ``emulator_url``."""
+    return setup_django(
+        database_url,
+        {
+            "Q_SYNC": "false",
+            "TIKTOK_APP_KEY": TIKTOK_APP_KEY,
+            "TIKTOK_APP_SECRET": TIKTOK_APP_SECRET,
+            "TIKTOK_API_BASE": emulator_url,
+            "TIKTOK_AUTH_BASE": emulator_url,
+        },
+    )
+
+
+def api_order_body(*, external_id: str, seller: str, placed_at: str, rng, sku_count: int) -> dict:
+    """A ``POST /api/v1/orders/`` body with two lines of the seller's ``SKU-000``.. SKUs, drawn with ``rng``."""
+    return {
+        "external_id": external_id,
+        "seller": seller,
+        "placed_at": placed_at,
+        "buyer_payment": "pending",
+        "buyer": {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
+        "shipping_address": {
+            "line1": "1 Main St",
+            "line2": "",
+            "city": "Austin",
+            "region": "TX",
+            "postal_code": "73301",
+            "country": "US",
+        },
+        "lines": [
+            {"sku": f"SKU-{i:03d}", "quantity": rng.randint(1, 3), "unit_price": "19.99"}
+            for i in rng.sample(range(sku_count), 2)
+        ],
+    }

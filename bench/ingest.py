@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
-from common import ROOT, free_port, fresh_database, setup_django
+from common import ROOT, api_order_body, free_port, fresh_database, setup_django
 
 SKU_COUNT = 50
 SELLER = "BENCH"
@@ -117,25 +117,13 @@ class Client:
             self.counter += 1
             number = self.counter
         rng = random.Random(number)
-        body = {
-            "external_id": f"BENCH-{number:07d}",
-            "seller": SELLER,
-            "placed_at": self.placed_at,
-            "buyer_payment": "pending",
-            "buyer": {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
-            "shipping_address": {
-                "line1": "1 Main St",
-                "line2": "",
-                "city": "Austin",
-                "region": "TX",
-                "postal_code": "73301",
-                "country": "US",
-            },
-            "lines": [
-                {"sku": f"SKU-{i:03d}", "quantity": rng.randint(1, 3), "unit_price": "19.99"}
-                for i in rng.sample(range(SKU_COUNT), 2)
-            ],
-        }
+        body = api_order_body(
+            external_id=f"BENCH-{number:07d}",
+            seller=SELLER,
+            placed_at=self.placed_at,
+            rng=rng,
+            sku_count=SKU_COUNT,
+        )
         response = self.session().post(f"{self.base}/api/v1/orders/", data=json.dumps(body))
         return response.status_code == 201 or f"order: {response.status_code} {response.text[:200]}"
 

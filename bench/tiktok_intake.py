@@ -45,27 +45,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
-from common import ROOT, free_port, fresh_database, stop, wait_for
+from common import ROOT, api_order_body, free_port, fresh_database, stop, wait_for
+from common import TIKTOK_APP_KEY as APP_KEY
+from common import TIKTOK_APP_SECRET as APP_SECRET
 from common import TikTokEmulator as Emulator
-from common import setup_django as common_setup_django
+from common import tiktok_setup_django as setup_django
 
 SELLER = "BENCH"
 SKU_COUNT = 50
-APP_KEY, APP_SECRET = "bench-app-key", "bench-app-secret"
 CLIENT_THREADS = 8
-
-
-def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
-    return common_setup_django(
-        database_url,
-        {
-            "Q_SYNC": "false",
-            "TIKTOK_APP_KEY": APP_KEY,
-            "TIKTOK_APP_SECRET": APP_SECRET,
-            "TIKTOK_API_BASE": emulator_url,
-            "TIKTOK_AUTH_BASE": emulator_url,
-        },
-    )
 
 
 def provision(emulator: Emulator):
@@ -122,25 +110,13 @@ class ApiClient:
             self.counter += 1
             number = self.counter
         rng = random.Random(number)
-        body = {
-            "external_id": f"API-{number:07d}",
-            "seller": SELLER,
-            "placed_at": self.placed_at,
-            "buyer_payment": "pending",
-            "buyer": {"name": "Jane Doe", "phone": "+1 555 010 1234", "email": "jane@example.com"},
-            "shipping_address": {
-                "line1": "1 Main St",
-                "line2": "",
-                "city": "Austin",
-                "region": "TX",
-                "postal_code": "73301",
-                "country": "US",
-            },
-            "lines": [
-                {"sku": f"SKU-{i:03d}", "quantity": rng.randint(1, 3), "unit_price": "19.99"}
-                for i in rng.sample(range(SKU_COUNT), 2)
-            ],
-        }
+        body = api_order_body(
+            external_id=f"API-{number:07d}",
+            seller=SELLER,
+            placed_at=self.placed_at,
+            rng=rng,
+            sku_count=SKU_COUNT,
+        )
         response = self.session().post(f"{self.base}/api/v1/orders/", data=json.dumps(body))
         return response.status_code == 201 or f"{response.status_code} {response.text[:200]}"
 

@@ -39,26 +39,14 @@ import sys
 import time
 
 from common import ROOT, free_port, fresh_database, stop, wait_for
+from common import TIKTOK_APP_KEY as APP_KEY
+from common import TIKTOK_APP_SECRET as APP_SECRET
 from common import TikTokEmulator as Emulator
-from common import setup_django as common_setup_django
+from common import tiktok_setup_django as setup_django
 
 SELLER = "BENCH"
-APP_KEY, APP_SECRET = "bench-app-key", "bench-app-secret"
 PROVIDER = "7117858858072016686"  # the emulator's UPS
 REFERENCE_CALLS = 100
-
-
-def setup_django(database_url: str, emulator_url: str) -> dict[str, str]:
-    return common_setup_django(
-        database_url,
-        {
-            "Q_SYNC": "false",
-            "TIKTOK_APP_KEY": APP_KEY,
-            "TIKTOK_APP_SECRET": APP_SECRET,
-            "TIKTOK_API_BASE": emulator_url,
-            "TIKTOK_AUTH_BASE": emulator_url,
-        },
-    )
 
 
 def provision(emulator: Emulator, *, orders: int, skus: int):
